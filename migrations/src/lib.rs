@@ -1,0 +1,21 @@
+//! Schema migrations of feedback-gateway, written with sea-query's builder so one definition
+//! serves SQLite and PostgreSQL.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_foundation;
+mod m20261124_000002_surveys;
+mod m20261124_000003_sms;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261124_000001_foundation::Migration),
+            Box::new(m20261124_000002_surveys::Migration),
+            Box::new(m20261124_000003_sms::Migration),
+        ]
+    }
+}

@@ -1,0 +1,333 @@
+//! Configuration in layers: the commented defaults compiled in from `config/default.toml`, an
+//! optional file, then `FEEDBACK_*` environment variables; then one validation pass whose
+//! errors name the key.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    pub listen: String,
+    pub public_url: String,
+    pub database_url: String,
+    pub admin_token: String,
+    pub database: DatabaseConfig,
+    pub http: HttpConfig,
+    pub rate_limits: RateLimitConfig,
+    pub ingest: IngestConfig,
+    pub outbox: OutboxConfig,
+    pub dispatch: DispatchConfig,
+    pub replies: RepliesConfig,
+    pub tenant_defaults: TenantDefaults,
+    pub policy: crate::policy::PolicyDefaults,
+    pub demo: DemoConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+    pub sqlite_synchronous_full: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpConfig {
+    pub body_limit_bytes: usize,
+    pub request_timeout_ms: u64,
+    pub retry_after_seconds: u64,
+    pub shutdown_grace_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitConfig {
+    pub tenant_per_second: u32,
+    pub tenant_burst: u32,
+    pub ip_per_second: u32,
+    pub ip_burst: u32,
+    pub hook_ip_per_second: u32,
+    pub hook_ip_burst: u32,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IngestConfig {
+    pub max_batch: usize,
+    pub postgres_writers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutboxConfig {
+    pub poll_interval_ms: u64,
+    pub batch_size: u32,
+    pub max_attempts: i32,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    pub lease_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DispatchConfig {
+    pub poll_interval_ms: u64,
+    pub batch_size: u32,
+    pub concurrency: usize,
+    pub max_attempts: i32,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    pub lease_seconds: u64,
+    pub provider_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RepliesConfig {
+    pub comment_window_minutes: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TenantDefaults {
+    pub region: String,
+    pub time_zone: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DemoConfig {
+    pub create_tenant: bool,
+    pub slug: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogConfig {
+    pub format: String,
+    pub filter: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(Box<figment::Error>),
+    #[error("configuration key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl Config {
+    /// Defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid {
+                    key: "--config",
+                    message: format!("file {} does not exist", file.display()),
+                });
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        Self::from_figment(figment.merge(Env::prefixed("FEEDBACK_").split("__")))
+    }
+
+    /// The compiled-in defaults alone, for tests and tools that set fields themselves.
+    pub fn defaults() -> Config {
+        Self::from_figment(Figment::from(Toml::string(DEFAULTS)))
+            .expect("config/default.toml is valid")
+    }
+
+    fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        if let Err(e) = self.listen.parse::<SocketAddr>() {
+            return invalid(
+                "listen",
+                format!("`{}` is not an address:port ({e})", self.listen),
+            );
+        }
+        match url::Url::parse(&self.public_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                if self.public_url.ends_with('/') || u.query().is_some() {
+                    return invalid(
+                        "public_url",
+                        "give scheme, host and optional port and path, without a trailing slash or query".into(),
+                    );
+                }
+            }
+            _ => {
+                return invalid(
+                    "public_url",
+                    format!("`{}` is not an http(s) URL", self.public_url),
+                )
+            }
+        }
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return invalid("database_url", "expected sqlite:… or postgres://…".into());
+        }
+        if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
+            return invalid(
+                "admin_token",
+                "use at least 16 characters, or leave it empty to disable the admin API".into(),
+            );
+        }
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections", "must be at least 1".into());
+        }
+        if self.http.body_limit_bytes < 1024 {
+            return invalid("http.body_limit_bytes", "must be at least 1024".into());
+        }
+        if self.http.request_timeout_ms == 0 {
+            return invalid("http.request_timeout_ms", "must be above 0".into());
+        }
+        let r = &self.rate_limits;
+        if r.tenant_per_second == 0 || r.ip_per_second == 0 {
+            return invalid(
+                "rate_limits.tenant_per_second",
+                "tenant_per_second and ip_per_second must be at least 1".into(),
+            );
+        }
+        if !(1..=1000).contains(&self.ingest.max_batch) {
+            return invalid("ingest.max_batch", "must be 1 to 1000".into());
+        }
+        if !(1..=64).contains(&self.ingest.postgres_writers) {
+            return invalid("ingest.postgres_writers", "must be 1 to 64".into());
+        }
+        if self.outbox.max_attempts < 1 {
+            return invalid("outbox.max_attempts", "must be at least 1".into());
+        }
+        if self.outbox.batch_size == 0 {
+            return invalid("outbox.batch_size", "must be at least 1".into());
+        }
+        if self.outbox.backoff_base_ms == 0
+            || self.outbox.backoff_max_ms < self.outbox.backoff_base_ms
+        {
+            return invalid(
+                "outbox.backoff_max_ms",
+                "backoff_base_ms must be above 0 and backoff_max_ms at least backoff_base_ms"
+                    .into(),
+            );
+        }
+        if !is_region(&self.tenant_defaults.region) {
+            return invalid(
+                "tenant_defaults.region",
+                format!(
+                    "`{}` is not an ISO 3166 alpha-2 region",
+                    self.tenant_defaults.region
+                ),
+            );
+        }
+        if self
+            .tenant_defaults
+            .time_zone
+            .parse::<chrono_tz::Tz>()
+            .is_err()
+        {
+            return invalid(
+                "tenant_defaults.time_zone",
+                format!(
+                    "`{}` is not an IANA time zone",
+                    self.tenant_defaults.time_zone
+                ),
+            );
+        }
+        if self.dispatch.max_attempts < 1 || self.dispatch.batch_size == 0 {
+            return invalid(
+                "dispatch.max_attempts",
+                "max_attempts and batch_size must be at least 1".into(),
+            );
+        }
+        if let Err(message) = self.policy.validate() {
+            return invalid("policy", message);
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            return invalid("log.format", "expected \"pretty\" or \"json\"".into());
+        }
+        if self.demo.create_tenant && crate::store::tenants::check_slug(&self.demo.slug).is_err() {
+            return invalid(
+                "demo.slug",
+                "lowercase letters, digits and dashes, 2–40 long".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn is_region(region: &str) -> bool {
+    region
+        .to_ascii_uppercase()
+        .parse::<phonenumber::country::Id>()
+        .is_ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure signature
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let c = Config::defaults();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert!(c.database_url.starts_with("sqlite:"));
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        Jail::expect_with(|jail| {
+            jail.set_env("FEEDBACK_LISTEN", "0.0.0.0:9999");
+            jail.set_env("FEEDBACK_DATABASE_URL", "postgres://u@h/db");
+            jail.set_env("FEEDBACK_HTTP__BODY_LIMIT_BYTES", "2048");
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.listen, "0.0.0.0:9999");
+            assert_eq!(c.database_url, "postgres://u@h/db");
+            assert_eq!(c.http.body_limit_bytes, 2048);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let cases = [
+            (
+                "FEEDBACK_HTTP__BODY_LIMIT_BYTES",
+                "lots",
+                "body_limit_bytes",
+            ),
+            ("FEEDBACK_LISTEN", "nowhere", "listen"),
+            ("FEEDBACK_PUBLIC_URL", "ftp://x", "public_url"),
+            ("FEEDBACK_DATABASE_URL", "mysql://x", "database_url"),
+            ("FEEDBACK_ADMIN_TOKEN", "short", "admin_token"),
+            (
+                "FEEDBACK_TENANT_DEFAULTS__TIME_ZONE",
+                "Mars/Base",
+                "tenant_defaults.time_zone",
+            ),
+            (
+                "FEEDBACK_TENANT_DEFAULTS__REGION",
+                "XX",
+                "tenant_defaults.region",
+            ),
+            ("FEEDBACK_LOG__FORMAT", "xml", "log.format"),
+        ];
+        for (var, value, key) in cases {
+            Jail::expect_with(|jail| {
+                jail.set_env(var, value);
+                let err = Config::load(None).unwrap_err().to_string();
+                assert!(err.to_lowercase().contains(key), "{var}={value}: {err}");
+                Ok(())
+            });
+        }
+    }
+}

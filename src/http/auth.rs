@@ -1,0 +1,101 @@
+//! Bearer authentication: tenant API keys for `/v1`, the configured admin token for `/admin`.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use subtle::ConstantTimeEq;
+
+use super::problem::ApiError;
+use super::AppState;
+use crate::store::tenants::{self, Tenant};
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Tenants by key hash, so a request costs no database round trip for its key. Only keys that
+/// authenticated are kept (unknown keys cannot grow it), each for `TTL`: a key revoked in the
+/// database stops working here within that time.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: RwLock<HashMap<String, (Tenant, Instant)>>,
+}
+
+impl KeyCache {
+    const TTL: Duration = Duration::from_secs(30);
+
+    fn get(&self, hash: &str) -> Option<Tenant> {
+        let entries = self.entries.read().ok()?;
+        let (tenant, at) = entries.get(hash)?;
+        (at.elapsed() < Self::TTL).then(|| tenant.clone())
+    }
+
+    fn put(&self, hash: String, tenant: Tenant) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|_, (_, at)| at.elapsed() < Self::TTL);
+            entries.insert(hash, (tenant, Instant::now()));
+        }
+    }
+}
+
+/// The tenant whose API key the request carries.
+pub struct TenantAuth(pub Tenant);
+
+impl FromRequestParts<AppState> for TenantAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = bearer(parts).ok_or(ApiError::Unauthorized(
+            "send the tenant API key as `Authorization: Bearer <key>`",
+        ))?;
+        let hash = tenants::hash_key(key);
+        let tenant = match state.keys.get(&hash) {
+            Some(tenant) => tenant,
+            None => {
+                let tenant = tenants::authenticate(&state.db, key)
+                    .await
+                    .map_err(|e| state.db_error(e))?
+                    .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?;
+                state.keys.put(hash, tenant.clone());
+                tenant
+            }
+        };
+        tracing::Span::current().record("tenant", tenant.slug.as_str());
+        state.limits.check_tenant(tenant.id)?;
+        Ok(TenantAuth(tenant))
+    }
+}
+
+/// A request carrying the admin token.
+pub struct AdminAuth;
+
+impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let configured = state.config.admin_token.as_bytes();
+        if configured.is_empty() {
+            return Err(ApiError::Forbidden(
+                "the admin API is disabled: set FEEDBACK_ADMIN_TOKEN".into(),
+            ));
+        }
+        let given = bearer(parts).ok_or(ApiError::Unauthorized(
+            "send the admin token as `Authorization: Bearer <token>`",
+        ))?;
+        // Constant-time: the comparison must not tell how many leading bytes were right.
+        if bool::from(given.as_bytes().ct_eq(configured)) {
+            Ok(AdminAuth)
+        } else {
+            Err(ApiError::Unauthorized("wrong admin token"))
+        }
+    }
+}

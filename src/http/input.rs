@@ -1,0 +1,87 @@
+//! Request pieces several endpoints share: a contact given by its addresses or id, bounded
+//! strings.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use channels::model::{ContactRef, E164Phone, Email, Identity, InvalidValue};
+
+use super::problem::ApiError;
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// Longest reference (ticket, agent, team, external id) accepted.
+pub const MAX_REF: usize = 200;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ContactBody {
+    pub id: Option<Uuid>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub external_id: Option<String>,
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+}
+
+pub fn bounded(
+    field: &'static str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, InvalidValue> {
+    match value {
+        Some(v) if v.chars().count() > max => Err(InvalidValue::new(
+            field,
+            format!("longer than {max} characters"),
+        )),
+        Some(v) if v.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+pub fn contact_ref(body: ContactBody, region: &str) -> Result<ContactRef, InvalidValue> {
+    let mut identities = Vec::new();
+    if let Some(phone) = body.phone {
+        identities.push(Identity::Phone(
+            E164Phone::parse(&phone, Some(region))
+                .map_err(|e| InvalidValue::new("contact.phone", e.message))?,
+        ));
+    }
+    if let Some(email) = body.email {
+        identities.push(Identity::Email(
+            Email::parse(&email).map_err(|e| InvalidValue::new("contact.email", e.message))?,
+        ));
+    }
+    if let Some(external) = bounded("contact.external_id", body.external_id, MAX_REF)? {
+        identities.push(Identity::External(external));
+    }
+    if let Some(tz) = &body.time_zone {
+        if tz.parse::<chrono_tz::Tz>().is_err() {
+            return Err(InvalidValue::new(
+                "contact.time_zone",
+                format!("`{tz}` is not an IANA time zone"),
+            ));
+        }
+    }
+    Ok(ContactRef {
+        id: body.id,
+        identities,
+        locale: bounded("contact.locale", body.locale, 35)?,
+        time_zone: body.time_zone,
+    })
+}
+
+/// Cursors are the last id of a page (UUIDv7, so id order is creation order), opaque to clients.
+pub fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<Uuid, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| Uuid::from_slice(&b).ok())
+        .ok_or(ApiError::BadRequest {
+            kind: "invalid-query",
+            detail: "cursor: not a cursor this API returned".into(),
+        })
+}

@@ -1,0 +1,104 @@
+//! Delivery reports: the provider's news about a sent survey moves its invitation through
+//! queued → sending → sent → delivered / undelivered / failed. Reports arrive out of order, so
+//! a state only replaces one of lower rank; a failed delivery closes the invitation.
+
+use channels::model::{DeliveryState, DeliveryStatus};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+
+use super::{Ingest, IngestError, Received};
+use crate::store::entities::invitation;
+use crate::store::tenants::Tenant;
+use crate::store::{self, contacts};
+
+/// Twilio error codes of a failed delivery that say the number cannot get SMS: unknown
+/// handset, landline or unreachable carrier.
+const UNREACHABLE: &[&str] = &["30005", "30006"];
+/// The recipient has opted out (texted STOP to this sender).
+const UNSUBSCRIBED: &str = "21610";
+
+impl Ingest {
+    /// Applies a delivery report. Returns the invitation's delivery state afterwards, or `None`
+    /// when no invitation has that message (sent by something else) or the report was seen.
+    pub async fn delivery_status(
+        &self,
+        tenant: &Tenant,
+        status: &DeliveryStatus,
+        received: Received<'_>,
+    ) -> Result<Option<DeliveryState>, IngestError> {
+        let now = store::now();
+        let txn = self.db.write.begin().await?;
+        // One raw event per (message, state): a redelivered report is stored once.
+        let reference = format!("{}:{}", status.provider_ref, status.state.as_str());
+        if super::insert_raw(
+            &txn,
+            tenant.id,
+            &status.provider,
+            &reference,
+            &received,
+            now,
+        )
+        .await?
+        .is_none()
+        {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let Some(inv) = invitation::Entity::find()
+            .filter(invitation::Column::TenantId.eq(tenant.id))
+            .filter(invitation::Column::ProviderRef.eq(status.provider_ref.as_str()))
+            .one(&txn)
+            .await?
+        else {
+            txn.commit().await?;
+            return Ok(None);
+        };
+        let current = inv
+            .delivery_status
+            .as_deref()
+            .and_then(DeliveryState::parse);
+        if current.is_some_and(|c| c.rank() >= status.state.rank()) {
+            txn.commit().await?;
+            return Ok(current);
+        }
+        let backend = txn.get_database_backend();
+        let mut sql = String::from("UPDATE invitations SET delivery_status = ?, updated_at = ?");
+        let mut values: Vec<sea_orm::Value> = vec![status.state.as_str().into(), now.into()];
+        // An answer proves the message arrived, whatever a late report says.
+        if status.state.is_failure() && inv.status == "sent" {
+            sql.push_str(", status = 'failed', reason = 'undelivered', last_error = ?");
+            values.push(
+                format!(
+                    "{} {}",
+                    status.state.as_str(),
+                    status.error_code.as_deref().unwrap_or("")
+                )
+                .trim_end()
+                .to_owned()
+                .into(),
+            );
+        }
+        sql.push_str(" WHERE id = ?");
+        values.push(inv.id.into());
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            store::placeholders(backend, &sql),
+            values,
+        ))
+        .await?;
+        if let (true, Some(code), Some(address), Some(channel)) = (
+            status.state.is_failure(),
+            status.error_code.as_deref(),
+            inv.address.as_deref(),
+            inv.channel.as_deref(),
+        ) {
+            if code == UNSUBSCRIBED {
+                crate::policy::opt_out::apply(&txn, tenant.id, inv.contact_id, channel, true)
+                    .await?;
+            } else if UNREACHABLE.contains(&code) {
+                contacts::mark_identity_invalid(&txn, tenant.id, "phone", address).await?;
+            }
+        }
+        txn.commit().await?;
+        Ok(Some(status.state))
+    }
+}

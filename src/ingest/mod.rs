@@ -1,0 +1,449 @@
+//! Ingest: an accepted answer is written with its raw event, contact and outbox events in one
+//! transaction, all or nothing, and only then acknowledged.
+//!
+//! Answers are written by writer tasks that take whatever requests are waiting (up to
+//! `ingest.max_batch`) and commit them together (group commit): one SQLite writer keeps up with
+//! thousands of answers a second this way. A request is answered only after its batch commits,
+//! so an acknowledged answer survives a crash of the process.
+//!
+//! Idempotency rests on unique keys, not on a check before the write: a provider's retry (or an
+//! `Idempotency-Key` sent twice, even concurrently, even to two replicas) meets the unique key on
+//! (tenant, provider, provider_ref), and the later one answers with the stored record.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use channels::model::{Feedback, FeedbackInput, InvalidValue};
+use sea_orm::{DbErr, TransactionTrait};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot, Notify};
+use uuid::Uuid;
+
+use crate::store::batch::{self, RawRow};
+use crate::store::feedback as rows;
+use crate::store::outbox::Event;
+use crate::store::tenants::{hex, Tenant};
+use crate::store::{self, Db};
+
+pub mod delivery;
+pub mod replies;
+
+pub const FEEDBACK_CREATED: &str = "feedback.created";
+pub const FEEDBACK_UPDATED: &str = "feedback.updated";
+
+#[derive(Debug)]
+pub enum Accepted {
+    /// Stored now.
+    Created(Feedback),
+    /// Stored before under the same provider reference; nothing new was written.
+    Replayed(Feedback),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidValue),
+    /// The provider reference was used before for a different request body.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed; `unavailable` when it could not be reached (worth a retry).
+    #[error("storage: {message}")]
+    Storage { unavailable: bool, message: String },
+}
+
+impl From<DbErr> for IngestError {
+    fn from(e: DbErr) -> Self {
+        IngestError::Storage {
+            unavailable: store::is_unavailable(&e),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The request as it arrived: stored verbatim beside the record it produced.
+pub struct Received<'a> {
+    pub kind: &'a str,
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+pub fn sha256_hex(body: &[u8]) -> String {
+    hex(&Sha256::digest(body))
+}
+
+/// One answer waiting for its batch.
+struct Job {
+    tenant_id: Uuid,
+    kind: String,
+    content_type: Option<String>,
+    payload: String,
+    body_sha256: String,
+    input: FeedbackInput,
+    reply: oneshot::Sender<Result<Written, IngestError>>,
+}
+
+enum Written {
+    Created(Box<Feedback>),
+    /// The provider reference was stored already (before, or earlier in the same batch).
+    Duplicate,
+}
+
+/// What ingest needs: the database (for replays) and the writer queue.
+#[derive(Clone)]
+pub struct Ingest {
+    db: Db,
+    sinks: Arc<[&'static str]>,
+    writer: mpsc::Sender<Job>,
+    relay_wake: Arc<Notify>,
+}
+
+impl Ingest {
+    /// Starts `writers` writer tasks (one on SQLite, which allows one writer at a time). They end
+    /// when the last clone of this handle is dropped.
+    pub fn start(
+        db: Db,
+        sinks: Arc<[&'static str]>,
+        relay_wake: Arc<Notify>,
+        writers: usize,
+        max_batch: usize,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>(max_batch * 16);
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..writers.max(1) {
+            let (db, sinks, rx, wake) = (db.clone(), sinks.clone(), rx.clone(), relay_wake.clone());
+            tokio::spawn(async move {
+                loop {
+                    let jobs = {
+                        let mut rx = rx.lock().await;
+                        let Some(first) = rx.recv().await else { return };
+                        let mut jobs = vec![first];
+                        while jobs.len() < max_batch {
+                            match rx.try_recv() {
+                                Ok(job) => jobs.push(job),
+                                Err(_) => break,
+                            }
+                        }
+                        jobs
+                    };
+                    write_batch(&db, &sinks, jobs).await;
+                    wake.notify_one();
+                }
+            });
+        }
+        Ingest {
+            db,
+            sinks,
+            writer: tx,
+            relay_wake,
+        }
+    }
+
+    pub fn wake_relay(&self) {
+        self.relay_wake.notify_one();
+    }
+
+    pub async fn submit(
+        &self,
+        tenant: &Tenant,
+        received: Received<'_>,
+        input: FeedbackInput,
+    ) -> Result<Accepted, IngestError> {
+        let (channel, provider) = (input.channel.clone(), input.provider.clone());
+        let result = self.submit_inner(tenant, received, input).await;
+        let outcome = match &result {
+            Ok(Accepted::Created(_)) => "accepted",
+            Ok(Accepted::Replayed(_)) => "duplicate",
+            Err(IngestError::Invalid(_)) => "rejected",
+            Err(IngestError::Conflict(_)) => "conflict",
+            Err(IngestError::Storage { .. }) => "error",
+        };
+        metrics::counter!(
+            "feedback_ingested_total",
+            "channel" => channel,
+            "provider" => provider,
+            "outcome" => outcome,
+        )
+        .increment(1);
+        result
+    }
+
+    async fn submit_inner(
+        &self,
+        tenant: &Tenant,
+        received: Received<'_>,
+        input: FeedbackInput,
+    ) -> Result<Accepted, IngestError> {
+        input.check()?;
+        let body_sha256 = sha256_hex(received.body);
+        if let Some(reference) = &input.provider_ref {
+            // A retry of something stored is answered without taking a writer's time.
+            if let Some(done) = self
+                .replay(tenant, &input.provider, reference, &body_sha256)
+                .await?
+            {
+                return Ok(done);
+            }
+        }
+        let (reply, answer) = oneshot::channel();
+        let provider = input.provider.clone();
+        let reference = input.provider_ref.clone();
+        let job = Job {
+            tenant_id: tenant.id,
+            kind: received.kind.to_owned(),
+            content_type: received.content_type.map(str::to_owned),
+            payload: String::from_utf8_lossy(received.body).into_owned(),
+            body_sha256: body_sha256.clone(),
+            input,
+            reply,
+        };
+        let stopped = || IngestError::Storage {
+            unavailable: true,
+            message: "ingest is shutting down".into(),
+        };
+        self.writer.send(job).await.map_err(|_| stopped())?;
+        match answer.await.map_err(|_| stopped())?? {
+            Written::Created(record) => Ok(Accepted::Created(*record)),
+            Written::Duplicate => {
+                let reference = reference.unwrap_or_default();
+                self.replay(tenant, &provider, &reference, &body_sha256)
+                    .await?
+                    .ok_or_else(|| {
+                        DbErr::RecordNotFound(format!("raw event {provider}/{reference}")).into()
+                    })
+            }
+        }
+    }
+
+    /// The stored answer for a provider reference: replayed when the body is the same,
+    /// a conflict when it is not, `None` when nothing is stored under it.
+    async fn replay(
+        &self,
+        tenant: &Tenant,
+        provider: &str,
+        reference: &str,
+        body_sha256: &str,
+    ) -> Result<Option<Accepted>, IngestError> {
+        let Some(raw) = rows::find_raw_event(&self.db.read, tenant.id, provider, reference).await?
+        else {
+            return Ok(None);
+        };
+        if raw.body_sha256 != body_sha256 {
+            return Err(IngestError::Conflict(format!(
+                "the reference `{reference}` was used before for a different request"
+            )));
+        }
+        let stored = rows::find_by_provider_ref(&self.db.read, tenant.id, provider, reference)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound(format!("feedback for raw event {}", raw.id)))?;
+        Ok(Some(Accepted::Replayed(stored)))
+    }
+}
+
+/// Writes a batch in one transaction and answers every job: its own validation error, its
+/// record, a duplicate, or, when the transaction fails, the storage error.
+async fn write_batch(db: &Db, sinks: &[&'static str], jobs: Vec<Job>) {
+    let mut outcomes: Vec<Option<Result<Written, IngestError>>> =
+        jobs.iter().map(|_| None).collect();
+    match write_transaction(db, sinks, &jobs, &mut outcomes).await {
+        Ok(()) => {
+            for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                let _ = job.reply.send(outcome.unwrap_or(Err(IngestError::Storage {
+                    unavailable: false,
+                    message: "job left unanswered".into(),
+                })));
+            }
+        }
+        Err(e) => {
+            let unavailable = store::is_unavailable(&e);
+            if unavailable {
+                tracing::warn!(error = %e, batch = jobs.len(), "ingest batch failed: database unavailable");
+            } else {
+                tracing::error!(error = %e, batch = jobs.len(), "ingest batch failed");
+            }
+            for job in jobs {
+                let _ = job.reply.send(Err(IngestError::Storage {
+                    unavailable,
+                    message: e.to_string(),
+                }));
+            }
+        }
+    }
+}
+
+async fn write_transaction(
+    db: &Db,
+    sinks: &[&'static str],
+    jobs: &[Job],
+    outcomes: &mut [Option<Result<Written, IngestError>>],
+) -> Result<(), DbErr> {
+    let now = store::now();
+    let txn = db.write.begin().await?;
+
+    // A named contact must be one of the tenant's.
+    let named: Vec<(Uuid, Uuid)> = jobs
+        .iter()
+        .filter_map(|j| j.input.contact.id.map(|c| (j.tenant_id, c)))
+        .collect();
+    let known = batch::existing_contacts(&txn, &named).await?;
+    for (i, job) in jobs.iter().enumerate() {
+        if let Some(c) = job.input.contact.id {
+            if !known.contains(&(job.tenant_id, c)) {
+                outcomes[i] = Some(Err(InvalidValue::new(
+                    "contact.id",
+                    format!("contact {c} does not exist"),
+                )
+                .into()));
+            }
+        }
+    }
+
+    let live: Vec<usize> = (0..jobs.len()).filter(|&i| outcomes[i].is_none()).collect();
+    let raw_ids: Vec<Uuid> = live.iter().map(|_| channels::model::new_id()).collect();
+    let raw_rows: Vec<RawRow> = live
+        .iter()
+        .zip(&raw_ids)
+        .map(|(&i, id)| {
+            let j = &jobs[i];
+            RawRow {
+                id: *id,
+                tenant_id: j.tenant_id,
+                provider: &j.input.provider,
+                provider_ref: j.input.provider_ref.as_deref(),
+                kind: &j.kind,
+                body_sha256: &j.body_sha256,
+                content_type: j.content_type.as_deref(),
+                payload: &j.payload,
+            }
+        })
+        .collect();
+    let inserted: HashSet<Uuid> = batch::insert_raw_events(&txn, &raw_rows, now).await?;
+
+    let mut winners = Vec::new();
+    for (&i, raw_id) in live.iter().zip(&raw_ids) {
+        if inserted.contains(raw_id) {
+            winners.push((i, *raw_id));
+        } else {
+            outcomes[i] = Some(Ok(Written::Duplicate));
+        }
+    }
+    let requests: Vec<(Uuid, &channels::model::ContactRef)> = winners
+        .iter()
+        .map(|&(i, _)| (jobs[i].tenant_id, &jobs[i].input.contact))
+        .collect();
+    let contacts = batch::resolve_contacts(&txn, &requests, now).await?;
+
+    let records: Vec<(Feedback, Uuid)> = winners
+        .iter()
+        .zip(contacts)
+        .map(|(&(i, raw_id), contact_id)| (new_record(&jobs[i], contact_id, now), raw_id))
+        .collect();
+    let refs: Vec<(&Feedback, Option<Uuid>)> = records.iter().map(|(f, r)| (f, Some(*r))).collect();
+    batch::insert_feedback(&txn, &refs).await?;
+    let events = records
+        .iter()
+        .map(|(f, _)| {
+            Ok(Event {
+                id: channels::model::new_id(),
+                event_type: FEEDBACK_CREATED.to_owned(),
+                tenant_id: f.tenant_id,
+                aggregate_id: f.id,
+                created_at: now,
+                data: serde_json::to_value(f).map_err(|e| DbErr::Json(e.to_string()))?,
+            })
+        })
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    batch::enqueue(&txn, &events, sinks).await?;
+    txn.commit().await?;
+
+    for ((i, _), (record, _)) in winners.iter().zip(records) {
+        outcomes[*i] = Some(Ok(Written::Created(Box::new(record))));
+    }
+    Ok(())
+}
+
+fn new_record(job: &Job, contact_id: Option<Uuid>, now: chrono::DateTime<chrono::Utc>) -> Feedback {
+    let input = &job.input;
+    Feedback {
+        id: channels::model::new_id(),
+        tenant_id: job.tenant_id,
+        channel: input.channel.clone(),
+        provider: input.provider.clone(),
+        provider_ref: input.provider_ref.clone(),
+        contact_id,
+        invitation_id: input.invitation_id,
+        metric: input.metric,
+        score: input.score.map(|s| s.value()),
+        scale: input.score.map(|s| s.scale()),
+        comment: input.comment.clone(),
+        language: input.language.clone(),
+        ticket_ref: input.tickets.ticket_ref.clone(),
+        agent_ref: input.tickets.agent_ref.clone(),
+        team_ref: input.tickets.team_ref.clone(),
+        occurred_at: store::to_db_precision(input.occurred_at),
+        received_at: now,
+        metadata: input.metadata.clone(),
+    }
+}
+
+/// Stores a webhook's raw event under the provider's reference, in the caller's transaction.
+/// `None` when that reference is stored already: the provider delivered it again.
+async fn insert_raw<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    provider: &str,
+    provider_ref: &str,
+    received: &Received<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Uuid>, DbErr> {
+    let id = channels::model::new_id();
+    let payload = String::from_utf8_lossy(received.body);
+    let row = RawRow {
+        id,
+        tenant_id,
+        provider,
+        provider_ref: Some(provider_ref),
+        kind: received.kind,
+        body_sha256: &sha256_hex(received.body),
+        content_type: received.content_type,
+        payload: &payload,
+    };
+    let inserted = batch::insert_raw_events(conn, &[row], now).await?;
+    Ok(inserted.contains(&id).then_some(id))
+}
+
+/// Keeps what the gateway answered the provider, so a redelivery gets the same answer.
+async fn set_answer<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    raw_id: Uuid,
+    answer: Option<&str>,
+) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    conn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend,
+        store::placeholders(
+            backend,
+            "UPDATE raw_events SET response_status = ?, response_body = ? WHERE id = ?",
+        ),
+        [
+            200i32.into(),
+            answer.map(str::to_owned).into(),
+            raw_id.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The answer given to the first delivery of a provider reference.
+async fn stored_answer(
+    db: &Db,
+    tenant_id: Uuid,
+    provider: &str,
+    provider_ref: &str,
+) -> Result<Option<String>, DbErr> {
+    Ok(
+        rows::find_raw_event(&db.write, tenant_id, provider, provider_ref)
+            .await?
+            .and_then(|raw| raw.response_body),
+    )
+}

@@ -1,0 +1,573 @@
+//! Replies: a customer's message on a channel (an SMS today) becomes the answer to the
+//! invitation it belongs to, that answer's comment, or unsolicited free-text feedback.
+//!
+//! One reply is one transaction: its raw event, the contact, the record and its outbox event
+//! commit together. The contact's row is locked first, so two replies from one customer that
+//! arrive at once ("5 tak!" and "hurtig og venlig hjælp") are applied one after the other and
+//! land in one record.
+
+use std::collections::BTreeMap;
+
+use channels::model::{
+    ContactRef, Feedback, Identity, InboundEvent, Metric, ReplyText, Scale, TicketRefs,
+};
+use channels::reply::{self, Reading};
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::{Ingest, IngestError, Received, FEEDBACK_CREATED, FEEDBACK_UPDATED};
+use crate::store::entities::{feedback, invitation};
+use crate::store::outbox::Event;
+use crate::store::tenants::Tenant;
+use crate::store::{self, batch, invitations};
+
+/// A tenant's reply settings for one channel.
+pub struct ReplySettings<'a> {
+    /// Text within this time after a score becomes that score's comment.
+    pub comment_window: Duration,
+    /// Answer to a first score, per language.
+    pub thank_you: &'a BTreeMap<String, String>,
+    /// Answer to a request for help, per language.
+    pub help_text: &'a BTreeMap<String, String>,
+}
+
+/// What became of a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyOutcome {
+    /// What to answer the customer on the same channel, if anything.
+    pub answer: Option<String>,
+    /// answered, rescored, comment, unreadable, unsolicited, repeat, empty, opt_out, opt_in,
+    /// help, or duplicate for a redelivery (then `answer` is the first delivery's).
+    pub outcome: &'static str,
+}
+
+/// What a reply does to the invitation's record, decided from what is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// The first score. `remark`: the text says more than the score; keep it as comment.
+    Score { value: i16, remark: bool },
+    /// A score different from the recorded one: the record is updated, not doubled.
+    Rescore { value: i16, remark: bool },
+    /// Text after the score, within the comment window.
+    Comment,
+    /// No usable score yet: the text is kept; `ask` the customer once for one number.
+    Unreadable { ask: bool },
+    /// Text long after the score: feedback of its own.
+    Unsolicited,
+    /// The recorded score again, nothing more.
+    Repeat,
+}
+
+/// `scored`: the recorded score and when it came. `clarified`: the customer was asked for one
+/// number before.
+fn plan(
+    scored: Option<(i16, DateTime<Utc>)>,
+    reading: Reading,
+    remark: bool,
+    clarified: bool,
+    now: DateTime<Utc>,
+    comment_window: Duration,
+) -> Plan {
+    let within_window = |at: DateTime<Utc>| now - at <= comment_window;
+    match (reading, scored) {
+        (Reading::Score(value), None) => Plan::Score { value, remark },
+        (Reading::Score(value), Some((old, _))) if value != old => Plan::Rescore { value, remark },
+        (Reading::Score(_), Some((_, at))) if remark && within_window(at) => Plan::Comment,
+        (Reading::Score(_), Some(_)) if remark => Plan::Unsolicited,
+        (Reading::Score(_), Some(_)) => Plan::Repeat,
+        (_, Some((_, at))) if within_window(at) => Plan::Comment,
+        (_, Some(_)) => Plan::Unsolicited,
+        (_, None) => Plan::Unreadable { ask: !clarified },
+    }
+}
+
+fn join_comment(existing: Option<&str>, text: &str) -> String {
+    match existing.filter(|c| !c.is_empty()) {
+        Some(c) => format!("{c}\n{text}"),
+        None => text.to_owned(),
+    }
+}
+
+impl Ingest {
+    /// Applies an SMS keyword or a reply. A redelivery (same provider reference) changes
+    /// nothing and answers what the first delivery answered.
+    pub async fn receive_message(
+        &self,
+        tenant: &Tenant,
+        event: &InboundEvent,
+        provider_ref: &str,
+        received: Received<'_>,
+        settings: &ReplySettings<'_>,
+    ) -> Result<ReplyOutcome, IngestError> {
+        let (provider, address) = match event {
+            InboundEvent::Reply(r) => (r.provider.as_str(), &r.from),
+            InboundEvent::OptOut { address, .. }
+            | InboundEvent::OptIn { address, .. }
+            | InboundEvent::HelpRequested { address, .. } => {
+                (channels::sms::twilio::PROVIDER, address)
+            }
+            InboundEvent::DeliveryStatus(_) => {
+                unreachable!("delivery reports go to Ingest::delivery_status")
+            }
+        };
+        let now = store::now();
+        let txn = self.db.write.begin().await?;
+        let Some(raw_id) =
+            super::insert_raw(&txn, tenant.id, provider, provider_ref, &received, now).await?
+        else {
+            txn.rollback().await?;
+            return Ok(ReplyOutcome {
+                answer: super::stored_answer(&self.db, tenant.id, provider, provider_ref).await?,
+                outcome: "duplicate",
+            });
+        };
+        let contact_id = contact_of(&txn, tenant.id, address, now).await?;
+        invitations::lock_contact(&txn, contact_id).await?;
+
+        let mut events = Vec::new();
+        let (outcome, answer) = match event {
+            InboundEvent::OptOut { channel, .. } | InboundEvent::OptIn { channel, .. } => {
+                let opt_out = matches!(event, InboundEvent::OptOut { .. });
+                crate::policy::opt_out::apply(&txn, tenant.id, contact_id, channel, opt_out)
+                    .await?;
+                // The provider confirms opt-out and opt-in itself (Twilio answers STOP).
+                (if opt_out { "opt_out" } else { "opt_in" }, None)
+            }
+            InboundEvent::HelpRequested { channel, .. } => {
+                let language = newest_language(&txn, tenant.id, contact_id, channel).await?;
+                let text = reply::localized(settings.help_text, language.as_deref())
+                    .or_else(|| settings.help_text.values().next().map(String::as_str));
+                ("help", text.map(str::to_owned))
+            }
+            InboundEvent::Reply(r) => {
+                self.apply_reply(&txn, tenant, contact_id, r, settings, now, &mut events)
+                    .await?
+            }
+            InboundEvent::DeliveryStatus(_) => unreachable!(),
+        };
+        super::set_answer(&txn, raw_id, answer.as_deref()).await?;
+        batch::enqueue(&txn, &events, &self.sinks).await?;
+        txn.commit().await?;
+        if !events.is_empty() {
+            self.wake_relay();
+        }
+        Ok(ReplyOutcome { answer, outcome })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_reply(
+        &self,
+        txn: &DatabaseTransaction,
+        tenant: &Tenant,
+        contact_id: Uuid,
+        r: &ReplyText,
+        settings: &ReplySettings<'_>,
+        now: DateTime<Utc>,
+        events: &mut Vec<Event>,
+    ) -> Result<(&'static str, Option<String>), DbErr> {
+        let text = r.text.trim();
+        if text.is_empty() {
+            // A picture without words: kept as the raw event only.
+            return Ok(("empty", None));
+        }
+        let open = open_invitation(txn, tenant.id, contact_id, r, now).await?;
+        let scale = open.as_ref().and_then(|inv| {
+            inv.metric
+                .parse::<Metric>()
+                .ok()
+                .and_then(Metric::numeric_scale)
+        });
+        let (Some(inv), Some(scale)) = (open, scale) else {
+            let record = new_record(tenant.id, contact_id, r, None, Metric::Text, text, now);
+            insert(txn, &record, events, now).await?;
+            return Ok(("unsolicited", None));
+        };
+        let language = inv.language.clone();
+        let read = reply::read(text, scale, language.as_deref());
+        let existing = feedback::Entity::find()
+            .filter(feedback::Column::TenantId.eq(tenant.id))
+            .filter(feedback::Column::InvitationId.eq(inv.id))
+            .order_by_asc(feedback::Column::Id)
+            .one(txn)
+            .await?
+            .map(store::feedback::from_row)
+            .transpose()?;
+        let scored = existing.as_ref().and_then(|f| f.score).zip(inv.answered_at);
+        let comment_window = settings.comment_window;
+        let decided = plan(
+            scored,
+            read.reading,
+            read.has_remark,
+            inv.clarified_at.is_some(),
+            now,
+            comment_window,
+        );
+        let metric: Metric = inv.metric.parse().unwrap_or(Metric::Text);
+        let score_of = |value: i16| (Some(value), Some(scale));
+        Ok(match (decided, existing) {
+            (Plan::Score { value, remark }, None) => {
+                let mut record =
+                    new_record(tenant.id, contact_id, r, Some(&inv), metric, text, now);
+                (record.score, record.scale) = score_of(value);
+                if !remark {
+                    record.comment = None;
+                }
+                insert(txn, &record, events, now).await?;
+                mark_answered(txn, inv.id, now).await?;
+                let thanks = reply::localized(settings.thank_you, language.as_deref());
+                ("answered", thanks.map(str::to_owned))
+            }
+            (Plan::Score { value, remark }, Some(mut record)) => {
+                // The text came first; now the score.
+                record.metric = metric;
+                (record.score, record.scale) = score_of(value);
+                if remark {
+                    record.comment = Some(join_comment(record.comment.as_deref(), text));
+                }
+                update(txn, &record, events, now).await?;
+                mark_answered(txn, inv.id, now).await?;
+                let thanks = reply::localized(settings.thank_you, language.as_deref());
+                ("answered", thanks.map(str::to_owned))
+            }
+            (Plan::Rescore { value, remark }, Some(mut record)) => {
+                (record.score, record.scale) = score_of(value);
+                if remark {
+                    record.comment = Some(join_comment(record.comment.as_deref(), text));
+                }
+                update(txn, &record, events, now).await?;
+                mark_answered(txn, inv.id, now).await?;
+                ("rescored", None)
+            }
+            (Plan::Comment, Some(mut record)) => {
+                record.comment = Some(join_comment(record.comment.as_deref(), text));
+                update(txn, &record, events, now).await?;
+                ("comment", None)
+            }
+            (Plan::Unreadable { ask }, existing) => {
+                match existing {
+                    Some(mut record) => {
+                        record.comment = Some(join_comment(record.comment.as_deref(), text));
+                        update(txn, &record, events, now).await?;
+                    }
+                    None => {
+                        let record = new_record(
+                            tenant.id,
+                            contact_id,
+                            r,
+                            Some(&inv),
+                            Metric::Text,
+                            text,
+                            now,
+                        );
+                        insert(txn, &record, events, now).await?;
+                    }
+                }
+                if ask {
+                    mark_clarified(txn, inv.id, now).await?;
+                }
+                let question = ask.then(|| reply::ask_for_one_number(language.as_deref(), scale));
+                ("unreadable", question)
+            }
+            (Plan::Repeat, _) => ("repeat", None),
+            // Unsolicited, or a plan that needs a record when none is stored (cannot happen:
+            // a recorded score implies the record).
+            _ => {
+                let record = new_record(tenant.id, contact_id, r, None, Metric::Text, text, now);
+                insert(txn, &record, events, now).await?;
+                ("unsolicited", None)
+            }
+        })
+    }
+}
+
+/// Finds or creates the contact of an address.
+async fn contact_of(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+    address: &Identity,
+    now: DateTime<Utc>,
+) -> Result<Uuid, DbErr> {
+    let contact = ContactRef {
+        identities: vec![address.clone()],
+        ..ContactRef::default()
+    };
+    batch::resolve_contacts(txn, &[(tenant_id, &contact)], now)
+        .await?
+        .into_iter()
+        .next()
+        .flatten()
+        .ok_or_else(|| DbErr::RecordNotFound("the contact of a reply".into()))
+}
+
+/// The contact's newest invitation on this (customer, sending number) pair that still takes
+/// answers.
+async fn open_invitation(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+    contact_id: Uuid,
+    r: &ReplyText,
+    now: DateTime<Utc>,
+) -> Result<Option<invitation::Model>, DbErr> {
+    invitation::Entity::find()
+        .filter(invitation::Column::TenantId.eq(tenant_id))
+        .filter(invitation::Column::ContactId.eq(contact_id))
+        .filter(invitation::Column::Channel.eq(r.channel.as_str()))
+        .filter(invitation::Column::Status.is_in(["sent", "answered"]))
+        .filter(invitation::Column::ExpiresAt.gt(now))
+        .filter(invitation::Column::Address.eq(r.from.value()))
+        .filter(
+            Condition::any()
+                .add(invitation::Column::Sender.is_null())
+                .add(invitation::Column::Sender.eq(r.to.as_str())),
+        )
+        .order_by_desc(invitation::Column::SentAt)
+        .one(txn)
+        .await
+}
+
+/// The language the contact was last asked in on a channel.
+async fn newest_language(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+    contact_id: Uuid,
+    channel: &str,
+) -> Result<Option<String>, DbErr> {
+    Ok(invitation::Entity::find()
+        .filter(invitation::Column::TenantId.eq(tenant_id))
+        .filter(invitation::Column::ContactId.eq(contact_id))
+        .filter(invitation::Column::Channel.eq(channel))
+        .filter(invitation::Column::SentAt.is_not_null())
+        .order_by_desc(invitation::Column::SentAt)
+        .one(txn)
+        .await?
+        .and_then(|i| i.language))
+}
+
+fn new_record(
+    tenant_id: Uuid,
+    contact_id: Uuid,
+    r: &ReplyText,
+    invitation: Option<&invitation::Model>,
+    metric: Metric,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Feedback {
+    let tickets = invitation
+        .map(|i| TicketRefs {
+            ticket_ref: i.ticket_ref.clone(),
+            agent_ref: i.agent_ref.clone(),
+            team_ref: i.team_ref.clone(),
+        })
+        .unwrap_or_default();
+    Feedback {
+        id: channels::model::new_id(),
+        tenant_id,
+        channel: r.channel.clone(),
+        provider: r.provider.clone(),
+        provider_ref: Some(r.provider_ref.clone()),
+        contact_id: Some(contact_id),
+        invitation_id: invitation.map(|i| i.id),
+        metric,
+        score: None,
+        scale: None::<Scale>,
+        comment: Some(text.to_owned()),
+        language: invitation.and_then(|i| i.language.clone()),
+        ticket_ref: tickets.ticket_ref,
+        agent_ref: tickets.agent_ref,
+        team_ref: tickets.team_ref,
+        occurred_at: now,
+        received_at: now,
+        metadata: serde_json::json!({}),
+    }
+}
+
+fn event(kind: &str, record: &Feedback, now: DateTime<Utc>) -> Result<Event, DbErr> {
+    Ok(Event {
+        id: channels::model::new_id(),
+        event_type: kind.to_owned(),
+        tenant_id: record.tenant_id,
+        aggregate_id: record.id,
+        created_at: now,
+        data: serde_json::to_value(record).map_err(|e| DbErr::Json(e.to_string()))?,
+    })
+}
+
+async fn insert(
+    txn: &DatabaseTransaction,
+    record: &Feedback,
+    events: &mut Vec<Event>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    batch::insert_feedback(txn, &[(record, None)]).await?;
+    events.push(event(FEEDBACK_CREATED, record, now)?);
+    Ok(())
+}
+
+async fn update(
+    txn: &DatabaseTransaction,
+    record: &Feedback,
+    events: &mut Vec<Event>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    store::feedback::update_answer(txn, record, now).await?;
+    events.push(event(FEEDBACK_UPDATED, record, now)?);
+    Ok(())
+}
+
+async fn set_invitation(
+    txn: &DatabaseTransaction,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
+    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend,
+        store::placeholders(backend, sql),
+        values,
+    ))
+    .await?;
+    Ok(())
+}
+
+async fn mark_answered(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    set_invitation(
+        txn,
+        "UPDATE invitations SET status = 'answered', answered_at = ?, updated_at = ? WHERE id = ?",
+        vec![now.into(), now.into(), id.into()],
+    )
+    .await
+}
+
+async fn mark_clarified(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    set_invitation(
+        txn,
+        "UPDATE invitations SET clarified_at = ?, updated_at = ? WHERE id = ?",
+        vec![now.into(), now.into(), id.into()],
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap() + Duration::minutes(minutes)
+    }
+
+    #[test]
+    fn plans_follow_what_is_stored() {
+        let window = Duration::minutes(30);
+        let scored = Some((5, at(0)));
+        // (stored score and when, reading, has a remark, already clarified, minutes later, plan)
+        type Case = (Option<(i16, DateTime<Utc>)>, Reading, bool, bool, i64, Plan);
+        let cases: &[Case] = &[
+            // First answer.
+            (
+                None,
+                Reading::Score(5),
+                false,
+                false,
+                1,
+                Plan::Score {
+                    value: 5,
+                    remark: false,
+                },
+            ),
+            (
+                None,
+                Reading::Score(8),
+                true,
+                false,
+                1,
+                Plan::Score {
+                    value: 8,
+                    remark: true,
+                },
+            ),
+            // Text before any score: kept, asked once.
+            (
+                None,
+                Reading::NoScore,
+                true,
+                false,
+                1,
+                Plan::Unreadable { ask: true },
+            ),
+            (
+                None,
+                Reading::Ambiguous,
+                false,
+                false,
+                1,
+                Plan::Unreadable { ask: true },
+            ),
+            (
+                None,
+                Reading::OutOfRange(6),
+                false,
+                true,
+                1,
+                Plan::Unreadable { ask: false },
+            ),
+            // After a score: text within the window is its comment, later text stands alone.
+            (scored, Reading::NoScore, true, false, 1, Plan::Comment),
+            (scored, Reading::NoScore, true, false, 30, Plan::Comment),
+            (scored, Reading::NoScore, true, false, 31, Plan::Unsolicited),
+            (scored, Reading::Ambiguous, true, false, 10, Plan::Comment),
+            // Another score updates the answer, whenever it comes in the reply window.
+            (
+                scored,
+                Reading::Score(4),
+                false,
+                false,
+                1,
+                Plan::Rescore {
+                    value: 4,
+                    remark: false,
+                },
+            ),
+            (
+                scored,
+                Reading::Score(1),
+                true,
+                false,
+                600,
+                Plan::Rescore {
+                    value: 1,
+                    remark: true,
+                },
+            ),
+            // The same score again.
+            (scored, Reading::Score(5), false, false, 1, Plan::Repeat),
+            (scored, Reading::Score(5), true, false, 1, Plan::Comment),
+            (
+                scored,
+                Reading::Score(5),
+                true,
+                false,
+                60,
+                Plan::Unsolicited,
+            ),
+        ];
+        for (stored, reading, remark, clarified, minutes, expected) in cases {
+            assert_eq!(
+                plan(*stored, *reading, *remark, *clarified, at(*minutes), window),
+                *expected,
+                "{stored:?} {reading:?} remark={remark} clarified={clarified} +{minutes}m"
+            );
+        }
+    }
+}

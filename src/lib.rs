@@ -1,0 +1,212 @@
+//! feedback-gateway: receives feedback on many channels, normalizes it, applies survey-fatigue
+//! rules and forwards every record to a scoring store.
+//!
+//! The modules follow the data's way: `http` (edge) → `ingest` → `forward` (outbox relay and
+//! sinks), with `store` underneath. `main.rs` only parses the command line; tests call
+//! [`App::build`] and [`App::serve`] on a random port and get the real server.
+
+pub mod config;
+pub mod dispatch;
+pub mod forward;
+pub mod http;
+pub mod ingest;
+pub mod policy;
+pub mod store;
+pub mod telemetry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use config::Config;
+use forward::relay::Relay;
+use forward::scoring::ScoringStore;
+use forward::Sink;
+use http::AppState;
+use ingest::Ingest;
+use store::tenants::{self, CreatedTenant};
+use store::Db;
+
+/// Parts a deployment or a test plugs in beside the built-in ones.
+#[derive(Default)]
+pub struct Extensions {
+    /// Sinks beyond the built-in scoring store.
+    pub sinks: Vec<Arc<dyn Sink>>,
+    /// Senders per channel.
+    pub senders: Vec<Arc<dyn dispatch::Sender>>,
+}
+
+/// A gateway with its database migrated, ready to serve.
+pub struct App {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub relay: Relay,
+    pub dispatcher: dispatch::dispatcher::Dispatcher,
+    state: AppState,
+}
+
+impl App {
+    /// Connects to the database, runs the migrations and wires the stages together.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        Self::build_with(config, Extensions::default()).await
+    }
+
+    /// As [`App::build`], with extra sinks and senders.
+    pub async fn build_with(config: Config, extensions: Extensions) -> anyhow::Result<App> {
+        let config = Arc::new(config);
+        let db = Db::connect(&config.database_url, &config.database)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open database: {e}"))?;
+        db.migrate()
+            .await
+            .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+        let wake = Arc::new(Notify::new());
+        let mut sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(ScoringStore::new(db.clone()))];
+        sinks.extend(extensions.sinks);
+        let relay = Relay::new(db.clone(), sinks, config.outbox.clone(), wake.clone());
+        let writers = if db.backend() == sea_orm::DbBackend::Sqlite {
+            1
+        } else {
+            config.ingest.postgres_writers
+        };
+        let ingest = Ingest::start(
+            db.clone(),
+            relay.sink_names().into(),
+            wake,
+            writers,
+            config.ingest.max_batch,
+        );
+        let state = AppState {
+            config: config.clone(),
+            db: db.clone(),
+            ingest,
+            metrics: telemetry::metrics_handle(),
+            keys: Default::default(),
+            limits: Arc::new(http::limits::InboundLimits::new(&config.rate_limits)),
+            scheduler: Arc::new(policy::schedule::Scheduler {
+                db: db.clone(),
+                defaults: config.policy.clone(),
+                tenant_time_zone: config
+                    .tenant_defaults
+                    .time_zone
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("tenant_defaults.time_zone: {e}"))?,
+            }),
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.dispatch.provider_timeout_ms))
+            .build()
+            .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
+        // Built-in senders first: a sender from the extensions replaces one for its channel.
+        let mut senders: Vec<Arc<dyn dispatch::Sender>> = vec![Arc::new(
+            dispatch::twilio::TwilioSender::new(db.clone(), http, &config.public_url),
+        )];
+        senders.extend(extensions.senders);
+        let dispatcher = dispatch::dispatcher::Dispatcher::new(
+            db.clone(),
+            dispatch::Senders::new(senders),
+            config.dispatch.clone(),
+            Arc::new(Notify::new()),
+        );
+        Ok(App {
+            config,
+            db,
+            relay,
+            dispatcher,
+            state,
+        })
+    }
+
+    pub fn router(&self) -> axum::Router {
+        http::router(self.state.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` fires, then stops accepting, lets requests in
+    /// flight finish (bounded by the grace period) and stops the relay between rounds, so no
+    /// claim is left half-settled.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let workers_stop = CancellationToken::new();
+        let relay = tokio::spawn(self.relay.clone().run(workers_stop.clone()));
+        let dispatcher = tokio::spawn(self.dispatcher.clone().run(workers_stop.clone()));
+        let limits = self.state.limits.clone();
+        let forget = workers_stop.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = forget.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => limits.forget_idle(),
+                }
+            }
+        });
+        let grace = Duration::from_secs(self.config.http.shutdown_grace_seconds);
+        let router = self.router();
+        let stop = shutdown.clone();
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await });
+        let server = tokio::spawn(async move { server.await });
+        shutdown.cancelled().await;
+        if tokio::time::timeout(grace, server).await.is_err() {
+            tracing::warn!("requests still in flight after the grace period; closing");
+        }
+        workers_stop.cancel();
+        let _ = tokio::time::timeout(grace, relay).await;
+        let _ = tokio::time::timeout(grace, dispatcher).await;
+        self.db.close().await;
+        Ok(())
+    }
+}
+
+/// On first start (no tenant at all) creates the demo tenant and returns its key.
+pub async fn ensure_demo_tenant(app: &App) -> anyhow::Result<Option<CreatedTenant>> {
+    if !app.config.demo.create_tenant || tenants::count(&app.db).await? > 0 {
+        return Ok(None);
+    }
+    match tenants::create(&app.db, &app.config.demo.slug).await {
+        Ok(created) => Ok(Some(created)),
+        // A replica starting at the same time created it first.
+        Err(tenants::CreateTenantError::Exists(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Installs the SIGTERM and Ctrl-C handlers now, and returns a future that resolves when the
+/// process is asked to stop.
+///
+/// The handlers are installed before the future is first polled: a caller that announces it is
+/// listening only after this call cannot be killed by a SIGTERM's default action in between.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let terminate = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (terminate, interrupt) {
+                (Ok(mut terminate), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = terminate.recv() => {},
+                        _ = interrupt.recv() => {},
+                    }
+                }
+                // No signal handling (no runtime signal driver): run until killed.
+                _ => std::future::pending::<()>().await,
+            }
+            tracing::info!("shutdown requested");
+        }
+    }
+    #[cfg(not(unix))]
+    async move {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested");
+    }
+}

@@ -1,0 +1,81 @@
+//! Provider configuration per tenant: settings (shown by the API) and secrets (never shown,
+//! never logged) in one row per (tenant, provider).
+
+use sea_orm::{ConnectionTrait, DbErr};
+use serde_json::Value as Json;
+use uuid::Uuid;
+
+use super::Db;
+
+pub struct StoredConfig {
+    pub settings: Json,
+    pub secrets: Json,
+}
+
+/// Creates or replaces the tenant's configuration of `provider`.
+pub async fn put(
+    db: &Db,
+    tenant_id: Uuid,
+    provider: &str,
+    settings: Json,
+    secrets: Json,
+) -> Result<(), DbErr> {
+    let now = super::now();
+    db.write
+        .execute_raw(db.statement(
+            "INSERT INTO channel_configs \
+             (id, tenant_id, provider, settings, secrets, enabled, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (tenant_id, provider) DO UPDATE SET settings = excluded.settings, \
+             secrets = excluded.secrets, enabled = excluded.enabled, \
+             updated_at = excluded.updated_at",
+            vec![
+                channels::model::new_id().into(),
+                tenant_id.into(),
+                provider.into(),
+                settings.into(),
+                secrets.into(),
+                true.into(),
+                now.into(),
+                now.into(),
+            ],
+        ))
+        .await?;
+    Ok(())
+}
+
+pub async fn get(db: &Db, tenant_id: Uuid, provider: &str) -> Result<Option<StoredConfig>, DbErr> {
+    let row = db
+        .read
+        .query_one_raw(db.statement(
+            "SELECT settings, secrets FROM channel_configs \
+             WHERE tenant_id = ? AND provider = ? AND enabled = ?",
+            vec![tenant_id.into(), provider.into(), true.into()],
+        ))
+        .await?;
+    row.map(|r| {
+        Ok(StoredConfig {
+            settings: r.try_get("", "settings")?,
+            secrets: r.try_get("", "secrets")?,
+        })
+    })
+    .transpose()
+}
+
+/// The tenant's Twilio account, if configured.
+pub async fn twilio(
+    db: &Db,
+    tenant_id: Uuid,
+) -> Result<Option<channels::sms::twilio::Config>, DbErr> {
+    let Some(stored) = get(db, tenant_id, channels::sms::twilio::PROVIDER).await? else {
+        return Ok(None);
+    };
+    let corrupt = |e: serde_json::Error| DbErr::Json(format!("twilio configuration: {e}"));
+    let settings = serde_json::from_value(stored.settings).map_err(corrupt)?;
+    let auth_token =
+        serde_json::from_value(stored.secrets["auth_token"].clone()).map_err(corrupt)?;
+    Ok(Some(channels::sms::twilio::Config {
+        settings,
+        auth_token,
+    }))
+}

@@ -1,0 +1,376 @@
+//! Invitations and the decision log.
+
+use channels::model::Metric;
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, Statement,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::entities::{invitation, policy_decision};
+use super::placeholders;
+use crate::policy::decision::{Past, Status};
+
+/// An invitation as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct InvitationView {
+    pub id: Uuid,
+    pub survey: String,
+    pub contact_id: Uuid,
+    pub status: String,
+    /// The rule that suppressed it, or "quiet_hours" when its send time was deferred.
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+    pub channel: Option<String>,
+    pub send_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The provider's latest delivery report: queued, sending, sent, delivered, undelivered,
+    /// failed.
+    pub delivery_status: Option<String>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub ticket_ref: Option<String>,
+    pub agent_ref: Option<String>,
+    pub team_ref: Option<String>,
+    pub language: Option<String>,
+    pub provider_ref: Option<String>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<invitation::Model> for InvitationView {
+    fn from(m: invitation::Model) -> Self {
+        InvitationView {
+            id: m.id,
+            survey: m.survey_key,
+            contact_id: m.contact_id,
+            status: m.status,
+            reason: m.reason,
+            detail: m.detail,
+            channel: m.channel,
+            send_at: m.send_at,
+            expires_at: m.expires_at,
+            sent_at: m.sent_at,
+            delivery_status: m.delivery_status,
+            answered_at: m.answered_at,
+            ticket_ref: m.ticket_ref,
+            agent_ref: m.agent_ref,
+            team_ref: m.team_ref,
+            language: m.language,
+            provider_ref: m.provider_ref,
+            attempts: m.attempts,
+            last_error: m.last_error,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// Serializes scheduling for one contact across transactions, connections and replicas. On
+/// SQLite the single writer connection does that already.
+pub async fn lock_contact<C: ConnectionTrait>(conn: &C, contact_id: Uuid) -> Result<(), DbErr> {
+    if conn.get_database_backend() == DbBackend::Postgres {
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT id FROM contacts WHERE id = $1 FOR UPDATE",
+            [contact_id.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// The contact's invitations since `since`, and any invitation of the survey for the ticket
+/// (whoever it went to): everything the fatigue rules look at.
+pub async fn history<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    contact_id: Uuid,
+    since: DateTime<Utc>,
+    survey_ticket: Option<(&str, &str)>,
+) -> Result<Vec<Past>, DbErr> {
+    let mut sql = "SELECT survey_key, metric, ticket_ref, status, \
+                   COALESCE(sent_at, send_at, created_at) AS at FROM invitations \
+                   WHERE tenant_id = ? AND ((contact_id = ? AND created_at >= ?)"
+        .to_owned();
+    let mut values = vec![tenant_id.into(), contact_id.into(), since.into()];
+    if let Some((survey, ticket)) = survey_ticket {
+        sql.push_str(" OR (survey_key = ? AND ticket_ref = ?)");
+        values.push(survey.into());
+        values.push(ticket.into());
+    }
+    sql.push(')');
+    let backend = conn.get_database_backend();
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            placeholders(backend, &sql),
+            values,
+        ))
+        .await?;
+    rows.iter()
+        .filter_map(|r| {
+            let status: String = r.try_get("", "status").ok()?;
+            let metric: String = r.try_get("", "metric").ok()?;
+            Some(Ok(Past {
+                survey_key: r.try_get("", "survey_key").ok()?,
+                metric: metric.parse::<Metric>().ok()?,
+                ticket_ref: r.try_get("", "ticket_ref").ok()?,
+                status: Status::parse(&status)?,
+                at: match r.try_get("", "at") {
+                    Ok(at) => at,
+                    Err(e) => return Some(Err(e)),
+                },
+            }))
+        })
+        .collect()
+}
+
+pub struct NewInvitation<'a> {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub survey_key: &'a str,
+    pub metric: Metric,
+    pub contact_id: Uuid,
+    pub channel: Option<&'a str>,
+    pub ticket_ref: Option<&'a str>,
+    /// Whether the survey allows one invitation per ticket: the database then refuses a second
+    /// live one for the same ticket, also across replicas.
+    pub one_per_ticket: bool,
+    pub agent_ref: Option<&'a str>,
+    pub team_ref: Option<&'a str>,
+    pub language: Option<&'a str>,
+    pub status: Status,
+    pub reason: Option<&'a str>,
+    pub detail: Option<&'a str>,
+    pub send_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert<C: ConnectionTrait>(
+    conn: &C,
+    inv: &NewInvitation<'_>,
+    now: DateTime<Utc>,
+) -> Result<invitation::Model, DbErr> {
+    let owned = |s: Option<&str>| s.map(str::to_owned);
+    let model = invitation::Model {
+        id: inv.id,
+        tenant_id: inv.tenant_id,
+        survey_key: inv.survey_key.to_owned(),
+        contact_id: inv.contact_id,
+        channel: owned(inv.channel),
+        ticket_ref: owned(inv.ticket_ref),
+        agent_ref: owned(inv.agent_ref),
+        team_ref: owned(inv.team_ref),
+        language: owned(inv.language),
+        status: inv.status.as_str().to_owned(),
+        reason: owned(inv.reason),
+        send_at: inv.send_at,
+        sent_at: None,
+        answered_at: None,
+        expires_at: inv.expires_at,
+        provider_ref: None,
+        created_at: now,
+        updated_at: now,
+        metric: inv.metric.as_str().to_owned(),
+        detail: owned(inv.detail),
+        attempts: 0,
+        locked_until: None,
+        locked_by: None,
+        last_error: None,
+        message: None,
+        address: None,
+        ticket_guard: owned(inv.ticket_ref.filter(|_| inv.one_per_ticket)),
+        sender: None,
+        delivery_status: None,
+        clarified_at: None,
+    };
+    let active: invitation::ActiveModel = model.clone().into();
+    invitation::Entity::insert(active)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(model)
+}
+
+pub struct NewDecision<'a> {
+    pub tenant_id: Uuid,
+    pub contact_id: Option<Uuid>,
+    pub survey_key: &'a str,
+    pub invitation_id: Option<Uuid>,
+    /// scheduled, deferred, suppressed
+    pub outcome: &'a str,
+    pub rule: Option<&'a str>,
+    pub detail: Option<&'a str>,
+    pub inputs: serde_json::Value,
+}
+
+pub async fn insert_decision<C: ConnectionTrait>(
+    conn: &C,
+    d: NewDecision<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    policy_decision::Entity::insert(policy_decision::ActiveModel {
+        id: Set(channels::model::new_id()),
+        tenant_id: Set(d.tenant_id),
+        contact_id: Set(d.contact_id),
+        survey_key: Set(d.survey_key.to_owned()),
+        invitation_id: Set(d.invitation_id),
+        outcome: Set(d.outcome.to_owned()),
+        rule: Set(d.rule.map(str::to_owned)),
+        detail: Set(d.detail.map(str::to_owned)),
+        inputs: Set(d.inputs),
+        decided_at: Set(now),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub status: Option<String>,
+    pub contact_id: Option<Uuid>,
+    pub survey_key: Option<String>,
+    pub before_id: Option<Uuid>,
+    pub limit: u64,
+}
+
+/// Newest first.
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    f: &ListFilter,
+) -> Result<Vec<InvitationView>, DbErr> {
+    let mut q = invitation::Entity::find().filter(invitation::Column::TenantId.eq(tenant_id));
+    if let Some(s) = &f.status {
+        q = q.filter(invitation::Column::Status.eq(s.as_str()));
+    }
+    if let Some(c) = f.contact_id {
+        q = q.filter(invitation::Column::ContactId.eq(c));
+    }
+    if let Some(s) = &f.survey_key {
+        q = q.filter(invitation::Column::SurveyKey.eq(s.as_str()));
+    }
+    if let Some(b) = f.before_id {
+        q = q.filter(invitation::Column::Id.lt(b));
+    }
+    Ok(q.order_by_desc(invitation::Column::Id)
+        .limit(f.limit)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(InvitationView::from)
+        .collect())
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DecisionView {
+    pub id: Uuid,
+    pub survey: String,
+    pub invitation_id: Option<Uuid>,
+    pub outcome: String,
+    pub rule: Option<String>,
+    pub detail: Option<String>,
+    pub inputs: serde_json::Value,
+    pub decided_at: DateTime<Utc>,
+}
+
+pub async fn decisions<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    contact_id: Uuid,
+    limit: u64,
+) -> Result<Vec<DecisionView>, DbErr> {
+    Ok(policy_decision::Entity::find()
+        .filter(policy_decision::Column::TenantId.eq(tenant_id))
+        .filter(policy_decision::Column::ContactId.eq(contact_id))
+        .order_by_desc(policy_decision::Column::DecidedAt)
+        .order_by_desc(policy_decision::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|d| DecisionView {
+            id: d.id,
+            survey: d.survey_key,
+            invitation_id: d.invitation_id,
+            outcome: d.outcome,
+            rule: d.rule,
+            detail: d.detail,
+            inputs: d.inputs,
+            decided_at: d.decided_at,
+        })
+        .collect())
+}
+
+/// Claims up to `limit` scheduled invitations that are due, for `worker` until `now + lease`.
+/// PostgreSQL replicas skip each other's rows; SQLite's single writer serializes claims.
+pub async fn claim_due(
+    db: &super::Db,
+    worker: &str,
+    now: DateTime<Utc>,
+    lease: chrono::Duration,
+    limit: u32,
+) -> Result<Vec<invitation::Model>, DbErr> {
+    use sea_orm::FromQueryResult;
+    let sql = super::claim_sql(
+        db.backend(),
+        "invitations",
+        "status = 'scheduled' AND send_at <= ? AND (locked_until IS NULL OR locked_until < ?)",
+        "send_at",
+        "*",
+    );
+    let stmt = db.statement(
+        &sql,
+        vec![
+            (now + lease).into(),
+            worker.into(),
+            now.into(),
+            now.into(),
+            i64::from(limit).into(),
+        ],
+    );
+    let mut rows = invitation::Model::find_by_statement(stmt)
+        .all(&db.write)
+        .await?;
+    rows.sort_by_key(|r| r.send_at);
+    Ok(rows)
+}
+
+/// Sets columns on an invitation this worker holds and releases the claim. Nothing happens if
+/// the claim was lost (its lease ran out and another worker took the row).
+pub async fn settle(
+    db: &super::Db,
+    worker: &str,
+    id: Uuid,
+    columns: &[(&str, sea_orm::Value)],
+) -> Result<bool, DbErr> {
+    let mut sql = String::from("UPDATE invitations SET ");
+    let mut values = Vec::with_capacity(columns.len() + 3);
+    for (name, value) in columns {
+        sql.push_str(name);
+        sql.push_str(" = ?, ");
+        values.push(value.clone());
+    }
+    sql.push_str(
+        "locked_until = NULL, locked_by = NULL, updated_at = ? WHERE id = ? AND locked_by = ?",
+    );
+    values.extend([super::now().into(), id.into(), worker.into()]);
+    let result = db.write.execute_raw(db.statement(&sql, values)).await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Sent invitations whose reply window has passed are no longer open. Returns how many.
+pub async fn expire_open(db: &super::Db, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    let result = db
+        .write
+        .execute_raw(db.statement(
+            "UPDATE invitations SET status = 'expired', updated_at = ? \
+             WHERE status = 'sent' AND expires_at < ?",
+            vec![now.into(), now.into()],
+        ))
+        .await?;
+    Ok(result.rows_affected())
+}

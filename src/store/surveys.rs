@@ -1,0 +1,146 @@
+//! Surveys: what to ask, in which languages, on which channels, under which policy.
+
+use std::collections::BTreeMap;
+
+use channels::model::Metric;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::entities::survey;
+use super::Db;
+use crate::policy::PolicyOverrides;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Survey {
+    pub id: Uuid,
+    pub key: String,
+    pub metric: Metric,
+    /// Question text per language code.
+    pub question: BTreeMap<String, String>,
+    pub default_language: String,
+    /// In order of preference.
+    pub channels: Vec<String>,
+    pub trigger: String,
+    pub policy: PolicyOverrides,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Survey {
+    /// The question in `language` (or its base language, "da" for "da-DK"), else in the
+    /// survey's default language.
+    pub fn question_in(&self, language: Option<&str>) -> (&str, &str) {
+        let pick = |lang: &str| {
+            self.question
+                .get_key_value(lang)
+                .or_else(|| self.question.get_key_value(lang.split(['-', '_']).next()?))
+        };
+        language
+            .and_then(|l| pick(&l.to_ascii_lowercase()))
+            .or_else(|| self.question.get_key_value(&self.default_language))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .unwrap_or(("", ""))
+    }
+}
+
+fn from_row(m: survey::Model) -> Result<Survey, DbErr> {
+    let corrupt = |what: &str, e: String| DbErr::Type(format!("survey {}: {what}: {e}", m.id));
+    Ok(Survey {
+        id: m.id,
+        metric: m
+            .metric
+            .parse()
+            .map_err(|e| corrupt("metric", format!("{e}")))?,
+        question: serde_json::from_value(m.question.clone())
+            .map_err(|e| corrupt("question", e.to_string()))?,
+        channels: serde_json::from_value(m.channels.clone())
+            .map_err(|e| corrupt("channels", e.to_string()))?,
+        policy: serde_json::from_value(m.policy.clone())
+            .map_err(|e| corrupt("policy", e.to_string()))?,
+        key: m.key,
+        default_language: m.default_language,
+        trigger: m.trigger,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+/// The fields a client sets; already validated.
+pub struct SurveyDefinition {
+    pub metric: Metric,
+    pub question: BTreeMap<String, String>,
+    pub default_language: String,
+    pub channels: Vec<String>,
+    pub trigger: String,
+    pub policy: PolicyOverrides,
+}
+
+/// Creates or replaces the survey under `key`. Returns it, and whether it was new.
+pub async fn put(
+    db: &Db,
+    tenant_id: Uuid,
+    key: &str,
+    def: SurveyDefinition,
+) -> Result<(Survey, bool), DbErr> {
+    let now = super::now();
+    let existed = get(db, tenant_id, key).await?.is_some();
+    let json = |v: serde_json::Result<serde_json::Value>| v.map_err(|e| DbErr::Json(e.to_string()));
+    let row = survey::ActiveModel {
+        id: Set(channels::model::new_id()),
+        tenant_id: Set(tenant_id),
+        key: Set(key.to_owned()),
+        metric: Set(def.metric.as_str().to_owned()),
+        question: Set(json(serde_json::to_value(&def.question))?),
+        default_language: Set(def.default_language),
+        channels: Set(json(serde_json::to_value(&def.channels))?),
+        trigger: Set(def.trigger),
+        policy: Set(json(serde_json::to_value(&def.policy))?),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    use survey::Column as C;
+    survey::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([C::TenantId, C::Key])
+                .update_columns([
+                    C::Metric,
+                    C::Question,
+                    C::DefaultLanguage,
+                    C::Channels,
+                    C::Trigger,
+                    C::Policy,
+                    C::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&db.write)
+        .await?;
+    let stored = get(db, tenant_id, key)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("survey {key}")))?;
+    Ok((stored, !existed))
+}
+
+pub async fn get(db: &Db, tenant_id: Uuid, key: &str) -> Result<Option<Survey>, DbErr> {
+    survey::Entity::find()
+        .filter(survey::Column::TenantId.eq(tenant_id))
+        .filter(survey::Column::Key.eq(key))
+        .one(&db.read)
+        .await?
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn list(db: &Db, tenant_id: Uuid) -> Result<Vec<Survey>, DbErr> {
+    survey::Entity::find()
+        .filter(survey::Column::TenantId.eq(tenant_id))
+        .order_by_asc(survey::Column::Key)
+        .all(&db.read)
+        .await?
+        .into_iter()
+        .map(from_row)
+        .collect()
+}

@@ -1,0 +1,204 @@
+//! Tenants and their API keys.
+//!
+//! A key is 32 random bytes shown once; the database keeps only its SHA-256. A slow password
+//! hash is not needed: the key has 256 bits of entropy, so a stolen hash cannot be brute-forced,
+//! and a lookup by hash stays one indexed query per request.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::Utc;
+use rand::RngCore;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    TransactionTrait,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::entities::{api_key, tenant};
+use super::Db;
+
+pub const KEY_PREFIX: &str = "fgw_";
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub slug: String,
+}
+
+impl From<tenant::Model> for Tenant {
+    fn from(m: tenant::Model) -> Self {
+        Tenant {
+            id: m.id,
+            slug: m.slug,
+        }
+    }
+}
+
+/// A tenant just created, with the only copy of its API key.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedTenant {
+    pub id: Uuid,
+    pub slug: String,
+    pub api_key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateTenantError {
+    #[error("slug: {0}")]
+    InvalidSlug(&'static str),
+    #[error("a tenant with slug `{0}` exists already")]
+    Exists(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Slugs appear in webhook URLs (`/hooks/{slug}/…`): keep them URL-safe and readable.
+pub fn check_slug(slug: &str) -> Result<(), &'static str> {
+    let ok_chars = slug
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !(2..=40).contains(&slug.len()) {
+        Err("must be 2 to 40 characters long")
+    } else if !ok_chars {
+        Err("may hold only lowercase letters, digits and dashes")
+    } else if slug.starts_with('-') || slug.ends_with('-') {
+        Err("may not start or end with a dash")
+    } else {
+        Ok(())
+    }
+}
+
+pub fn hash_key(key: &str) -> String {
+    hex(&Sha256::digest(key.as_bytes()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+fn new_key() -> String {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret))
+}
+
+pub async fn create(db: &Db, slug: &str) -> Result<CreatedTenant, CreateTenantError> {
+    check_slug(slug).map_err(CreateTenantError::InvalidSlug)?;
+    let now = Utc::now();
+    let tenant_id = channels::model::new_id();
+    let key = new_key();
+    let txn = db.write.begin().await?;
+    let inserted = tenant::ActiveModel {
+        id: Set(tenant_id),
+        slug: Set(slug.to_owned()),
+        name: Set(None),
+        default_region: Set(None),
+        time_zone: Set(None),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await;
+    match inserted {
+        Err(e) if super::is_unique_violation(&e) => {
+            return Err(CreateTenantError::Exists(slug.to_owned()))
+        }
+        other => other?,
+    };
+    api_key::ActiveModel {
+        id: Set(channels::model::new_id()),
+        tenant_id: Set(tenant_id),
+        key_prefix: Set(key[..KEY_PREFIX.len() + 6].to_owned()),
+        key_hash: Set(hash_key(&key)),
+        label: Set(Some("initial".into())),
+        created_at: Set(now),
+        revoked_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(CreatedTenant {
+        id: tenant_id,
+        slug: slug.to_owned(),
+        api_key: key,
+    })
+}
+
+/// The tenant an API key belongs to, if the key is known and not revoked.
+pub async fn authenticate(db: &Db, key: &str) -> Result<Option<Tenant>, DbErr> {
+    if !key.starts_with(KEY_PREFIX) {
+        return Ok(None);
+    }
+    let Some(key) = api_key::Entity::find()
+        .filter(api_key::Column::KeyHash.eq(hash_key(key)))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .one(&db.read)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(tenant::Entity::find_by_id(key.tenant_id)
+        .one(&db.read)
+        .await?
+        .map(Tenant::from))
+}
+
+pub async fn find_by_slug(db: &Db, slug: &str) -> Result<Option<Tenant>, DbErr> {
+    Ok(tenant::Entity::find()
+        .filter(tenant::Column::Slug.eq(slug))
+        .one(&db.read)
+        .await?
+        .map(Tenant::from))
+}
+
+/// The slug of a tenant, by id.
+pub async fn slug_of(db: &Db, id: Uuid) -> Result<Option<String>, DbErr> {
+    Ok(tenant::Entity::find_by_id(id)
+        .one(&db.read)
+        .await?
+        .map(|t| t.slug))
+}
+
+pub async fn count(db: &Db) -> Result<u64, DbErr> {
+    tenant::Entity::find().count(&db.read).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_url_safe() {
+        assert!(check_slug("acme").is_ok());
+        assert!(check_slug("acme-dk-2").is_ok());
+        for bad in [
+            "",
+            "a",
+            "Acme",
+            "acme corp",
+            "acme/x",
+            "-acme",
+            "acme-",
+            "æøå",
+        ] {
+            assert!(check_slug(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn keys_are_random_prefixed_and_hashed() {
+        let a = new_key();
+        let b = new_key();
+        assert_ne!(a, b);
+        assert!(a.starts_with(KEY_PREFIX));
+        assert_eq!(hash_key(&a).len(), 64);
+        assert_ne!(hash_key(&a), hash_key(&b));
+    }
+}

@@ -1,0 +1,79 @@
+//! Logs (tracing) and metrics (Prometheus).
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogConfig;
+
+/// Installs the global tracing subscriber; a second call (tests start several servers in one
+/// process) is a no-op.
+pub fn init_tracing(cfg: &LogConfig) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cfg.filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = if cfg.format == "json" {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true),
+            )
+            .try_init()
+    } else {
+        registry.with(tracing_subscriber::fmt::layer()).try_init()
+    };
+}
+
+/// The process-wide Prometheus recorder. Installed once; every server in the process shares it.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("duration_seconds".into()),
+                    &[
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                        10.0,
+                    ],
+                )
+                .expect("bucket list is not empty")
+                .install_recorder()
+                .expect("no other metrics recorder is installed");
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests by method, route and status"
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency by method, route and status"
+    );
+    describe_counter!(
+        "feedback_ingested_total",
+        "Inbound feedback by channel, provider and outcome (accepted, duplicate, rejected, conflict, error)"
+    );
+    describe_gauge!(
+        "outbox_depth",
+        "Outbox rows waiting for delivery, all sinks"
+    );
+    describe_counter!("outbox_delivered_total", "Events delivered, by sink");
+    describe_counter!("outbox_failed_total", "Failed delivery attempts, by sink");
+    describe_counter!(
+        "outbox_dead_lettered_total",
+        "Events moved to dead letters, by sink"
+    );
+}

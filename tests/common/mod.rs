@@ -1,0 +1,338 @@
+//! Test harness: the real server on a random port, on a fresh SQLite file or a fresh
+//! PostgreSQL database, spoken to over HTTP.
+#![allow(dead_code)]
+
+pub mod binary;
+pub mod fake_twilio;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use feedback_gateway::config::Config;
+use feedback_gateway::forward::relay::Relay;
+use feedback_gateway::forward::Sink;
+use feedback_gateway::store::Db;
+use feedback_gateway::App;
+use reqwest::{Method, StatusCode};
+pub use sea_orm::ConnectionTrait as _;
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs the test body on SQLite, and on PostgreSQL when FEEDBACK_TEST_POSTGRES_URL is set.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    if $crate::common::postgres_url().is_none() {
+                        eprintln!("FEEDBACK_TEST_POSTGRES_URL is not set: PostgreSQL run skipped");
+                        return;
+                    }
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("FEEDBACK_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// A database that exists for one test only.
+pub enum TestDb {
+    Sqlite(tempfile::TempDir, String),
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}/gateway.db?mode=rwc", dir.path().display());
+                TestDb::Sqlite(dir, url)
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_url().expect("FEEDBACK_TEST_POSTGRES_URL");
+                let name = format!("fg_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("PostgreSQL at FEEDBACK_TEST_POSTGRES_URL answers");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap();
+                admin.close().await.unwrap();
+                let url = replace_database(&admin_url, &name);
+                TestDb::Postgres {
+                    admin_url,
+                    name,
+                    url,
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDb::Sqlite(_, url) => url,
+            TestDb::Postgres { url, .. } => url,
+        }
+    }
+
+    pub async fn drop_database(&self) {
+        if let TestDb::Postgres {
+            admin_url, name, ..
+        } = self
+        {
+            if let Ok(admin) = Database::connect(admin_url).await {
+                let _ = admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+                let _ = admin.close().await;
+            }
+        }
+    }
+
+    /// Runs SQL as the superuser on the test database's server (PostgreSQL only).
+    pub async fn admin_sql(&self, sql: &str) {
+        if let TestDb::Postgres { admin_url, .. } = self {
+            let admin = Database::connect(admin_url).await.unwrap();
+            admin
+                .execute_raw(Statement::from_string(admin.get_database_backend(), sql))
+                .await
+                .unwrap();
+            admin.close().await.unwrap();
+        }
+    }
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let mut parsed = url::Url::parse(url).expect("FEEDBACK_TEST_POSTGRES_URL is a URL");
+    parsed.set_path(&format!("/{name}"));
+    parsed.to_string()
+}
+
+/// With RUST_LOG set, the gateway's logs go to the test's output (shown for failing tests).
+fn init_test_logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+pub fn test_config(database_url: &str) -> Config {
+    let mut config = Config::defaults();
+    config.database_url = database_url.to_owned();
+    config.listen = "127.0.0.1:0".into();
+    config.admin_token = ADMIN_TOKEN.into();
+    config.demo.create_tenant = false;
+    config.outbox.backoff_base_ms = 1;
+    config.outbox.backoff_max_ms = 5;
+    config.outbox.poll_interval_ms = 50;
+    config.database.acquire_timeout_ms = 2000;
+    config.dispatch.poll_interval_ms = 50;
+    config.dispatch.backoff_base_ms = 1;
+    config.dispatch.backoff_max_ms = 5;
+    config
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub relay: Relay,
+    pub dispatcher: feedback_gateway::dispatch::dispatcher::Dispatcher,
+    pub db: Db,
+    pub test_db: TestDb,
+    shutdown: CancellationToken,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, |_| {}, vec![]).await
+    }
+
+    pub async fn start_with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Config),
+        extra_sinks: Vec<Arc<dyn Sink>>,
+    ) -> TestServer {
+        let extensions = feedback_gateway::Extensions {
+            sinks: extra_sinks,
+            senders: Vec::new(),
+        };
+        Self::start_with_extensions(backend, tweak, extensions).await
+    }
+
+    pub async fn start_with_extensions(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Config),
+        extensions: feedback_gateway::Extensions,
+    ) -> TestServer {
+        init_test_logs();
+        let test_db = TestDb::new(backend).await;
+        let mut config = test_config(test_db.url());
+        tweak(&mut config);
+        let app = App::build_with(config, extensions).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let relay = app.relay.clone();
+        let dispatcher = app.dispatcher.clone();
+        let db = app.db.clone();
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(app.serve(listener, shutdown.clone()));
+        TestServer {
+            base,
+            client: reqwest::Client::new(),
+            relay,
+            dispatcher,
+            db,
+            test_db,
+            shutdown,
+            handle,
+        }
+    }
+
+    /// A second gateway process on the same database (as a replica would be), serving on its
+    /// own port. Returns its base URL and a handle that stops it.
+    pub async fn replica(&self) -> (String, CancellationToken) {
+        let config = test_config(self.test_db.url());
+        let app = App::build(config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        tokio::spawn(app.serve(listener, shutdown.clone()));
+        (base, shutdown)
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.handle).await;
+        self.test_db.drop_database().await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates a tenant through the admin API and returns its API key.
+    pub async fn tenant(&self, slug: &str) -> String {
+        let (status, body) = self
+            .send(
+                Method::POST,
+                "/admin/v1/tenants",
+                Some(ADMIN_TOKEN),
+                Some(serde_json::json!({"slug": slug})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["api_key"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        json: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = json {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        self.send(Method::GET, path, Some(key), None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, json: Value) -> (StatusCode, Value) {
+        self.send(Method::POST, path, Some(key), Some(json)).await
+    }
+
+    /// Submits feedback and expects it to be stored.
+    pub async fn feedback(&self, key: &str, json: Value) -> Value {
+        let (status, body) = self.post("/v1/feedback", key, json).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Delivers every due outbox row, so scores reflect all accepted feedback.
+    pub async fn drain(&self) {
+        self.relay.drain().await.unwrap();
+    }
+
+    /// Waits until the outbox is empty: every queued event delivered or dead-lettered, also by
+    /// the server's background relay, which may hold rows this process's drain skips.
+    pub async fn settle(&self) {
+        for _ in 0..500 {
+            self.drain().await;
+            if self.count("outbox").await == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the outbox did not empty");
+    }
+
+    /// Counts rows of a table, straight from the database.
+    pub async fn count(&self, table: &str) -> i64 {
+        let row = self
+            .db
+            .read
+            .query_one_raw(Statement::from_string(
+                self.db.backend(),
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+}
+
+/// Asserts a problem+json answer with the given status and type suffix.
+pub fn assert_problem(status: StatusCode, body: &Value, want_status: u16, want_kind: &str) {
+    assert_eq!(status.as_u16(), want_status, "{body}");
+    assert_eq!(
+        body["type"].as_str().unwrap_or_default(),
+        format!("urn:feedback-gateway:problem:{want_kind}"),
+        "{body}"
+    );
+    assert_eq!(body["status"], want_status, "{body}");
+}
