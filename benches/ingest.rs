@@ -7,7 +7,9 @@
 //! (open loop), and the server's peak RSS. After the SQLite run it kills the gateway with -9 and
 //! checks that every answer it acknowledged with 201 is in the database. On each gateway it also
 //! measures scheduled invitations per second (manual survey triggers for distinct contacts, each
-//! decided and written with its decision log entry).
+//! decided and written with its decision log entry), and signed Twilio SMS replies per second
+//! through the whole inbound pipeline (signature, parsing, score reading, correlation, one
+//! transaction).
 //!
 //! Options (environment): BENCH_SECONDS (default 10), BENCH_CLIENTS (default 64).
 
@@ -122,6 +124,12 @@ fn spawn_gateway(db_url: &str, dir: &std::path::Path) -> Server {
         // The load comes from one tenant and one address: lift the inbound limits.
         .env("FEEDBACK_RATE_LIMITS__TENANT_PER_SECOND", "10000000")
         .env("FEEDBACK_RATE_LIMITS__TENANT_BURST", "10000000")
+        .env("FEEDBACK_RATE_LIMITS__IP_PER_SECOND", "10000000")
+        .env("FEEDBACK_RATE_LIMITS__IP_BURST", "10000000")
+        .env("FEEDBACK_RATE_LIMITS__HOOK_IP_PER_SECOND", "10000000")
+        .env("FEEDBACK_RATE_LIMITS__HOOK_IP_BURST", "10000000")
+        // The URL Twilio's signatures cover (the bench signs as Twilio would).
+        .env("FEEDBACK_PUBLIC_URL", PUBLIC_URL)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -148,7 +156,21 @@ fn spawn_gateway(db_url: &str, dir: &std::path::Path) -> Server {
     }
 }
 
-fn body(i: u64) -> Value {
+/// What one request carries.
+enum Payload {
+    Json(Value),
+    /// A form body and its X-Twilio-Signature.
+    SignedForm {
+        body: String,
+        signature: String,
+    },
+}
+
+fn body(i: u64) -> Payload {
+    Payload::Json(feedback_body(i))
+}
+
+fn feedback_body(i: u64) -> Value {
     json!({
         "metric": "nps",
         "score": i % 11,
@@ -210,7 +232,7 @@ async fn load_on(
     server: &Server,
     path: &str,
     expect: u16,
-    make: fn(u64) -> Value,
+    make: fn(u64) -> Payload,
     clients: u64,
     duration: Duration,
     rate: Option<f64>,
@@ -248,12 +270,15 @@ async fn load_on(
                 }
                 i += 1;
                 let sent = Instant::now();
-                let resp = client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .json(&make(i))
-                    .send()
-                    .await;
+                let request = match make(i) {
+                    Payload::Json(v) => client.post(&url).bearer_auth(&key).json(&v),
+                    Payload::SignedForm { body, signature } => client
+                        .post(&url)
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .header("x-twilio-signature", signature)
+                        .body(body),
+                };
+                let resp = request.send().await;
                 match resp {
                     Ok(r) if r.status().as_u16() == expect => {
                         let id = if keep_ids {
@@ -295,8 +320,73 @@ async fn load_on(
     total
 }
 
-fn send_body(i: u64) -> Value {
-    json!({"contact": {"email": format!("invitee{i}@example.com")}, "ticket_ref": format!("T-{i}")})
+fn send_body(i: u64) -> Payload {
+    Payload::Json(
+        json!({"contact": {"email": format!("invitee{i}@example.com")}, "ticket_ref": format!("T-{i}")}),
+    )
+}
+
+const PUBLIC_URL: &str = "https://gateway.example.com";
+const TWILIO_AUTH_TOKEN: &str = "bench-auth-token";
+const SMS_HOOK: &str = "/hooks/bench/twilio/sms";
+
+/// An inbound SMS as Twilio posts it, signed: 5,000 customers, each sending a score, a remark
+/// and a word that is neither.
+fn sms_reply(i: u64) -> Payload {
+    let sid = format!("SM{:032x}", i);
+    let from = format!("+45401{:05}", i % 5000);
+    let text = ["9", "hurtig og venlig hjælp", "8 - meget god service"][(i % 3) as usize];
+    let params: Vec<(String, String)> = [
+        ("ToCountry", "DK"),
+        ("SmsMessageSid", sid.as_str()),
+        ("NumMedia", "0"),
+        ("SmsSid", sid.as_str()),
+        ("SmsStatus", "received"),
+        ("Body", text),
+        ("FromCountry", "DK"),
+        ("To", "+4578787878"),
+        ("NumSegments", "1"),
+        ("MessageSid", sid.as_str()),
+        ("AccountSid", "AC00000000000000000000000000000001"),
+        ("From", from.as_str()),
+        ("ApiVersion", "2010-04-01"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let signature = channels::sms::twilio::signature(
+        TWILIO_AUTH_TOKEN,
+        &format!("{PUBLIC_URL}{SMS_HOOK}"),
+        &params,
+    );
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&params)
+        .finish();
+    Payload::SignedForm { body, signature }
+}
+
+/// Signed inbound SMS replies per second, answered 200 with TwiML.
+async fn measure_sms(name: &str, server: &Server, clients: u64, duration: Duration) -> f64 {
+    let resp = reqwest::Client::new()
+        .put(format!("{}/v1/channels/twilio", server.base))
+        .bearer_auth(&server.key)
+        .json(&json!({"account_sid": "AC00000000000000000000000000000001",
+                      "auth_token": TWILIO_AUTH_TOKEN, "from": "+4578787878"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    let out = load_on(
+        server, SMS_HOOK, 200, sms_reply, clients, duration, None, false,
+    )
+    .await;
+    eprintln!(
+        "{name}: {:.0} signed SMS replies/s, errors {}",
+        out.rate(),
+        out.errors
+    );
+    assert!(out.ok > 0, "{name}: no signed SMS reply was accepted");
+    out.rate()
 }
 
 /// Scheduled invitations per second: a CSAT survey triggered for a new contact each time.
@@ -375,6 +465,10 @@ async fn run() {
         "SQLite",
         measure_scheduling("gateway, SQLite", &gw, clients, duration).await,
     )];
+    let mut sms = vec![(
+        "SQLite",
+        measure_sms("gateway, SQLite", &gw, clients, duration).await,
+    )];
     let kill9 = kill_9_check(gw, &sqlite_url, clients).await;
 
     if let Ok(admin_url) = std::env::var("FEEDBACK_TEST_POSTGRES_URL") {
@@ -391,6 +485,10 @@ async fn run() {
         scheduling.push((
             "PostgreSQL",
             measure_scheduling("gateway, PostgreSQL", &gw, clients, duration).await,
+        ));
+        sms.push((
+            "PostgreSQL",
+            measure_sms("gateway, PostgreSQL", &gw, clients, duration).await,
         ));
         gw.kill();
         admin
@@ -425,6 +523,12 @@ async fn run() {
     for (db, rate) in &scheduling {
         println!(
             "scheduled invitations on {db}: {rate:.0}/s ({:.1} % of the ceiling)",
+            100.0 * rate / ceiling
+        );
+    }
+    for (db, rate) in &sms {
+        println!(
+            "signed SMS replies on {db}: {rate:.0}/s ({:.1} % of the ceiling)",
             100.0 * rate / ceiling
         );
     }
