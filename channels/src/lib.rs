@@ -1,6 +1,7 @@
 //! Channel adapters and the normalized feedback schema. Pure code: no database, no HTTP server.
 //! Each provider's file owns its signature check, payload parsing and outbound client.
 
+pub mod chat;
 pub mod model;
 pub mod reply;
 pub mod secret;

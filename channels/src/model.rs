@@ -518,6 +518,49 @@ pub enum InboundEvent {
     HelpRequested { channel: String, address: Identity },
     /// The provider's news about a message the gateway sent.
     DeliveryStatus(DeliveryStatus),
+    /// A support platform solved or closed a ticket or conversation: a survey may follow.
+    TicketClosed(TicketClosed),
+    /// A support platform collected its own rating: a finished answer.
+    PlatformRating(PlatformRating),
+}
+
+/// A ticket or conversation that a support platform solved or closed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketClosed {
+    /// zendesk, intercom, freshdesk, chatwoot, webhook (a generic signed hook)
+    pub platform: String,
+    /// The platform's ticket or conversation id.
+    pub ticket_ref: String,
+    /// The customer who asked. May be empty: the survey is then suppressed with `no_channel`.
+    pub requester: ContactRef,
+    /// The requester's id on the platform when the payload carries nothing else (Zendesk's
+    /// events): the adapter's client can look the person up.
+    pub requester_platform_id: Option<String>,
+    pub requester_name: Option<String>,
+    pub assignee_ref: Option<String>,
+    pub team_ref: Option<String>,
+    pub closed_at: DateTime<Utc>,
+}
+
+/// A rating a support platform collected itself (Zendesk good/bad, Intercom and Chatwoot 1–5,
+/// Freshdesk happy … unhappy), already on one of the gateway's scales.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformRating {
+    pub platform: String,
+    /// The platform's id of the rating (or of the rated ticket when the platform keeps one
+    /// rating per ticket): a changed rating updates the record with this reference.
+    pub rating_ref: String,
+    pub score: Score,
+    pub comment: Option<String>,
+    /// Why the customer was unhappy (Zendesk's bad-rating reason).
+    pub reason: Option<String>,
+    pub ticket_ref: Option<String>,
+    pub agent_ref: Option<String>,
+    pub team_ref: Option<String>,
+    pub requester: ContactRef,
+    pub rated_at: DateTime<Utc>,
+    /// The platform's own value, kept in the record's metadata (e.g. Freshdesk's 103).
+    pub raw_value: serde_json::Value,
 }
 
 /// A message from a customer, as received.

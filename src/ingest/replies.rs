@@ -113,6 +113,9 @@ impl Ingest {
             InboundEvent::DeliveryStatus(_) => {
                 unreachable!("delivery reports go to Ingest::delivery_status")
             }
+            InboundEvent::TicketClosed(_) | InboundEvent::PlatformRating(_) => {
+                unreachable!("support-platform events go to Ingest::platform_events")
+            }
         };
         let now = store::now();
         let txn = self.db.write.begin().await?;
@@ -147,7 +150,9 @@ impl Ingest {
                 self.apply_reply(&txn, tenant, contact_id, r, settings, now, &mut events)
                     .await?
             }
-            InboundEvent::DeliveryStatus(_) => unreachable!(),
+            InboundEvent::DeliveryStatus(_)
+            | InboundEvent::TicketClosed(_)
+            | InboundEvent::PlatformRating(_) => unreachable!(),
         };
         super::set_answer(&txn, raw_id, answer.as_deref()).await?;
         batch::enqueue(&txn, &events, &self.sinks).await?;

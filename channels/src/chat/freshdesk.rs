@@ -1,0 +1,357 @@
+//! Freshdesk signs nothing. Its automation rules call a webhook with HTTP basic auth or a
+//! custom header the admin sets, so the tenant configures one of those and every request must
+//! carry it. The body is whatever the admin wrote from placeholders: it is read through a field
+//! mapping whose defaults match the template the README recommends. Satisfaction ratings come
+//! as Freshdesk's rating object (`ratings.default_question` from 103 down to -103).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{
+    common_settings, config_body, finish, json_body, mapped, requester, same, text_at, time_at,
+    Credentials, HookRequest, Parsed, Platform, Rejection,
+};
+use crate::model::{
+    InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
+};
+use crate::secret::Secret;
+
+pub const NAME: &str = "freshdesk";
+
+pub const PLATFORM: Platform = Platform {
+    name: NAME,
+    channel: "freshdesk",
+    configure,
+    verify,
+    parse,
+};
+
+/// The recommended automation body (README), and where the mapping finds each field in it.
+pub const DEFAULT_MAPPING: &[(&str, &str)] = &[
+    ("ticket_id", "/ticket_id"),
+    ("status", "/status"),
+    ("requester_email", "/requester_email"),
+    ("requester_phone", "/requester_phone"),
+    ("requester_name", "/requester_name"),
+    ("requester_id", "/requester_id"),
+    ("agent", "/agent_email"),
+    ("group", "/group_name"),
+    ("updated_at", "/updated_at"),
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigBody {
+    #[serde(default)]
+    basic_user: Option<String>,
+    #[serde(default)]
+    basic_password: Option<String>,
+    #[serde(default)]
+    header_name: Option<String>,
+    #[serde(default)]
+    header_value: Option<String>,
+    #[serde(default)]
+    field_mapping: Option<BTreeMap<String, String>>,
+}
+
+fn configure(body: &Value) -> Result<Credentials, Vec<InvalidValue>> {
+    let body: ConfigBody = config_body(body)?;
+    let mut errors = Vec::new();
+    let mut settings = common_settings(None, &body.field_mapping, &mut errors);
+    let mut secrets = BTreeMap::new();
+    fn filled(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+    match (filled(&body.basic_user), filled(&body.basic_password)) {
+        (Some(user), Some(password)) => {
+            settings.insert("basic_user".into(), user.into());
+            secrets.insert("basic_password".to_owned(), Secret::new(password));
+        }
+        (None, None) => {}
+        _ => errors.push(InvalidValue::new(
+            "basic_password",
+            "basic_user and basic_password go together",
+        )),
+    }
+    match (filled(&body.header_name), filled(&body.header_value)) {
+        (Some(name), Some(value)) => {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                errors.push(InvalidValue::new("header_name", "not a header name"));
+            }
+            settings.insert("header_name".into(), name.to_ascii_lowercase().into());
+            secrets.insert("header_value".to_owned(), Secret::new(value));
+        }
+        (None, None) => {}
+        _ => errors.push(InvalidValue::new(
+            "header_value",
+            "header_name and header_value go together",
+        )),
+    }
+    if secrets.is_empty() && errors.is_empty() {
+        errors.push(InvalidValue::new(
+            "basic_user",
+            "Freshdesk signs nothing: set basic_user and basic_password, or header_name and \
+             header_value, and the same in the automation rule's webhook",
+        ));
+    }
+    finish(settings, secrets, errors)
+}
+
+fn verify(req: &HookRequest, creds: &Credentials) -> Result<(), Rejection> {
+    // Every configured credential must be present and right.
+    if let (Some(user), Some(password)) =
+        (creds.setting("basic_user"), creds.secret("basic_password"))
+    {
+        let given = req
+            .header("authorization")
+            .ok_or(Rejection::Missing("Authorization"))?;
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{user}:{}", password.expose()))
+        );
+        if !same(given.trim().as_bytes(), expected.as_bytes()) {
+            return Err(Rejection::Mismatch("Authorization"));
+        }
+    }
+    if let (Some(name), Some(value)) = (creds.setting("header_name"), creds.secret("header_value"))
+    {
+        let given = req
+            .header(name)
+            .ok_or(Rejection::Missing("the configured secret header"))?;
+        if !same(given.as_bytes(), value.expose().as_bytes()) {
+            return Err(Rejection::Mismatch("the configured secret header"));
+        }
+    }
+    Ok(())
+}
+
+/// Freshdesk's satisfaction values on the CSAT 1–5 scale: happy and above is satisfied (4–5),
+/// neutral is 3, unhappy and below 2 or 1. The platform's own value stays in the metadata.
+fn csat_of(value: i64) -> Option<i64> {
+    Some(match value {
+        103 => 5,
+        101 | 102 => 4,
+        100 => 3,
+        -101 | -102 => 2,
+        -103 => 1,
+        _ => return None,
+    })
+}
+
+fn is_closed(status: &str) -> bool {
+    matches!(
+        status.trim().to_ascii_lowercase().as_str(),
+        "resolved" | "closed" | "4" | "5"
+    )
+}
+
+fn parse(req: &HookRequest, creds: &Credentials, region: &str) -> Result<Parsed, InvalidValue> {
+    let body = json_body(req)?;
+    if !body.is_object() {
+        return Err(InvalidValue::new("body", "expected a JSON object"));
+    }
+    let rating = body
+        .get("satisfaction_rating")
+        .filter(|r| r.is_object())
+        .unwrap_or(&body);
+    if let Some(value) = rating
+        .pointer("/ratings/default_question")
+        .and_then(Value::as_i64)
+    {
+        return parse_rating(rating, value, req, region);
+    }
+    let mapping = creds.mapping(DEFAULT_MAPPING);
+    let field = |name: &str| mapped(&body, &mapping, name);
+    let ticket = field("ticket_id").ok_or_else(|| {
+        InvalidValue::new(
+            "ticket_id",
+            "the payload has no ticket id where the field mapping points",
+        )
+    })?;
+    let mut parsed = Parsed {
+        delivery_ref: None,
+        kind: "automation".into(),
+        events: Vec::new(),
+    };
+    if field("status").is_some_and(|s| is_closed(&s)) {
+        parsed.kind = "automation.ticket_resolved".into();
+        let mut contact = requester(
+            field("requester_email"),
+            field("requester_phone"),
+            None,
+            None,
+            region,
+        );
+        if let Some(id) = field("requester_id") {
+            contact
+                .identities
+                .push(crate::model::Identity::External(format!("{NAME}:{id}")));
+        }
+        parsed.events.push(InboundEvent::TicketClosed(TicketClosed {
+            platform: NAME.into(),
+            ticket_ref: ticket,
+            requester: contact,
+            requester_platform_id: None,
+            requester_name: field("requester_name"),
+            assignee_ref: field("agent"),
+            team_ref: field("group"),
+            closed_at: mapping
+                .get("updated_at")
+                .and_then(|p| time_at(&body, p))
+                .unwrap_or(req.now),
+        }));
+    }
+    Ok(parsed)
+}
+
+fn parse_rating(
+    rating: &Value,
+    value: i64,
+    req: &HookRequest,
+    region: &str,
+) -> Result<Parsed, InvalidValue> {
+    let score = csat_of(value).ok_or_else(|| {
+        InvalidValue::new(
+            "ratings",
+            format!("{value} is not a Freshdesk satisfaction value (103 … -103)"),
+        )
+    })?;
+    let id = text_at(rating, "/id")
+        .or_else(|| text_at(rating, "/ticket_id").map(|t| format!("ticket:{t}")))
+        .ok_or_else(|| InvalidValue::new("id", "a rating names itself or its ticket"))?;
+    let mut contact = requester(text_at(rating, "/email"), None, None, None, region);
+    if let Some(user) = text_at(rating, "/user_id") {
+        contact
+            .identities
+            .push(crate::model::Identity::External(format!("{NAME}:{user}")));
+    }
+    Ok(Parsed {
+        delivery_ref: None,
+        kind: "satisfaction_rating".into(),
+        events: vec![InboundEvent::PlatformRating(PlatformRating {
+            platform: NAME.into(),
+            rating_ref: id,
+            score: Score::on_scale(Metric::Csat, score, Scale::OneToFive)?,
+            comment: text_at(rating, "/feedback"),
+            reason: None,
+            ticket_ref: text_at(rating, "/ticket_id"),
+            agent_ref: text_at(rating, "/agent_id"),
+            team_ref: text_at(rating, "/group_id"),
+            requester: contact,
+            rated_at: time_at(rating, "/updated_at")
+                .or_else(|| time_at(rating, "/created_at"))
+                .unwrap_or(req.now),
+            raw_value: json!(value),
+        })],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{at, headers};
+    use super::*;
+
+    fn basic() -> Credentials {
+        configure(&json!({"basic_user": "freshdesk", "basic_password": "s3cret"})).unwrap()
+    }
+
+    fn check(pairs: &[(&str, &str)], creds: &Credentials) -> Result<(), Rejection> {
+        let h = headers(pairs);
+        verify(
+            &HookRequest {
+                headers: &h,
+                query: None,
+                body: b"{}",
+                now: at("2026-11-24T10:00:00Z"),
+            },
+            creds,
+        )
+    }
+
+    #[test]
+    fn requires_the_configured_credential() {
+        // base64("freshdesk:s3cret")
+        let good = "Basic ZnJlc2hkZXNrOnMzY3JldA==";
+        assert_eq!(check(&[("authorization", good)], &basic()), Ok(()));
+        assert_eq!(
+            check(
+                &[("authorization", "Basic ZnJlc2hkZXNrOnMzY3JldB==")],
+                &basic()
+            ),
+            Err(Rejection::Mismatch("Authorization"))
+        );
+        assert_eq!(
+            check(&[], &basic()),
+            Err(Rejection::Missing("Authorization"))
+        );
+        let header =
+            configure(&json!({"header_name": "X-Feedback-Token", "header_value": "tok-123"}))
+                .unwrap();
+        assert_eq!(check(&[("x-feedback-token", "tok-123")], &header), Ok(()));
+        assert!(check(&[("x-feedback-token", "tok-124")], &header).is_err());
+        assert!(check(&[("authorization", good)], &header).is_err());
+        assert!(configure(&json!({})).is_err(), "never unauthenticated");
+        assert!(configure(&json!({"basic_user": "u"})).is_err());
+    }
+
+    fn parse_json(v: &Value) -> Result<Parsed, InvalidValue> {
+        let body = serde_json::to_vec(v).unwrap();
+        let h = headers(&[]);
+        parse(
+            &HookRequest {
+                headers: &h,
+                query: None,
+                body: &body,
+                now: at("2026-11-24T10:00:00Z"),
+            },
+            &basic(),
+            "DK",
+        )
+    }
+
+    #[test]
+    fn reads_resolved_tickets_and_ratings() {
+        let resolved = json!({"ticket_id": "123", "status": "Resolved",
+            "requester_email": "anna@example.com", "requester_phone": "",
+            "requester_name": "Anna", "agent_email": "bo@acme.example", "group_name": "Support DK"});
+        let parsed = parse_json(&resolved).unwrap();
+        let [InboundEvent::TicketClosed(t)] = parsed.events.as_slice() else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(t.ticket_ref, "123");
+        assert_eq!(t.team_ref.as_deref(), Some("Support DK"));
+        assert_eq!(
+            t.requester.identities.len(),
+            1,
+            "the empty phone is no address"
+        );
+        let mut open = resolved.clone();
+        open["status"] = json!("Open");
+        assert!(parse_json(&open).unwrap().events.is_empty());
+
+        for (value, csat) in [(103, 5), (102, 4), (101, 4), (100, 3), (-101, 2), (-103, 1)] {
+            let rating = json!({"id": 9001, "ticket_id": 123, "survey_id": 43_000_076_179_i64,
+                "agent_id": 73001, "group_id": 55, "user_id": 999,
+                "created_at": "2026-07-21T04:15:00Z", "updated_at": "2026-07-21T04:15:00Z",
+                "ratings": {"default_question": value}, "feedback": "Tak"});
+            let parsed = parse_json(&json!({"satisfaction_rating": rating})).unwrap();
+            let [InboundEvent::PlatformRating(r)] = parsed.events.as_slice() else {
+                panic!("{parsed:?}")
+            };
+            assert_eq!((r.score.value(), r.raw_value.clone()), (csat, json!(value)));
+            assert_eq!(r.rating_ref, "9001");
+            assert_eq!(r.agent_ref.as_deref(), Some("73001"));
+        }
+        assert!(parse_json(&json!({"id": 1, "ratings": {"default_question": 7}})).is_err());
+        assert_eq!(
+            parse_json(&json!({"status": "Resolved"}))
+                .unwrap_err()
+                .field,
+            "ticket_id"
+        );
+    }
+}

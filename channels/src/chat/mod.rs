@@ -1,0 +1,409 @@
+//! Support platforms: Zendesk, Intercom, Freshdesk, Chatwoot, and a generic hook signed per the
+//! Standard Webhooks spec. Each platform's file owns its signature check and turns its payloads
+//! into [`InboundEvent::TicketClosed`] and [`InboundEvent::PlatformRating`].
+//!
+//! An adapter is a [`Platform`] value; [`PLATFORMS`] is the one table that names them, so adding
+//! a platform is one file and one line there.
+
+pub mod chatwoot;
+pub mod freshdesk;
+pub mod generic;
+pub mod intercom;
+pub mod zendesk;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+
+use crate::model::{ContactRef, E164Phone, Email, Identity, InboundEvent, InvalidValue};
+use crate::secret::Secret;
+
+/// A webhook request as received: what verification and parsing may look at.
+pub struct HookRequest<'a> {
+    pub headers: &'a HeaderMap,
+    /// The query string of the hook URL (Chatwoot's URL token), without `?`.
+    pub query: Option<&'a str>,
+    /// The raw body: signatures cover these exact bytes.
+    pub body: &'a [u8],
+    pub now: DateTime<Utc>,
+}
+
+impl HookRequest<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn query_param(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.query?.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+/// Why a request was not taken as coming from the platform.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The credential is absent: 401.
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    /// The credential does not match: 403.
+    #[error("{0} does not match the request")]
+    Mismatch(&'static str),
+    /// Signed too long ago or in the future (a replay): 403.
+    #[error("the signature timestamp is {0} s away from now, more than the tolerance allows")]
+    Stale(i64),
+    /// The signature header cannot be read: 401.
+    #[error("{0}")]
+    Malformed(String),
+}
+
+/// What a verified request carries.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Parsed {
+    /// The platform's id of this delivery or notification: a redelivery with the same id is
+    /// stored once. `None` where the platform sends none (Freshdesk).
+    pub delivery_ref: Option<String>,
+    /// The platform's name of the event, for the raw event log and metrics.
+    pub kind: String,
+    /// Empty when the event is one the gateway does not act on (counted and answered 202).
+    pub events: Vec<InboundEvent>,
+}
+
+/// A tenant's credentials and options for one platform, as stored: settings in the clear,
+/// secrets apart (never shown, never logged).
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    pub settings: Value,
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+impl Credentials {
+    pub fn secret(&self, name: &str) -> Option<&Secret> {
+        self.secrets.get(name).filter(|s| !s.is_empty())
+    }
+
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings.get(name).and_then(Value::as_str)
+    }
+
+    /// The tenant's field mapping (our field → JSON pointer into the payload) over `defaults`.
+    pub fn mapping(&self, defaults: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut mapping: BTreeMap<String, String> = defaults
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        if let Some(custom) = self
+            .settings
+            .get("field_mapping")
+            .and_then(Value::as_object)
+        {
+            for (k, v) in custom {
+                if let Some(pointer) = v.as_str() {
+                    mapping.insert(k.clone(), pointer.to_owned());
+                }
+            }
+        }
+        mapping
+    }
+
+    /// Seconds a signature timestamp may be away from now (default five minutes).
+    pub fn tolerance_seconds(&self) -> i64 {
+        self.settings
+            .get("tolerance_seconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(DEFAULT_TOLERANCE_SECONDS)
+    }
+}
+
+pub const DEFAULT_TOLERANCE_SECONDS: i64 = 300;
+
+/// One support platform.
+pub struct Platform {
+    /// The path segment and provider name: `/hooks/{tenant}/{name}`.
+    pub name: &'static str,
+    /// The channel its ratings are recorded under.
+    pub channel: &'static str,
+    /// Checks `PUT /v1/channels/{name}` and splits it into settings and secrets.
+    pub configure: fn(&Value) -> Result<Credentials, Vec<InvalidValue>>,
+    /// Proves the request comes from the platform.
+    pub verify: fn(&HookRequest, &Credentials) -> Result<(), Rejection>,
+    /// Turns a verified body into events; `default_region` reads national phone numbers.
+    pub parse: fn(&HookRequest, &Credentials, &str) -> Result<Parsed, InvalidValue>,
+}
+
+/// Every platform, by name.
+pub const PLATFORMS: &[Platform] = &[
+    zendesk::PLATFORM,
+    intercom::PLATFORM,
+    freshdesk::PLATFORM,
+    chatwoot::PLATFORM,
+    generic::PLATFORM,
+];
+
+pub fn platform(name: &str) -> Option<&'static Platform> {
+    PLATFORMS.iter().find(|p| p.name == name)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared by the adapters
+
+pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+pub(crate) fn hmac_sha1(key: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(body);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Compares in time that does not depend on where the inputs differ.
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Rejects a timestamp more than `tolerance` seconds before or after `now`.
+pub(crate) fn check_age(
+    signed_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    tolerance: i64,
+) -> Result<(), Rejection> {
+    let age = (now - signed_at).num_seconds();
+    if age.abs() > tolerance {
+        return Err(Rejection::Stale(age));
+    }
+    Ok(())
+}
+
+pub(crate) fn unix_seconds(value: &str, header: &str) -> Result<DateTime<Utc>, Rejection> {
+    value
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .and_then(|s| DateTime::from_timestamp(s, 0))
+        .ok_or_else(|| Rejection::Malformed(format!("{header} is not a Unix timestamp")))
+}
+
+pub(crate) fn json_body(req: &HookRequest) -> Result<Value, InvalidValue> {
+    serde_json::from_slice(req.body)
+        .map_err(|e| InvalidValue::new("body", format!("not valid JSON: {e}")))
+}
+
+/// A string or number at `pointer`, trimmed; `None` when absent, null or empty. Platforms send
+/// ids as strings in one payload and numbers in the next; a template placeholder the platform
+/// could not fill renders as an empty string.
+pub(crate) fn text_at(v: &Value, pointer: &str) -> Option<String> {
+    match v.pointer(pointer)? {
+        Value::String(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+pub(crate) fn mapped(v: &Value, mapping: &BTreeMap<String, String>, field: &str) -> Option<String> {
+    mapping.get(field).and_then(|pointer| text_at(v, pointer))
+}
+
+/// A time as RFC 3339, Unix seconds, or the `2020-03-03 13:05:57 UTC` form some platforms use.
+pub(crate) fn time_at(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
+    match v.pointer(pointer)? {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f as i64))
+            .and_then(|s| DateTime::from_timestamp(s, 0)),
+        Value::String(s) => parse_time(s),
+        _ => None,
+    }
+}
+
+pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(secs) = s.parse::<i64>() {
+        return DateTime::from_timestamp(secs, 0);
+    }
+    let without_zone = s.trim_end_matches(" UTC");
+    chrono::NaiveDateTime::parse_from_str(without_zone, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// The customer's addresses as a platform gives them. An address that does not parse is left
+/// out rather than failing the webhook: the ticket still happened, and the stored raw event
+/// keeps what was sent.
+pub(crate) fn requester(
+    email: Option<String>,
+    phone: Option<String>,
+    external_id: Option<String>,
+    locale: Option<String>,
+    default_region: &str,
+) -> ContactRef {
+    let mut identities = Vec::new();
+    if let Some(e) = email.and_then(|e| Email::parse(&e).ok()) {
+        identities.push(Identity::Email(e));
+    }
+    if let Some(p) = phone.and_then(|p| E164Phone::parse(&p, Some(default_region)).ok()) {
+        identities.push(Identity::Phone(p));
+    }
+    if let Some(x) = external_id {
+        identities.push(Identity::External(x));
+    }
+    ContactRef {
+        id: None,
+        identities,
+        locale: locale.filter(|l| l.len() <= 35),
+        time_zone: None,
+    }
+}
+
+/// Settings every platform's configuration may carry besides its credentials: a timestamp
+/// tolerance and a field mapping (our field → JSON pointer into the platform's payload).
+pub(crate) fn common_settings(
+    tolerance_seconds: Option<i64>,
+    field_mapping: &Option<BTreeMap<String, String>>,
+    errors: &mut Vec<InvalidValue>,
+) -> serde_json::Map<String, Value> {
+    let mut settings = serde_json::Map::new();
+    if let Some(t) = tolerance_seconds {
+        if !(1..=86_400).contains(&t) {
+            errors.push(InvalidValue::new(
+                "tolerance_seconds",
+                "must be between 1 and 86400",
+            ));
+        }
+        settings.insert("tolerance_seconds".into(), t.into());
+    }
+    if let Some(m) = field_mapping {
+        for pointer in m.values() {
+            if !pointer.is_empty() && !pointer.starts_with('/') {
+                errors.push(InvalidValue::new(
+                    "field_mapping",
+                    format!("`{pointer}` is not a JSON pointer (it starts with /)"),
+                ));
+            }
+        }
+        settings.insert("field_mapping".into(), serde_json::json!(m));
+    }
+    settings
+}
+
+/// The outcome of a `configure`: the credentials, or every error found.
+pub(crate) fn finish(
+    settings: serde_json::Map<String, Value>,
+    secrets: BTreeMap<String, Secret>,
+    errors: Vec<InvalidValue>,
+) -> Result<Credentials, Vec<InvalidValue>> {
+    if errors.is_empty() {
+        Ok(Credentials {
+            settings: Value::Object(settings),
+            secrets,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// Deserializes a configuration body, naming the field that is wrong.
+pub(crate) fn config_body<T: serde::de::DeserializeOwned>(
+    body: &Value,
+) -> Result<T, Vec<InvalidValue>> {
+    serde_json::from_value(body.clone()).map_err(|e| vec![InvalidValue::new("body", e.to_string())])
+}
+
+pub(crate) fn required_secret(
+    value: &Option<String>,
+    field: &'static str,
+    errors: &mut Vec<InvalidValue>,
+) -> Option<Secret> {
+    match value.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => Some(Secret::new(v)),
+        _ => {
+            errors.push(InvalidValue::new(field, "is required"));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    pub fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    pub fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_ids_and_times_in_the_shapes_platforms_send() {
+        let v = serde_json::json!({"a": "101", "b": 101, "c": "  ", "d": null,
+            "t1": "2026-11-24T10:00:00Z", "t2": 1795000000, "t3": "2020-03-03 13:05:57 UTC"});
+        assert_eq!(text_at(&v, "/a").as_deref(), Some("101"));
+        assert_eq!(text_at(&v, "/b").as_deref(), Some("101"));
+        assert_eq!(text_at(&v, "/c"), None);
+        assert_eq!(text_at(&v, "/d"), None);
+        assert_eq!(text_at(&v, "/missing"), None);
+        assert!(time_at(&v, "/t1").is_some());
+        assert_eq!(
+            time_at(&v, "/t2"),
+            DateTime::from_timestamp(1_795_000_000, 0)
+        );
+        assert_eq!(
+            time_at(&v, "/t3"),
+            Some(test_support::at("2020-03-03T13:05:57Z"))
+        );
+    }
+
+    #[test]
+    fn timestamps_outside_the_tolerance_are_replays() {
+        let now = test_support::at("2026-11-24T10:00:00Z");
+        assert!(check_age(now - chrono::Duration::seconds(300), now, 300).is_ok());
+        assert_eq!(
+            check_age(now - chrono::Duration::seconds(301), now, 300),
+            Err(Rejection::Stale(301))
+        );
+        assert_eq!(
+            check_age(now + chrono::Duration::seconds(301), now, 300),
+            Err(Rejection::Stale(-301))
+        );
+    }
+
+    #[test]
+    fn every_platform_is_registered_once() {
+        let mut names: Vec<&str> = PLATFORMS.iter().map(|p| p.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), PLATFORMS.len());
+        assert!(platform("zendesk").is_some());
+        assert!(platform("twilio").is_none());
+    }
+}

@@ -1,0 +1,545 @@
+//! Zendesk: webhooks signed with `X-Zendesk-Webhook-Signature`, in two shapes — event
+//! subscriptions (`zen:event-type:ticket.status_changed`) and trigger webhooks whose JSON the
+//! admin writes from placeholders (read through a field mapping) — and the Users API to look up
+//! a requester that an event names only by id.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{
+    check_age, common_settings, config_body, finish, hmac_sha256, json_body, mapped, parse_time,
+    requester, required_secret, same, text_at, time_at, Credentials, HookRequest, Parsed, Platform,
+    Rejection,
+};
+use crate::model::{
+    ContactRef, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
+};
+use crate::secret::Secret;
+
+pub const NAME: &str = "zendesk";
+pub const SIGNATURE_HEADER: &str = "x-zendesk-webhook-signature";
+pub const TIMESTAMP_HEADER: &str = "x-zendesk-webhook-signature-timestamp";
+/// Zendesk's id of one attempt to deliver a webhook; a retry of it carries the same id.
+pub const INVOCATION_HEADER: &str = "x-zendesk-webhook-invocation-id";
+
+pub const PLATFORM: Platform = Platform {
+    name: NAME,
+    channel: "zendesk",
+    configure,
+    verify,
+    parse,
+};
+
+/// The recommended trigger body (README), and where the mapping finds each field in it.
+pub const DEFAULT_MAPPING: &[(&str, &str)] = &[
+    ("ticket_id", "/ticket_id"),
+    ("status", "/status"),
+    ("requester_id", "/requester_id"),
+    ("requester_email", "/requester_email"),
+    ("requester_phone", "/requester_phone"),
+    ("requester_external_id", "/requester_external_id"),
+    ("requester_name", "/requester_name"),
+    ("requester_locale", "/requester_locale"),
+    ("assignee_id", "/assignee_id"),
+    ("group_id", "/group_id"),
+    ("updated_at", "/updated_at"),
+    ("rating", "/satisfaction_rating"),
+    ("rating_id", "/satisfaction_rating_id"),
+    ("rating_comment", "/satisfaction_comment"),
+    ("rating_reason", "/satisfaction_reason"),
+];
+
+/// `X-Zendesk-Webhook-Signature`: base64(HMAC-SHA256(signing secret, timestamp + body)). The
+/// secret's bytes are the key as shown in Zendesk, not base64-decoded, though it looks encoded.
+pub fn signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(hmac_sha256(
+        secret.as_bytes(),
+        &[timestamp.as_bytes(), body],
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigBody {
+    signing_secret: Option<String>,
+    #[serde(default)]
+    api_base_url: Option<String>,
+    #[serde(default)]
+    api_user: Option<String>,
+    #[serde(default)]
+    api_token: Option<String>,
+    #[serde(default)]
+    tolerance_seconds: Option<i64>,
+    #[serde(default)]
+    field_mapping: Option<BTreeMap<String, String>>,
+}
+
+fn configure(body: &Value) -> Result<Credentials, Vec<InvalidValue>> {
+    let body: ConfigBody = config_body(body)?;
+    let mut errors = Vec::new();
+    let mut settings = common_settings(body.tolerance_seconds, &body.field_mapping, &mut errors);
+    let mut secrets = BTreeMap::new();
+    if let Some(s) = required_secret(&body.signing_secret, "signing_secret", &mut errors) {
+        secrets.insert("signing_secret".to_owned(), s);
+    }
+    if let Some(url) = &body.api_base_url {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            errors.push(InvalidValue::new(
+                "api_base_url",
+                "an http(s) URL, e.g. https://acme.zendesk.com",
+            ));
+        }
+        settings.insert(
+            "api_base_url".into(),
+            url.trim_end_matches('/').to_owned().into(),
+        );
+    }
+    match (&body.api_user, &body.api_token) {
+        (Some(user), Some(token)) if !user.trim().is_empty() && !token.trim().is_empty() => {
+            settings.insert("api_user".into(), user.trim().into());
+            secrets.insert("api_token".to_owned(), Secret::new(token.trim()));
+        }
+        (None, None) => {}
+        _ => errors.push(InvalidValue::new(
+            "api_token",
+            "api_user and api_token go together",
+        )),
+    }
+    if secrets.contains_key("api_token") && body.api_base_url.is_none() {
+        errors.push(InvalidValue::new(
+            "api_base_url",
+            "is required with api_token, e.g. https://acme.zendesk.com",
+        ));
+    }
+    finish(settings, secrets, errors)
+}
+
+fn verify(req: &HookRequest, creds: &Credentials) -> Result<(), Rejection> {
+    let given = req
+        .header(SIGNATURE_HEADER)
+        .ok_or(Rejection::Missing("X-Zendesk-Webhook-Signature"))?;
+    let timestamp = req
+        .header(TIMESTAMP_HEADER)
+        .ok_or(Rejection::Missing("X-Zendesk-Webhook-Signature-Timestamp"))?;
+    let secret = creds
+        .secret("signing_secret")
+        .ok_or(Rejection::Mismatch("X-Zendesk-Webhook-Signature"))?;
+    let given = base64::engine::general_purpose::STANDARD
+        .decode(given.trim())
+        .map_err(|_| Rejection::Mismatch("X-Zendesk-Webhook-Signature"))?;
+    let expected = hmac_sha256(
+        secret.expose().as_bytes(),
+        &[timestamp.as_bytes(), req.body],
+    );
+    if !same(&given, &expected) {
+        return Err(Rejection::Mismatch("X-Zendesk-Webhook-Signature"));
+    }
+    // Checked after the signature, so that a forged request learns nothing about the clock.
+    let signed_at = parse_time(timestamp).ok_or_else(|| {
+        Rejection::Malformed("X-Zendesk-Webhook-Signature-Timestamp is not a time".into())
+    })?;
+    check_age(signed_at, req.now, creds.tolerance_seconds())
+}
+
+fn is_closed(status: &str) -> bool {
+    let s = status.trim().to_ascii_lowercase();
+    s == "solved" || s == "closed"
+}
+
+fn parse(req: &HookRequest, creds: &Credentials, region: &str) -> Result<Parsed, InvalidValue> {
+    let body = json_body(req)?;
+    if !body.is_object() {
+        return Err(InvalidValue::new("body", "expected a JSON object"));
+    }
+    let invocation = req.header(INVOCATION_HEADER).map(str::to_owned);
+    match body.get("type").and_then(Value::as_str) {
+        Some(kind) if kind.starts_with("zen:event-type:") => {
+            Ok(parse_event(&body, kind, invocation, req))
+        }
+        _ => parse_trigger(&body, creds, invocation, req, region),
+    }
+}
+
+/// An event subscription's envelope: `{"type", "id", "time", "subject", "detail", "event"}`,
+/// ids as strings, status in any case.
+fn parse_event(body: &Value, kind: &str, invocation: Option<String>, req: &HookRequest) -> Parsed {
+    let mut parsed = Parsed {
+        delivery_ref: text_at(body, "/id").or(invocation),
+        kind: kind.to_owned(),
+        events: Vec::new(),
+    };
+    if kind != "zen:event-type:ticket.status_changed" {
+        return parsed;
+    }
+    let status = text_at(body, "/event/current").or_else(|| text_at(body, "/detail/status"));
+    let ticket = text_at(body, "/detail/id").or_else(|| {
+        text_at(body, "/subject").and_then(|s| s.strip_prefix("zen:ticket:").map(str::to_owned))
+    });
+    if let (Some(status), Some(ticket)) = (status, ticket) {
+        if is_closed(&status) {
+            parsed.events.push(InboundEvent::TicketClosed(TicketClosed {
+                platform: NAME.into(),
+                ticket_ref: ticket,
+                requester: ContactRef::default(),
+                requester_platform_id: text_at(body, "/detail/requester_id"),
+                requester_name: None,
+                assignee_ref: text_at(body, "/detail/assignee_id"),
+                team_ref: text_at(body, "/detail/group_id"),
+                closed_at: time_at(body, "/time").unwrap_or(req.now),
+            }));
+        }
+    }
+    parsed
+}
+
+/// A trigger webhook: the admin's JSON, read through the tenant's field mapping.
+fn parse_trigger(
+    body: &Value,
+    creds: &Credentials,
+    invocation: Option<String>,
+    req: &HookRequest,
+    region: &str,
+) -> Result<Parsed, InvalidValue> {
+    let mapping = creds.mapping(DEFAULT_MAPPING);
+    let field = |name: &str| mapped(body, &mapping, name);
+    let mut parsed = Parsed {
+        delivery_ref: invocation,
+        kind: "trigger".into(),
+        events: Vec::new(),
+    };
+    let Some(ticket) = field("ticket_id") else {
+        return Err(InvalidValue::new(
+            "ticket_id",
+            "the payload has no ticket id where the field mapping points",
+        ));
+    };
+    let contact = requester(
+        field("requester_email"),
+        field("requester_phone"),
+        field("requester_external_id"),
+        field("requester_locale"),
+        region,
+    );
+    let when = mapping
+        .get("updated_at")
+        .and_then(|p| time_at(body, p))
+        .unwrap_or(req.now);
+    // `{{satisfaction.current_rating}}` renders "Good, I'm satisfied", "Bad, …", or "Offered".
+    let rating = field("rating").map(|r| r.to_ascii_lowercase());
+    let good_or_bad = rating.as_deref().and_then(|r| {
+        if r.starts_with("good") {
+            Some(1)
+        } else if r.starts_with("bad") {
+            Some(0)
+        } else {
+            None
+        }
+    });
+    if let Some(value) = good_or_bad {
+        parsed.kind = "trigger.satisfaction_rating".into();
+        parsed
+            .events
+            .push(InboundEvent::PlatformRating(PlatformRating {
+                platform: NAME.into(),
+                // Zendesk keeps one rating per ticket; a changed rating replaces it.
+                rating_ref: field("rating_id").unwrap_or_else(|| format!("ticket:{ticket}")),
+                score: Score::on_scale(Metric::Csat, value, Scale::GoodBad)?,
+                comment: field("rating_comment"),
+                reason: field("rating_reason"),
+                ticket_ref: Some(ticket),
+                agent_ref: field("assignee_id"),
+                team_ref: field("group_id"),
+                requester: contact,
+                rated_at: when,
+                raw_value: json!(rating),
+            }));
+    } else if field("status").is_some_and(|s| is_closed(&s)) {
+        parsed.kind = "trigger.ticket_solved".into();
+        parsed.events.push(InboundEvent::TicketClosed(TicketClosed {
+            platform: NAME.into(),
+            ticket_ref: ticket,
+            requester_platform_id: field("requester_id"),
+            requester_name: field("requester_name"),
+            requester: contact,
+            assignee_ref: field("assignee_id"),
+            team_ref: field("group_id"),
+            closed_at: when,
+        }));
+    }
+    Ok(parsed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users API: the requester of an event that names only an id
+
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("Zendesk API credentials are not configured")]
+    NotConfigured,
+    #[error("Zendesk answered {0}")]
+    Status(u16),
+    #[error("Zendesk could not be reached: {0}")]
+    Transport(String),
+    #[error("Zendesk's answer could not be read: {0}")]
+    Body(String),
+}
+
+impl LookupError {
+    /// Worth the platform's retry (Zendesk redelivers a webhook that failed).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            LookupError::Status(s) => *s == 429 || *s >= 500,
+            LookupError::Transport(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// `GET {api_base_url}/api/v2/users/{id}.json` with the API token (`{email}/token:{token}`).
+pub async fn lookup_requester(
+    http: &reqwest::Client,
+    creds: &Credentials,
+    user_id: &str,
+    region: &str,
+    timeout: Duration,
+) -> Result<(ContactRef, Option<String>), LookupError> {
+    let (Some(base), Some(user), Some(token)) = (
+        creds.setting("api_base_url"),
+        creds.setting("api_user"),
+        creds.secret("api_token"),
+    ) else {
+        return Err(LookupError::NotConfigured);
+    };
+    let id: String = user_id.chars().filter(char::is_ascii_digit).collect();
+    let resp = http
+        .get(format!("{base}/api/v2/users/{id}.json"))
+        .basic_auth(format!("{user}/token"), Some(token.expose()))
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| LookupError::Transport(e.without_url().to_string()))?;
+    if !resp.status().is_success() {
+        return Err(LookupError::Status(resp.status().as_u16()));
+    }
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| LookupError::Transport(e.without_url().to_string()))?;
+    let body: Value =
+        serde_json::from_slice(&bytes).map_err(|e| LookupError::Body(e.to_string()))?;
+    let mut contact = requester(
+        text_at(&body, "/user/email"),
+        text_at(&body, "/user/phone"),
+        text_at(&body, "/user/external_id"),
+        text_at(&body, "/user/locale"),
+        region,
+    );
+    contact.time_zone = text_at(&body, "/user/iana_time_zone");
+    Ok((contact, text_at(&body, "/user/name")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{at, headers};
+    use super::*;
+
+    /// The body of zendesk-go's `Test_WebhookEventVerifySignature_200`: tab-indented, with a
+    /// trailing newline, byte for byte.
+    const GROUP_MEMBERSHIP_CREATED: &str = "{\n\t\"type\": \"zen:event-type:user.group_membership_created\",\n\t\"account_id\": 12514403,\n\t\"id\": \"6b9bbadf-5725-4e92-bebe-7b71011bf5f1\",\n\t\"subject\": \"zen:user:6596848315901\",\n\t\"time\": \"2099-07-04T05:33:18Z\",\n\t\"zendesk_event_version\": \"2022-06-20\",\n\t\"detail\": {\n\t\t\"created_at\": \"2099-07-04T05:27:58Z\",\n\t\t\"default_group_id\": \"0\",\n\t\t\"email\": \"user.name@example.com\",\n\t\t\"external_id\": \"\",\n\t\t\"id\": \"6596848315901\",\n\t\t\"organization_id\": \"0\",\n\t\t\"role\": \"end-user\",\n\t\t\"updated_at\": \"2099-07-04T05:33:18Z\"\n\t},\n\t\"event\": { \"group\": { \"id\": \"1\" } }\n}\n";
+    const TEST_SECRET: &str = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ==";
+
+    fn creds() -> Credentials {
+        configure(&json!({"signing_secret": TEST_SECRET})).unwrap()
+    }
+
+    #[test]
+    fn signs_as_zendesk_does() {
+        use sha2::Digest;
+        assert_eq!(
+            super::super::hex(&sha2::Sha256::digest(GROUP_MEMBERSHIP_CREATED.as_bytes())),
+            "99ea3ee87a1131f583105cda2225e7bbbf371072ada32bfde0cf2e89e9b49f2d",
+            "the fixture is the published body byte for byte"
+        );
+        assert_eq!(
+            signature(TEST_SECRET, "1234", GROUP_MEMBERSHIP_CREATED.as_bytes()),
+            "10IqYzYTLHRftNsNE+im0DeOM6/JactIRuy0XCHJ9B8="
+        );
+        assert_eq!(
+            signature(
+                TEST_SECRET,
+                "2021-03-25T05:09:27Z",
+                br#"{"event":"ticket.updated","id":123}"#
+            ),
+            "S/RDdU2ERmj7LHDDoWJ2onPYH+t7/f2+LTM4dL7UiLM="
+        );
+    }
+
+    #[test]
+    fn verifies_the_vector_and_rejects_the_wrong_keys_and_bodies() {
+        let body = br#"{"event":"ticket.updated","id":123}"#;
+        let check = |sig: &str, ts: &str, body: &[u8], now: &str| {
+            let h = headers(&[(SIGNATURE_HEADER, sig), (TIMESTAMP_HEADER, ts)]);
+            verify(
+                &HookRequest {
+                    headers: &h,
+                    query: None,
+                    body,
+                    now: at(now),
+                },
+                &creds(),
+            )
+        };
+        let good = "S/RDdU2ERmj7LHDDoWJ2onPYH+t7/f2+LTM4dL7UiLM=";
+        assert_eq!(
+            check(good, "2021-03-25T05:09:27Z", body, "2021-03-25T05:10:00Z"),
+            Ok(())
+        );
+        // A replay an hour later.
+        assert!(matches!(
+            check(good, "2021-03-25T05:09:27Z", body, "2021-03-25T06:09:27Z"),
+            Err(Rejection::Stale(3600))
+        ));
+        // The key base64-decoded, or the body without its newline: Zendesk's vectors that fail.
+        let whole = GROUP_MEMBERSHIP_CREATED.as_bytes();
+        for wrong in [
+            "Yf7IAOoYEOP2aa2bTuGgwtjXxRn64WFzCqoDmC9HkBs=",
+            "kvWjaewTmBsDVRjQ3UaEiTsGMU5eeIv33St++Kl9z+Q=",
+            "not base64!",
+        ] {
+            assert_eq!(
+                check(wrong, "1234", whole, "1970-01-01T00:20:00Z"),
+                Err(Rejection::Mismatch("X-Zendesk-Webhook-Signature"))
+            );
+        }
+        let h = headers(&[(TIMESTAMP_HEADER, "1234")]);
+        let req = HookRequest {
+            headers: &h,
+            query: None,
+            body,
+            now: at("2021-03-25T05:10:00Z"),
+        };
+        assert!(matches!(verify(&req, &creds()), Err(Rejection::Missing(_))));
+    }
+
+    fn parse_body(body: &Value, creds: &Credentials) -> Result<Parsed, InvalidValue> {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let h = headers(&[]);
+        parse(
+            &HookRequest {
+                headers: &h,
+                query: None,
+                body: &bytes,
+                now: at("2026-11-24T10:00:00Z"),
+            },
+            creds,
+            "DK",
+        )
+    }
+
+    #[test]
+    fn a_solved_ticket_event_names_the_requester_by_id() {
+        let event = json!({
+            "account_id": 12514403, "id": "01J-EVENT", "time": "2026-11-24T09:59:00Z",
+            "type": "zen:event-type:ticket.status_changed",
+            "subject": "zen:ticket:101", "zendesk_event_version": "2022-11-06",
+            "detail": {"id": "101", "requester_id": "6596848315901", "assignee_id": "777",
+                       "group_id": "55", "status": "SOLVED"},
+            "event": {"current": "SOLVED", "previous": "OPEN"}
+        });
+        let parsed = parse_body(&event, &creds()).unwrap();
+        assert_eq!(parsed.delivery_ref.as_deref(), Some("01J-EVENT"));
+        let [InboundEvent::TicketClosed(t)] = parsed.events.as_slice() else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(t.ticket_ref, "101");
+        assert_eq!(t.requester_platform_id.as_deref(), Some("6596848315901"));
+        assert!(t.requester.identities.is_empty());
+        assert_eq!(
+            (t.assignee_ref.as_deref(), t.team_ref.as_deref()),
+            (Some("777"), Some("55"))
+        );
+        assert_eq!(t.closed_at, at("2026-11-24T09:59:00Z"));
+        // Re-opened: nothing to do.
+        let mut opened = event.clone();
+        opened["event"]["current"] = json!("open");
+        assert!(parse_body(&opened, &creds()).unwrap().events.is_empty());
+        // Another event type: nothing to do, but known by name.
+        let other: Value = serde_json::from_str(GROUP_MEMBERSHIP_CREATED).unwrap();
+        let parsed = parse_body(&other, &creds()).unwrap();
+        assert!(parsed.events.is_empty());
+        assert_eq!(parsed.kind, "zen:event-type:user.group_membership_created");
+    }
+
+    #[test]
+    fn trigger_bodies_are_read_through_the_mapping() {
+        let solved = json!({"ticket_id": "4711", "status": "Solved",
+            "requester_email": "anna@example.com", "requester_phone": "22 33 44 55",
+            "requester_locale": "da", "assignee_id": "7", "group_id": "3",
+            "satisfaction_rating": "Offered"});
+        let parsed = parse_body(&solved, &creds()).unwrap();
+        let [InboundEvent::TicketClosed(t)] = parsed.events.as_slice() else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(t.ticket_ref, "4711");
+        assert_eq!(
+            t.requester
+                .identities
+                .iter()
+                .map(|i| i.value())
+                .collect::<Vec<_>>(),
+            ["anna@example.com", "+4522334455"]
+        );
+        assert_eq!(t.requester.locale.as_deref(), Some("da"));
+
+        let rated = json!({"ticket_id": "4711", "status": "Solved",
+            "satisfaction_rating": "Bad, I'm unsatisfied", "satisfaction_comment": "Too slow",
+            "satisfaction_reason": "Issue took too long to resolve"});
+        let parsed = parse_body(&rated, &creds()).unwrap();
+        let [InboundEvent::PlatformRating(r)] = parsed.events.as_slice() else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!((r.score.value(), r.score.scale()), (0, Scale::GoodBad));
+        assert_eq!(r.rating_ref, "ticket:4711");
+        assert_eq!(r.comment.as_deref(), Some("Too slow"));
+        assert_eq!(r.reason.as_deref(), Some("Issue took too long to resolve"));
+
+        // The admin's own field names.
+        let custom = configure(&json!({"signing_secret": "s",
+            "field_mapping": {"ticket_id": "/ticket/id", "status": "/ticket/state"}}))
+        .unwrap();
+        let parsed = parse_body(&json!({"ticket": {"id": 9, "state": "closed"}}), &custom).unwrap();
+        assert!(matches!(
+            parsed.events.as_slice(),
+            [InboundEvent::TicketClosed(t)] if t.ticket_ref == "9"
+        ));
+        assert_eq!(
+            parse_body(&json!({"status": "solved"}), &creds())
+                .unwrap_err()
+                .field,
+            "ticket_id"
+        );
+    }
+
+    #[test]
+    fn configuration_needs_the_signing_secret_and_keeps_secrets_apart() {
+        let errors = configure(&json!({"api_user": "a@example.com"}))
+            .err()
+            .unwrap();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["signing_secret", "api_token"]);
+        let c = configure(
+            &json!({"signing_secret": "s", "api_base_url": "https://acme.zendesk.com/",
+            "api_user": "a@example.com", "api_token": "t0k"}),
+        )
+        .unwrap();
+        assert_eq!(c.setting("api_base_url"), Some("https://acme.zendesk.com"));
+        assert!(!c.settings.to_string().contains("t0k"));
+        assert_eq!(c.secret("api_token").unwrap().expose(), "t0k");
+        assert!(configure(&json!({"signing_secret": "s", "tolerance_seconds": 0})).is_err());
+        assert!(configure(&json!({"signing_secret": "s", "nonsense": 1})).is_err());
+    }
+}
