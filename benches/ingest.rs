@@ -167,11 +167,7 @@ enum Payload {
 }
 
 fn body(i: u64) -> Payload {
-    Payload::Json(feedback_body(i))
-}
-
-fn feedback_body(i: u64) -> Value {
-    json!({
+    Payload::Json(json!({
         "metric": "nps",
         "score": i % 11,
         "comment": "Quick and friendly help",
@@ -179,7 +175,7 @@ fn feedback_body(i: u64) -> Value {
         "contact": {"email": format!("customer{}@example.com", i % 1000)},
         "ticket_ref": format!("T-{i}"),
         "agent_ref": format!("agent-{}", i % 20),
-    })
+    }))
 }
 
 struct Outcome {

@@ -114,7 +114,7 @@ impl Ingest {
                 unreachable!("delivery reports go to Ingest::delivery_status")
             }
             InboundEvent::TicketClosed(_) | InboundEvent::PlatformRating(_) => {
-                unreachable!("support-platform events go to Ingest::platform_events")
+                unreachable!("support-platform events are not customer messages")
             }
         };
         let now = store::now();

@@ -12,12 +12,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    check_age, common_settings, config_body, finish, hex, hmac_sha256, json_body, requester, same,
-    text_at, time_at, unix_seconds, Credentials, HookRequest, Parsed, Platform, Rejection,
+    check_age, common_settings, config_body, filled, finish, hex, hmac_sha256, json_body,
+    platform_identity, requester, same, text_at, time_at, unix_seconds, Credentials, HookRequest,
+    Parsed, Platform, Rejection,
 };
 use crate::model::{
-    ContactRef, Identity, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score,
-    TicketClosed,
+    ContactRef, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
 };
 use crate::secret::Secret;
 
@@ -66,7 +66,7 @@ fn configure(body: &Value) -> Result<Credentials, Vec<InvalidValue>> {
         ("webhook_secret", &body.webhook_secret),
         ("url_token", &body.url_token),
     ] {
-        if let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        if let Some(v) = filled(value) {
             secrets.insert(name.to_owned(), Secret::new(v));
         }
     }
@@ -128,7 +128,7 @@ fn contact(sender: &Value, region: &str) -> ContactRef {
     );
     if let Some(id) = text_at(sender, "/id") {
         c.identities
-            .push(Identity::External(format!("{NAME}:contact:{id}")));
+            .push(platform_identity(NAME, &format!("contact:{id}")));
     }
     c
 }

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    common_settings, config_body, finish, json_body, mapped, requester, same, text_at, time_at,
-    Credentials, HookRequest, Parsed, Platform, Rejection,
+    common_settings, config_body, filled, finish, json_body, mapped, platform_identity, requester,
+    same, text_at, time_at, Credentials, HookRequest, Parsed, Platform, Rejection,
 };
 use crate::model::{
     InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
@@ -62,9 +62,6 @@ fn configure(body: &Value) -> Result<Credentials, Vec<InvalidValue>> {
     let mut errors = Vec::new();
     let mut settings = common_settings(None, &body.field_mapping, &mut errors);
     let mut secrets = BTreeMap::new();
-    fn filled(v: &Option<String>) -> Option<&str> {
-        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
-    }
     match (filled(&body.basic_user), filled(&body.basic_password)) {
         (Some(user), Some(password)) => {
             settings.insert("basic_user".into(), user.into());
@@ -151,9 +148,6 @@ fn is_closed(status: &str) -> bool {
 
 fn parse(req: &HookRequest, creds: &Credentials, region: &str) -> Result<Parsed, InvalidValue> {
     let body = json_body(req)?;
-    if !body.is_object() {
-        return Err(InvalidValue::new("body", "expected a JSON object"));
-    }
     let rating = body
         .get("satisfaction_rating")
         .filter(|r| r.is_object())
@@ -187,9 +181,7 @@ fn parse(req: &HookRequest, creds: &Credentials, region: &str) -> Result<Parsed,
             region,
         );
         if let Some(id) = field("requester_id") {
-            contact
-                .identities
-                .push(crate::model::Identity::External(format!("{NAME}:{id}")));
+            contact.identities.push(platform_identity(NAME, &id));
         }
         parsed.events.push(InboundEvent::TicketClosed(TicketClosed {
             platform: NAME.into(),
@@ -225,9 +217,7 @@ fn parse_rating(
         .ok_or_else(|| InvalidValue::new("id", "a rating names itself or its ticket"))?;
     let mut contact = requester(text_at(rating, "/email"), None, None, None, region);
     if let Some(user) = text_at(rating, "/user_id") {
-        contact
-            .identities
-            .push(crate::model::Identity::External(format!("{NAME}:{user}")));
+        contact.identities.push(platform_identity(NAME, &user));
     }
     Ok(Parsed {
         delivery_ref: None,

@@ -9,12 +9,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    config_body, finish, hex, hmac_sha1, json_body, requester, required_secret, same, text_at,
-    time_at, Credentials, HookRequest, Parsed, Platform, Rejection,
+    config_body, finish, hex, hmac_sha1, json_body, platform_identity, requester, required_secret,
+    same, text_at, time_at, Credentials, HookRequest, Parsed, Platform, Rejection,
 };
 use crate::model::{
-    ContactRef, Identity, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score,
-    TicketClosed,
+    ContactRef, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
 };
 
 pub const NAME: &str = "intercom";
@@ -75,9 +74,7 @@ fn customer(item: &Value, region: &str) -> ContactRef {
     let mut contact = requester(email, None, external, None, region);
     if let Some(id) = text_at(item, "/contacts/contacts/0/id").or_else(|| text_at(item, "/user/id"))
     {
-        contact
-            .identities
-            .push(Identity::External(format!("{NAME}:{id}")));
+        contact.identities.push(platform_identity(NAME, &id));
     }
     contact
 }
@@ -117,7 +114,7 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
                 })?;
             let mut contact = customer(&item, region);
             if let Some(id) = text_at(&item, "/conversation_rating/contact/id") {
-                let id = Identity::External(format!("{NAME}:{id}"));
+                let id = platform_identity(NAME, &id);
                 if !contact.identities.contains(&id) {
                     contact.identities.push(id);
                 }

@@ -196,9 +196,14 @@ pub(crate) fn unix_seconds(value: &str, header: &str) -> Result<DateTime<Utc>, R
         .ok_or_else(|| Rejection::Malformed(format!("{header} is not a Unix timestamp")))
 }
 
+/// The body as a JSON object: every platform posts one.
 pub(crate) fn json_body(req: &HookRequest) -> Result<Value, InvalidValue> {
-    serde_json::from_slice(req.body)
-        .map_err(|e| InvalidValue::new("body", format!("not valid JSON: {e}")))
+    let body: Value = serde_json::from_slice(req.body)
+        .map_err(|e| InvalidValue::new("body", format!("not valid JSON: {e}")))?;
+    if !body.is_object() {
+        return Err(InvalidValue::new("body", "expected a JSON object"));
+    }
+    Ok(body)
 }
 
 /// A string or number at `pointer`, trimmed; `None` when absent, null or empty. Platforms send
@@ -325,18 +330,27 @@ pub(crate) fn config_body<T: serde::de::DeserializeOwned>(
     serde_json::from_value(body.clone()).map_err(|e| vec![InvalidValue::new("body", e.to_string())])
 }
 
+/// A configuration value, trimmed; `None` when absent or blank.
+pub(crate) fn filled(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
 pub(crate) fn required_secret(
     value: &Option<String>,
     field: &'static str,
     errors: &mut Vec<InvalidValue>,
 ) -> Option<Secret> {
-    match value.as_deref().map(str::trim) {
-        Some(v) if !v.is_empty() => Some(Secret::new(v)),
-        _ => {
-            errors.push(InvalidValue::new(field, "is required"));
-            None
-        }
+    let secret = filled(value).map(Secret::new);
+    if secret.is_none() {
+        errors.push(InvalidValue::new(field, "is required"));
     }
+    secret
+}
+
+/// A person's id on a platform, as an identity of the contact: namespaced by the platform, so
+/// that it never meets the tenant's own external ids or another platform's.
+pub(crate) fn platform_identity(platform: &str, id: &str) -> Identity {
+    Identity::External(format!("{platform}:{id}"))
 }
 
 #[cfg(test)]

@@ -152,9 +152,6 @@ fn is_closed(status: &str) -> bool {
 
 fn parse(req: &HookRequest, creds: &Credentials, region: &str) -> Result<Parsed, InvalidValue> {
     let body = json_body(req)?;
-    if !body.is_object() {
-        return Err(InvalidValue::new("body", "expected a JSON object"));
-    }
     let invocation = req.header(INVOCATION_HEADER).map(str::to_owned);
     match body.get("type").and_then(Value::as_str) {
         Some(kind) if kind.starts_with("zen:event-type:") => {
