@@ -79,12 +79,17 @@ impl App {
             writers,
             config.ingest.max_batch,
         );
+        let http_client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.dispatch.provider_timeout_ms))
+            .build()
+            .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
         let state = AppState {
             config: config.clone(),
             db: db.clone(),
             ingest,
             metrics: telemetry::metrics_handle(),
             keys: Default::default(),
+            http: http_client.clone(),
             limits: Arc::new(http::limits::InboundLimits::new(&config.rate_limits)),
             scheduler: Arc::new(policy::schedule::Scheduler {
                 db: db.clone(),
@@ -96,13 +101,9 @@ impl App {
                     .map_err(|e| anyhow::anyhow!("tenant_defaults.time_zone: {e}"))?,
             }),
         };
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.dispatch.provider_timeout_ms))
-            .build()
-            .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
         // Built-in senders first: a sender from the extensions replaces one for its channel.
         let mut senders: Vec<Arc<dyn dispatch::Sender>> = vec![Arc::new(
-            dispatch::twilio::TwilioSender::new(db.clone(), http, &config.public_url),
+            dispatch::twilio::TwilioSender::new(db.clone(), http_client, &config.public_url),
         )];
         senders.extend(extensions.senders);
         let dispatcher = dispatch::dispatcher::Dispatcher::new(

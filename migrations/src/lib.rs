@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_foundation;
 mod m20261124_000002_surveys;
 mod m20261124_000003_sms;
+mod m20261125_000004_platforms;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_foundation::Migration),
             Box::new(m20261124_000002_surveys::Migration),
             Box::new(m20261124_000003_sms::Migration),
+            Box::new(m20261125_000004_platforms::Migration),
         ]
     }
 }

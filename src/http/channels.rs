@@ -5,6 +5,7 @@
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use channels::chat;
 use channels::model::InvalidValue;
 use channels::sms::twilio;
 use serde_json::{json, Value};
@@ -15,7 +16,7 @@ use super::problem::{ApiError, FieldError};
 use super::AppState;
 use crate::store::channel_configs;
 
-/// Providers that can be configured.
+/// Providers that can be configured besides the support platforms.
 pub const PROVIDERS: &[&str] = &[twilio::PROVIDER];
 
 pub fn router() -> Router<AppState> {
@@ -23,12 +24,17 @@ pub fn router() -> Router<AppState> {
 }
 
 fn known(provider: &str) -> Result<(), ApiError> {
-    if PROVIDERS.contains(&provider) {
+    if PROVIDERS.contains(&provider) || chat::platform(provider).is_some() {
         Ok(())
     } else {
+        let names: Vec<&str> = PROVIDERS
+            .iter()
+            .copied()
+            .chain(chat::PLATFORMS.iter().map(|p| p.name))
+            .collect();
         Err(ApiError::NotFound(format!(
             "no provider `{provider}`; one of: {}",
-            PROVIDERS.join(", ")
+            names.join(", ")
         )))
     }
 }
@@ -71,7 +77,12 @@ async fn put(
                 serde_json::to_value(&config.settings).map_err(|_| ApiError::Internal)?;
             (settings, json!({"auth_token": config.auth_token}))
         }
-        _ => unreachable!("checked by known()"),
+        name => {
+            let platform = chat::platform(name).expect("checked by known()");
+            let creds = (platform.configure)(&body.value).map_err(invalid)?;
+            let secrets = serde_json::to_value(&creds.secrets).map_err(|_| ApiError::Internal)?;
+            (creds.settings, secrets)
+        }
     };
     channel_configs::put(
         &state.db,

@@ -46,6 +46,8 @@ pub struct AppState {
     pub keys: Arc<auth::KeyCache>,
     pub scheduler: Arc<crate::policy::schedule::Scheduler>,
     pub limits: Arc<limits::InboundLimits>,
+    /// For provider APIs a webhook needs (Zendesk's Users API).
+    pub http: reqwest::Client,
 }
 
 impl AppState {

@@ -27,6 +27,9 @@ pub enum ApiError {
     },
     /// 401: no or unknown credentials.
     Unauthorized(&'static str),
+    /// 401 on a webhook: the platform's signature or secret is missing or unreadable. Without
+    /// a Bearer challenge: no API key would help.
+    Unverified(String),
     /// 403: credentials are fine but not for this.
     Forbidden(String),
     NotFound(String),
@@ -44,6 +47,11 @@ pub enum ApiError {
     },
     /// 503: the database (or another dependency) is unreachable; retry later.
     Unavailable {
+        retry_after_secs: u64,
+    },
+    /// 503: a provider API the request needs failed for now (a platform's user lookup).
+    UpstreamUnavailable {
+        detail: String,
         retry_after_secs: u64,
     },
     Internal,
@@ -72,7 +80,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::Unverified(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -80,7 +88,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::UpstreamUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,6 +100,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { kind, .. } | ApiError::Conflict { kind, .. } => kind,
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Unverified(_) => "webhook-unverified",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
@@ -97,6 +108,7 @@ impl ApiError {
             ApiError::Validation(_) => "validation-failed",
             ApiError::TooManyRequests { .. } => "rate-limited",
             ApiError::Unavailable { .. } => "service-unavailable",
+            ApiError::UpstreamUnavailable { .. } => "upstream-unavailable",
             ApiError::Internal => "internal-error",
         }
     }
@@ -106,6 +118,8 @@ impl ApiError {
             ApiError::BadRequest { detail, .. }
             | ApiError::Conflict { detail, .. }
             | ApiError::Forbidden(detail)
+            | ApiError::Unverified(detail)
+            | ApiError::UpstreamUnavailable { detail, .. }
             | ApiError::NotFound(detail)
             | ApiError::PayloadTooLarge(detail)
             | ApiError::UnsupportedMediaType(detail) => (Some(detail), None),
@@ -174,7 +188,10 @@ impl IntoResponse for ApiError {
         let kind = self.kind();
         let retry_after = match &self {
             ApiError::TooManyRequests { retry_after_secs }
-            | ApiError::Unavailable { retry_after_secs } => Some(*retry_after_secs),
+            | ApiError::Unavailable { retry_after_secs }
+            | ApiError::UpstreamUnavailable {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         };
         let unauthorized = matches!(self, ApiError::Unauthorized(_));

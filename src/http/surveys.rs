@@ -45,7 +45,17 @@ struct SurveyBody {
     #[serde(default)]
     trigger: Option<String>,
     #[serde(default)]
+    sources: Option<Vec<String>>,
+    #[serde(default)]
     policy: PolicyOverrides,
+}
+
+fn platform_names() -> String {
+    channels::chat::PLATFORMS
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn is_language_tag(tag: &str) -> bool {
@@ -136,6 +146,31 @@ fn validate(body: SurveyBody) -> Result<SurveyDefinition, ApiError> {
             format!("expected one of {}", TRIGGERS.join(", ")),
         );
     }
+    if let Some(sources) = &body.sources {
+        if trigger != "ticket_closed" {
+            err(
+                "sources",
+                "only a survey with \"trigger\": \"ticket_closed\" has sources".into(),
+            );
+        }
+        if sources.is_empty() {
+            err(
+                "sources",
+                "name at least one platform, or leave sources out for all".into(),
+            );
+        }
+        for (i, s) in sources.iter().enumerate() {
+            if channels::chat::platform(s).is_none() {
+                err(
+                    &format!("sources[{i}]"),
+                    format!(
+                        "unknown platform `{s}`; expected one of {}",
+                        platform_names()
+                    ),
+                );
+            }
+        }
+    }
     if let Err((field, message)) = body.policy.validate() {
         err(field, message);
     }
@@ -146,6 +181,7 @@ fn validate(body: SurveyBody) -> Result<SurveyDefinition, ApiError> {
             default_language,
             channels: body.channels,
             trigger,
+            sources: body.sources,
             policy: body.policy,
         }),
         _ => Err(ApiError::Validation(errors)),

@@ -33,7 +33,7 @@ impl Ingest {
             &txn,
             tenant.id,
             &status.provider,
-            &reference,
+            Some(&reference),
             &received,
             now,
         )

@@ -26,6 +26,7 @@ use crate::store::tenants::{hex, Tenant};
 use crate::store::{self, Db};
 
 pub mod delivery;
+pub mod platforms;
 pub mod replies;
 
 pub const FEEDBACK_CREATED: &str = "feedback.created";
@@ -341,16 +342,7 @@ async fn write_transaction(
     batch::insert_feedback(&txn, &refs).await?;
     let events = records
         .iter()
-        .map(|(f, _)| {
-            Ok(Event {
-                id: channels::model::new_id(),
-                event_type: FEEDBACK_CREATED.to_owned(),
-                tenant_id: f.tenant_id,
-                aggregate_id: f.id,
-                created_at: now,
-                data: serde_json::to_value(f).map_err(|e| DbErr::Json(e.to_string()))?,
-            })
-        })
+        .map(|(f, _)| feedback_event(FEEDBACK_CREATED, f, now))
         .collect::<Result<Vec<_>, DbErr>>()?;
     batch::enqueue(&txn, &events, sinks).await?;
     txn.commit().await?;
@@ -359,6 +351,22 @@ async fn write_transaction(
         outcomes[*i] = Some(Ok(Written::Created(Box::new(record))));
     }
     Ok(())
+}
+
+/// The outbox event that carries a record to the sinks.
+fn feedback_event(
+    kind: &str,
+    record: &Feedback,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Event, DbErr> {
+    Ok(Event {
+        id: channels::model::new_id(),
+        event_type: kind.to_owned(),
+        tenant_id: record.tenant_id,
+        aggregate_id: record.id,
+        created_at: now,
+        data: serde_json::to_value(record).map_err(|e| DbErr::Json(e.to_string()))?,
+    })
 }
 
 fn new_record(job: &Job, contact_id: Option<Uuid>, now: chrono::DateTime<chrono::Utc>) -> Feedback {
@@ -386,12 +394,13 @@ fn new_record(job: &Job, contact_id: Option<Uuid>, now: chrono::DateTime<chrono:
 }
 
 /// Stores a webhook's raw event under the provider's reference, in the caller's transaction.
-/// `None` when that reference is stored already: the provider delivered it again.
+/// `None` when that reference is stored already: the provider delivered it again. Without a
+/// reference the event is always stored.
 async fn insert_raw<C: sea_orm::ConnectionTrait>(
     conn: &C,
     tenant_id: Uuid,
     provider: &str,
-    provider_ref: &str,
+    provider_ref: Option<&str>,
     received: &Received<'_>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Uuid>, DbErr> {
@@ -401,7 +410,7 @@ async fn insert_raw<C: sea_orm::ConnectionTrait>(
         id,
         tenant_id,
         provider,
-        provider_ref: Some(provider_ref),
+        provider_ref,
         kind: received.kind,
         body_sha256: &sha256_hex(received.body),
         content_type: received.content_type,

@@ -119,8 +119,15 @@ impl Ingest {
         };
         let now = store::now();
         let txn = self.db.write.begin().await?;
-        let Some(raw_id) =
-            super::insert_raw(&txn, tenant.id, provider, provider_ref, &received, now).await?
+        let Some(raw_id) = super::insert_raw(
+            &txn,
+            tenant.id,
+            provider,
+            Some(provider_ref),
+            &received,
+            now,
+        )
+        .await?
         else {
             txn.rollback().await?;
             return Ok(ReplyOutcome {
@@ -390,17 +397,6 @@ fn new_record(
     }
 }
 
-fn event(kind: &str, record: &Feedback, now: DateTime<Utc>) -> Result<Event, DbErr> {
-    Ok(Event {
-        id: channels::model::new_id(),
-        event_type: kind.to_owned(),
-        tenant_id: record.tenant_id,
-        aggregate_id: record.id,
-        created_at: now,
-        data: serde_json::to_value(record).map_err(|e| DbErr::Json(e.to_string()))?,
-    })
-}
-
 async fn insert(
     txn: &DatabaseTransaction,
     record: &Feedback,
@@ -408,7 +404,7 @@ async fn insert(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     batch::insert_feedback(txn, &[(record, None)]).await?;
-    events.push(event(FEEDBACK_CREATED, record, now)?);
+    events.push(super::feedback_event(FEEDBACK_CREATED, record, now)?);
     Ok(())
 }
 
@@ -419,7 +415,7 @@ async fn update(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     store::feedback::update_answer(txn, record, now).await?;
-    events.push(event(FEEDBACK_UPDATED, record, now)?);
+    events.push(super::feedback_event(FEEDBACK_UPDATED, record, now)?);
     Ok(())
 }
 

@@ -10,7 +10,7 @@
 use channels::model::ContactRef;
 use chrono::Duration;
 use chrono_tz::Tz;
-use sea_orm::{DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, TransactionTrait};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -51,44 +51,114 @@ impl Scheduler {
         survey: &Survey,
         req: &SendRequest,
     ) -> Result<InvitationView, ScheduleError> {
-        match self.schedule_once(tenant_id, survey, req).await {
+        self.schedule_in(&self.db.write, tenant_id, survey, req)
+            .await
+    }
+
+    /// Schedules within `conn`: a transaction of its own on a connection, or a savepoint in
+    /// the caller's transaction, so that a webhook's raw event and the surveys it starts
+    /// commit together.
+    pub async fn schedule_in<C: TransactionTrait<Transaction = DatabaseTransaction>>(
+        &self,
+        conn: &C,
+        tenant_id: Uuid,
+        survey: &Survey,
+        req: &SendRequest,
+    ) -> Result<InvitationView, ScheduleError> {
+        match self.schedule_once(conn, tenant_id, survey, req).await {
             Err(ScheduleError::Db(e)) if store::is_unique_violation(&e) => {
                 // Another contact's trigger took the ticket between our read and our write;
                 // deciding again sees its invitation.
-                self.schedule_once(tenant_id, survey, req).await
+                self.schedule_once(conn, tenant_id, survey, req).await
             }
             other => other,
         }
     }
 
-    async fn schedule_once(
+    async fn schedule_once<C: TransactionTrait<Transaction = DatabaseTransaction>>(
         &self,
+        conn: &C,
+        tenant_id: Uuid,
+        survey: &Survey,
+        req: &SendRequest,
+    ) -> Result<InvitationView, ScheduleError> {
+        let txn = conn.begin().await?;
+        match self.decide_and_write(&txn, tenant_id, survey, req).await {
+            Ok(view) => {
+                txn.commit().await?;
+                Ok(view)
+            }
+            Err(e) => {
+                // Explicitly, so a savepoint is rolled back before the caller's transaction
+                // goes on (PostgreSQL refuses every statement after a failed one until then).
+                let _ = txn.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// A trigger whose contact has no address nor id at all: there is no one to ask and no
+    /// contact to keep an invitation for, so only the decision log records it.
+    pub async fn record_unreachable<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        tenant_id: Uuid,
+        survey: &Survey,
+        req: &SendRequest,
+    ) -> Result<(), DbErr> {
+        let detail = "the trigger carries no address of the contact";
+        invitations::insert_decision(
+            conn,
+            NewDecision {
+                tenant_id,
+                contact_id: None,
+                survey_key: &survey.key,
+                invitation_id: None,
+                outcome: "suppressed",
+                rule: Some(decision::Rule::NoChannel.as_str()),
+                detail: Some(detail),
+                inputs: json!({
+                    "channels": survey.channels,
+                    "reachable": [],
+                    "ticket_ref": req.ticket_ref,
+                }),
+            },
+            store::now(),
+        )
+        .await?;
+        metrics::counter!("invitations_decided_total", "outcome" => "suppressed", "rule" => "no_channel")
+            .increment(1);
+        Ok(())
+    }
+
+    async fn decide_and_write(
+        &self,
+        txn: &DatabaseTransaction,
         tenant_id: Uuid,
         survey: &Survey,
         req: &SendRequest,
     ) -> Result<InvitationView, ScheduleError> {
         let now = store::now();
-        let txn = self.db.write.begin().await?;
         let contact_id = match req.contact.id {
             Some(id) => {
-                if batch::existing_contacts(&txn, &[(tenant_id, id)])
+                if batch::existing_contacts(txn, &[(tenant_id, id)])
                     .await?
                     .is_empty()
                 {
                     return Err(ScheduleError::UnknownContact(id));
                 }
-                batch::resolve_contacts(&txn, &[(tenant_id, &req.contact)], now).await?;
+                batch::resolve_contacts(txn, &[(tenant_id, &req.contact)], now).await?;
                 id
             }
-            None => batch::resolve_contacts(&txn, &[(tenant_id, &req.contact)], now)
+            None => batch::resolve_contacts(txn, &[(tenant_id, &req.contact)], now)
                 .await?
                 .into_iter()
                 .flatten()
                 .next()
                 .ok_or_else(|| DbErr::Custom("a send request names no contact".into()))?,
         };
-        invitations::lock_contact(&txn, contact_id).await?;
-        let contact = contacts::get(&txn, tenant_id, contact_id)
+        invitations::lock_contact(txn, contact_id).await?;
+        let contact = contacts::get(txn, tenant_id, contact_id)
             .await?
             .ok_or(ScheduleError::UnknownContact(contact_id))?;
         let time_zone = contact
@@ -112,7 +182,7 @@ impl Scheduler {
         ));
         let ticket = req.ticket_ref.as_deref();
         let history = invitations::history(
-            &txn,
+            txn,
             tenant_id,
             contact_id,
             now - lookback,
@@ -204,7 +274,7 @@ impl Scheduler {
             ),
         };
         let row = invitations::insert(
-            &txn,
+            txn,
             &NewInvitation {
                 id: invitation_id,
                 tenant_id,
@@ -227,7 +297,7 @@ impl Scheduler {
         )
         .await?;
         invitations::insert_decision(
-            &txn,
+            txn,
             NewDecision {
                 tenant_id,
                 contact_id: Some(contact_id),
@@ -241,7 +311,6 @@ impl Scheduler {
             now,
         )
         .await?;
-        txn.commit().await?;
         metrics::counter!("invitations_decided_total", "outcome" => outcome, "rule" => reason.unwrap_or("none"))
             .increment(1);
         Ok(row.into())

@@ -79,3 +79,20 @@ pub async fn twilio(
         auth_token,
     }))
 }
+
+/// The tenant's credentials for a support platform, if configured.
+pub async fn platform(
+    db: &Db,
+    tenant_id: Uuid,
+    name: &str,
+) -> Result<Option<channels::chat::Credentials>, DbErr> {
+    let Some(stored) = get(db, tenant_id, name).await? else {
+        return Ok(None);
+    };
+    let secrets = serde_json::from_value(stored.secrets)
+        .map_err(|e| DbErr::Json(format!("{name} configuration: {e}")))?;
+    Ok(Some(channels::chat::Credentials {
+        settings: stored.settings,
+        secrets,
+    }))
+}

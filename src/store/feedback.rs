@@ -132,7 +132,8 @@ pub async fn list<C: ConnectionTrait>(
         .collect()
 }
 
-/// Writes a record's answer again (score, metric, comment) after a later reply changed it.
+/// Writes a record's answer again (score, metric, comment, metadata) after a later reply or a
+/// changed platform rating.
 pub async fn update_answer<C: ConnectionTrait>(
     conn: &C,
     record: &Feedback,
@@ -143,14 +144,15 @@ pub async fn update_answer<C: ConnectionTrait>(
         backend,
         super::placeholders(
             backend,
-            "UPDATE feedback SET metric = ?, score = ?, scale = ?, comment = ?, updated_at = ? \
-             WHERE id = ? AND tenant_id = ?",
+            "UPDATE feedback SET metric = ?, score = ?, scale = ?, comment = ?, metadata = ?, \
+             updated_at = ? WHERE id = ? AND tenant_id = ?",
         ),
         [
             record.metric.as_str().into(),
             record.score.into(),
             record.scale.map(|s| s.as_str()).into(),
             record.comment.clone().into(),
+            record.metadata.clone().into(),
             now.into(),
             record.id.into(),
             record.tenant_id.into(),

@@ -24,12 +24,24 @@ pub struct Survey {
     /// In order of preference.
     pub channels: Vec<String>,
     pub trigger: String,
+    /// The platforms whose "ticket closed" starts this survey; `None`: every platform.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<String>>,
     pub policy: PolicyOverrides,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl Survey {
+    /// Whether a ticket closed on `platform` starts this survey.
+    pub fn triggered_by_ticket_from(&self, platform: &str) -> bool {
+        self.trigger == "ticket_closed"
+            && self
+                .sources
+                .as_ref()
+                .is_none_or(|s| s.iter().any(|p| p == platform))
+    }
+
     /// The question in `language` (or its base language, "da" for "da-DK"), else in the
     /// survey's default language.
     pub fn question_in(&self, language: Option<&str>) -> (&str, &str) {
@@ -60,6 +72,12 @@ fn from_row(m: survey::Model) -> Result<Survey, DbErr> {
             .map_err(|e| corrupt("channels", e.to_string()))?,
         policy: serde_json::from_value(m.policy.clone())
             .map_err(|e| corrupt("policy", e.to_string()))?,
+        sources: m
+            .sources
+            .clone()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| corrupt("sources", e.to_string()))?,
         key: m.key,
         default_language: m.default_language,
         trigger: m.trigger,
@@ -75,6 +93,7 @@ pub struct SurveyDefinition {
     pub default_language: String,
     pub channels: Vec<String>,
     pub trigger: String,
+    pub sources: Option<Vec<String>>,
     pub policy: PolicyOverrides,
 }
 
@@ -98,6 +117,11 @@ pub async fn put(
         channels: Set(json(serde_json::to_value(&def.channels))?),
         trigger: Set(def.trigger),
         policy: Set(json(serde_json::to_value(&def.policy))?),
+        sources: Set(def
+            .sources
+            .as_ref()
+            .map(|s| json(serde_json::to_value(s)))
+            .transpose()?),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -111,6 +135,7 @@ pub async fn put(
                     C::DefaultLanguage,
                     C::Channels,
                     C::Trigger,
+                    C::Sources,
                     C::Policy,
                     C::UpdatedAt,
                 ])

@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod fake_twilio;
+pub mod fake_zendesk;
 
 use std::sync::Arc;
 use std::time::Duration;

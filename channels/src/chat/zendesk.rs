@@ -12,11 +12,12 @@ use serde_json::{json, Value};
 
 use super::{
     check_age, common_settings, config_body, finish, hmac_sha256, json_body, mapped, parse_time,
-    requester, required_secret, same, text_at, time_at, Credentials, HookRequest, Parsed, Platform,
-    Rejection,
+    platform_identity, requester, required_secret, same, text_at, time_at, Credentials,
+    HookRequest, Parsed, Platform, Rejection,
 };
 use crate::model::{
-    ContactRef, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
+    ContactRef, Identity, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score,
+    TicketClosed,
 };
 use crate::secret::Secret;
 
@@ -145,6 +146,25 @@ fn verify(req: &HookRequest, creds: &Credentials) -> Result<(), Rejection> {
     check_age(signed_at, req.now, creds.tolerance_seconds())
 }
 
+/// Adds the requester's Zendesk user id as an identity, so the events and ratings of one person
+/// meet on one contact even when a payload carries no address.
+fn known_by_id(mut contact: ContactRef, user_id: Option<&str>) -> ContactRef {
+    if let Some(id) = user_id {
+        contact.identities.push(platform_identity(NAME, id));
+    }
+    contact
+}
+
+/// A closed ticket whose requester is known only by id: worth a Users API lookup.
+pub fn needs_lookup(t: &TicketClosed) -> bool {
+    t.requester_platform_id.is_some()
+        && !t
+            .requester
+            .identities
+            .iter()
+            .any(|i| matches!(i, Identity::Email(_) | Identity::Phone(_)))
+}
+
 fn is_closed(status: &str) -> bool {
     let s = status.trim().to_ascii_lowercase();
     s == "solved" || s == "closed"
@@ -178,11 +198,12 @@ fn parse_event(body: &Value, kind: &str, invocation: Option<String>, req: &HookR
     });
     if let (Some(status), Some(ticket)) = (status, ticket) {
         if is_closed(&status) {
+            let requester_id = text_at(body, "/detail/requester_id");
             parsed.events.push(InboundEvent::TicketClosed(TicketClosed {
                 platform: NAME.into(),
                 ticket_ref: ticket,
-                requester: ContactRef::default(),
-                requester_platform_id: text_at(body, "/detail/requester_id"),
+                requester: known_by_id(ContactRef::default(), requester_id.as_deref()),
+                requester_platform_id: requester_id,
                 requester_name: None,
                 assignee_ref: text_at(body, "/detail/assignee_id"),
                 team_ref: text_at(body, "/detail/group_id"),
@@ -214,12 +235,15 @@ fn parse_trigger(
             "the payload has no ticket id where the field mapping points",
         ));
     };
-    let contact = requester(
-        field("requester_email"),
-        field("requester_phone"),
-        field("requester_external_id"),
-        field("requester_locale"),
-        region,
+    let contact = known_by_id(
+        requester(
+            field("requester_email"),
+            field("requester_phone"),
+            field("requester_external_id"),
+            field("requester_locale"),
+            region,
+        ),
+        field("requester_id").as_deref(),
     );
     let when = mapping
         .get("updated_at")
@@ -339,6 +363,34 @@ pub async fn lookup_requester(
     Ok((contact, text_at(&body, "/user/name")))
 }
 
+/// Fills in a closed ticket's requester from the Users API when the event named only an id.
+/// `Ok(false)`: nothing to look up, or no API credentials configured.
+pub async fn complete_requester(
+    http: &reqwest::Client,
+    creds: &Credentials,
+    ticket: &mut TicketClosed,
+    region: &str,
+    timeout: Duration,
+) -> Result<bool, LookupError> {
+    let Some(id) = ticket
+        .requester_platform_id
+        .as_deref()
+        .filter(|_| needs_lookup(ticket))
+    else {
+        return Ok(false);
+    };
+    let (mut found, name) = match lookup_requester(http, creds, id, region, timeout).await {
+        Ok(found) => found,
+        Err(LookupError::NotConfigured) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    found.identities.append(&mut ticket.requester.identities);
+    found.locale = found.locale.or(ticket.requester.locale.take());
+    ticket.requester = found;
+    ticket.requester_name = ticket.requester_name.take().or(name);
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{at, headers};
@@ -454,7 +506,11 @@ mod tests {
         };
         assert_eq!(t.ticket_ref, "101");
         assert_eq!(t.requester_platform_id.as_deref(), Some("6596848315901"));
-        assert!(t.requester.identities.is_empty());
+        assert_eq!(
+            t.requester.identities,
+            [Identity::External("zendesk:6596848315901".into())]
+        );
+        assert!(needs_lookup(t));
         assert_eq!(
             (t.assignee_ref.as_deref(), t.team_ref.as_deref()),
             (Some("777"), Some("55"))

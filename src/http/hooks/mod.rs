@@ -2,6 +2,7 @@
 //! provider, each verified by that provider's signature before anything is read or stored.
 //! A request that fails verification is answered 403 and leaves nothing but a counter.
 
+pub mod platforms;
 pub mod twilio;
 
 use axum::body::Bytes;
@@ -14,7 +15,9 @@ use super::AppState;
 use crate::store::tenants::{self, Tenant};
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(twilio::router())
+    Router::new()
+        .merge(twilio::router())
+        .merge(platforms::router())
 }
 
 /// Counts a webhook request by provider, kind and outcome (accepted, duplicate, rejected),
@@ -68,22 +71,36 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
                 "expected Content-Type: application/x-www-form-urlencoded".into(),
             ));
         }
-        let raw = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge("the request body is larger than allowed".into())
-            } else {
-                ApiError::BadRequest {
-                    kind: "unreadable-body",
-                    detail: rejection.body_text(),
-                }
-            }
-        })?;
+        let RawBody(raw) = RawBody::from_request(req, state).await?;
         let pairs = parse_form(&raw)?;
         Ok(FormBody {
             pairs,
             raw,
             content_type,
         })
+    }
+}
+
+/// The body's bytes exactly as sent (signatures cover them), within the body limit.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge("the request body is larger than allowed".into())
+                } else {
+                    ApiError::BadRequest {
+                        kind: "unreadable-body",
+                        detail: rejection.body_text(),
+                    }
+                }
+            })
     }
 }
 

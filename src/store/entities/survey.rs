@@ -18,6 +18,8 @@ pub struct Model {
     pub trigger: String,
     #[sea_orm(column_type = "JsonBinary")]
     pub policy: Json,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub sources: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

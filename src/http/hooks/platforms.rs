@@ -1,0 +1,169 @@
+//! Support platforms' webhooks: `POST /hooks/{tenant}/{platform}` for Zendesk, Intercom,
+//! Freshdesk, Chatwoot and the generic Standard Webhooks hook.
+//!
+//! Checked in this order: the tenant and its configuration of the platform (404), the
+//! platform's proof of origin (401 when missing or unreadable, 403 when wrong or too old), the
+//! payload (422). Nothing is stored before all three pass; then the delivery is one
+//! transaction. Events the gateway does not act on are answered 202 and counted, not stored.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use channels::chat::{self, zendesk, HookRequest, Platform, Rejection};
+use channels::model::InboundEvent;
+use serde_json::json;
+
+use super::{count, tenant, RawBody};
+use crate::http::problem::ApiError;
+use crate::http::AppState;
+use crate::ingest::platforms::PlatformDelivery;
+use crate::ingest::Received;
+use crate::store::tenants::Tenant;
+use crate::store::{channel_configs, surveys};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/hooks/{tenant}/{platform}", post(receive))
+}
+
+fn platform_named(name: &str) -> Result<&'static Platform, ApiError> {
+    chat::platform(name).ok_or_else(|| {
+        let names: Vec<&str> = chat::PLATFORMS.iter().map(|p| p.name).collect();
+        ApiError::NotFound(format!(
+            "no platform `{name}`; one of: {}",
+            names.join(", ")
+        ))
+    })
+}
+
+/// The metric label of a delivery: what it carried.
+fn kind_label(events: &[InboundEvent]) -> &'static str {
+    if events
+        .iter()
+        .any(|e| matches!(e, InboundEvent::PlatformRating(_)))
+    {
+        "rating"
+    } else {
+        "ticket_closed"
+    }
+}
+
+fn rejected(platform: &Platform, tenant: &Tenant, rejection: Rejection) -> ApiError {
+    count(platform.name, "webhook", "rejected");
+    tracing::warn!(tenant = %tenant.slug, platform = platform.name, reason = %rejection, "webhook not verified");
+    match rejection {
+        Rejection::Missing(_) | Rejection::Malformed(_) => {
+            ApiError::Unverified(rejection.to_string())
+        }
+        Rejection::Mismatch(_) | Rejection::Stale(_) => ApiError::Forbidden(rejection.to_string()),
+    }
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    Path((slug, name)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let platform = platform_named(&name)?;
+    let tenant = tenant(&state, &slug).await?;
+    let creds = channel_configs::platform(&state.db, tenant.id, platform.name)
+        .await
+        .map_err(|e| state.db_error(e))?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("{} is not configured for `{slug}`", platform.name))
+        })?;
+    let request = HookRequest {
+        headers: &headers,
+        query: uri.query(),
+        body: &body,
+        now: chrono::Utc::now(),
+    };
+    (platform.verify)(&request, &creds).map_err(|r| rejected(platform, &tenant, r))?;
+    let region = &state.config.tenant_defaults.region;
+    let mut parsed = (platform.parse)(&request, &creds, region).map_err(|e| {
+        count(platform.name, "webhook", "rejected");
+        ApiError::from(e)
+    })?;
+    if parsed.events.is_empty() {
+        count(platform.name, "ignored", "ignored");
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"status": "ignored", "event": parsed.kind})),
+        )
+            .into_response());
+    }
+
+    let mut closes_ticket = false;
+    for event in &mut parsed.events {
+        let InboundEvent::TicketClosed(ticket) = event else {
+            continue;
+        };
+        closes_ticket = true;
+        if platform.name == zendesk::NAME {
+            let timeout = Duration::from_millis(state.config.dispatch.provider_timeout_ms);
+            match zendesk::complete_requester(&state.http, &creds, ticket, region, timeout).await {
+                Ok(_) => {}
+                // Zendesk delivers the webhook again after a 5xx: the lookup is retried then.
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(tenant = %tenant.slug, error = %e, "Zendesk user lookup failed; asking for a redelivery");
+                    return Err(ApiError::UpstreamUnavailable {
+                        detail: format!("looking up the requester: {e}"),
+                        retry_after_secs: state.config.http.retry_after_seconds,
+                    });
+                }
+                // A deleted user or a revoked token: the ticket is kept, its survey suppressed.
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant.slug, error = %e, "Zendesk user lookup failed");
+                }
+            }
+        }
+    }
+    let triggered = if closes_ticket {
+        surveys::list(&state.db, tenant.id)
+            .await
+            .map_err(|e| state.db_error(e))?
+            .into_iter()
+            .filter(|s| s.triggered_by_ticket_from(platform.name))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let raw_kind = format!("{}.{}", platform.name, parsed.kind);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let delivery = PlatformDelivery {
+        platform,
+        delivery_ref: parsed.delivery_ref.as_deref(),
+        events: &parsed.events,
+        received: Received {
+            kind: &raw_kind,
+            content_type,
+            body: &body,
+        },
+    };
+    let outcome = state
+        .ingest
+        .platform_events(&tenant, &state.scheduler, &triggered, &delivery)
+        .await
+        .map_err(|e| state.ingest_error(e))?;
+    let status = if outcome.duplicate {
+        "duplicate"
+    } else {
+        "accepted"
+    };
+    count(platform.name, kind_label(&parsed.events), status);
+    Ok(Json(json!({
+        "status": status,
+        "event": parsed.kind,
+        "ratings": outcome.ratings,
+        "invitations": outcome.invitations,
+        "unreachable": outcome.unreachable,
+    }))
+    .into_response())
+}

@@ -1,0 +1,245 @@
+//! Support platforms: one verified webhook delivery — its raw event, the ratings it carries and
+//! the surveys a closed ticket starts — is one transaction, all or nothing.
+//!
+//! Idempotency rests on unique keys: the delivery's id on the raw event (a redelivery changes
+//! nothing), the platform's rating id on the record (a changed rating updates it and emits
+//! `feedback.updated`, it is not a second answer), and the scheduler's one-per-ticket guard
+//! (closed, re-opened and closed again asks once). Two deliveries racing on one rating meet the
+//! record's unique key; the loser is applied again and finds the winner's record.
+
+use channels::chat::Platform;
+use channels::model::{Feedback, InboundEvent, PlatformRating, TicketClosed};
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseTransaction, DbErr, TransactionTrait};
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Ingest, IngestError, Received, FEEDBACK_CREATED, FEEDBACK_UPDATED};
+use crate::policy::schedule::{ScheduleError, Scheduler, SendRequest};
+use crate::store::invitations::InvitationView;
+use crate::store::outbox::Event;
+use crate::store::surveys::Survey;
+use crate::store::tenants::Tenant;
+use crate::store::{self, batch};
+
+/// A verified delivery from a platform.
+pub struct PlatformDelivery<'a> {
+    pub platform: &'static Platform,
+    /// The platform's id of the delivery; `None` where it sends none.
+    pub delivery_ref: Option<&'a str>,
+    pub events: &'a [InboundEvent],
+    pub received: Received<'a>,
+}
+
+/// What became of a platform rating.
+#[derive(Debug, Clone, Serialize)]
+pub struct RatingOutcome {
+    pub feedback_id: Uuid,
+    /// created, updated (the customer changed it), unchanged (the same rating again)
+    pub outcome: &'static str,
+}
+
+/// What a delivery did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PlatformOutcome {
+    /// The delivery was stored before; nothing was written.
+    pub duplicate: bool,
+    pub ratings: Vec<RatingOutcome>,
+    /// One per survey a closed ticket triggered, scheduled or suppressed.
+    pub invitations: Vec<InvitationView>,
+    /// Surveys suppressed (`no_channel`) because the ticket names no contact at all.
+    pub unreachable: Vec<String>,
+}
+
+impl Ingest {
+    /// Applies a verified delivery. `surveys`: the tenant's surveys a closed ticket on this
+    /// platform starts.
+    pub async fn platform_events(
+        &self,
+        tenant: &Tenant,
+        scheduler: &Scheduler,
+        surveys: &[Survey],
+        delivery: &PlatformDelivery<'_>,
+    ) -> Result<PlatformOutcome, IngestError> {
+        let result = match self
+            .apply_delivery(tenant, scheduler, surveys, delivery)
+            .await
+        {
+            // Another delivery of the same rating committed first; applied again, this one
+            // finds its record.
+            Err(e) if store::is_unique_violation(&e) => {
+                self.apply_delivery(tenant, scheduler, surveys, delivery)
+                    .await
+            }
+            other => other,
+        };
+        if result.as_ref().is_ok_and(|o| !o.ratings.is_empty()) {
+            self.wake_relay();
+        }
+        Ok(result?)
+    }
+
+    async fn apply_delivery(
+        &self,
+        tenant: &Tenant,
+        scheduler: &Scheduler,
+        surveys: &[Survey],
+        delivery: &PlatformDelivery<'_>,
+    ) -> Result<PlatformOutcome, DbErr> {
+        let now = store::now();
+        let platform = delivery.platform;
+        let txn = self.db.write.begin().await?;
+        let stored = super::insert_raw(
+            &txn,
+            tenant.id,
+            platform.name,
+            delivery.delivery_ref,
+            &delivery.received,
+            now,
+        )
+        .await?;
+        if stored.is_none() {
+            txn.rollback().await?;
+            return Ok(PlatformOutcome {
+                duplicate: true,
+                ..PlatformOutcome::default()
+            });
+        }
+        let mut outcome = PlatformOutcome::default();
+        let mut events = Vec::new();
+        for event in delivery.events {
+            match event {
+                InboundEvent::PlatformRating(rating) => {
+                    let applied =
+                        apply_rating(&txn, tenant.id, platform, rating, now, &mut events).await?;
+                    outcome.ratings.push(applied);
+                }
+                InboundEvent::TicketClosed(ticket) => {
+                    schedule_surveys(&txn, tenant.id, scheduler, surveys, ticket, &mut outcome)
+                        .await?;
+                }
+                // Adapters produce only the two above; anything else is not a platform's to send.
+                _ => {}
+            }
+        }
+        batch::enqueue(&txn, &events, &self.sinks).await?;
+        txn.commit().await?;
+        Ok(outcome)
+    }
+}
+
+async fn apply_rating(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+    platform: &Platform,
+    rating: &PlatformRating,
+    now: DateTime<Utc>,
+    events: &mut Vec<Event>,
+) -> Result<RatingOutcome, DbErr> {
+    let metadata = json!({
+        "platform_rating": rating.raw_value,
+        "reason": rating.reason,
+    });
+    let existing =
+        store::feedback::find_by_provider_ref(txn, tenant_id, platform.name, &rating.rating_ref)
+            .await?;
+    if let Some(mut record) = existing {
+        let changed = record.score != Some(rating.score.value())
+            || record.scale != Some(rating.score.scale())
+            || record.comment != rating.comment
+            || record.metadata != metadata;
+        if !changed {
+            return Ok(RatingOutcome {
+                feedback_id: record.id,
+                outcome: "unchanged",
+            });
+        }
+        record.metric = rating.score.metric();
+        record.score = Some(rating.score.value());
+        record.scale = Some(rating.score.scale());
+        record.comment = rating.comment.clone();
+        record.metadata = metadata;
+        store::feedback::update_answer(txn, &record, now).await?;
+        events.push(super::feedback_event(FEEDBACK_UPDATED, &record, now)?);
+        return Ok(RatingOutcome {
+            feedback_id: record.id,
+            outcome: "updated",
+        });
+    }
+    let contact_id = if rating.requester.is_empty() {
+        None
+    } else {
+        batch::resolve_contacts(txn, &[(tenant_id, &rating.requester)], now)
+            .await?
+            .into_iter()
+            .next()
+            .flatten()
+    };
+    let record = Feedback {
+        id: channels::model::new_id(),
+        tenant_id,
+        channel: platform.channel.to_owned(),
+        provider: platform.name.to_owned(),
+        provider_ref: Some(rating.rating_ref.clone()),
+        contact_id,
+        invitation_id: None,
+        metric: rating.score.metric(),
+        score: Some(rating.score.value()),
+        scale: Some(rating.score.scale()),
+        comment: rating.comment.clone(),
+        language: rating.requester.locale.clone(),
+        ticket_ref: rating.ticket_ref.clone(),
+        agent_ref: rating.agent_ref.clone(),
+        team_ref: rating.team_ref.clone(),
+        occurred_at: store::to_db_precision(rating.rated_at),
+        received_at: now,
+        metadata,
+    };
+    batch::insert_feedback(txn, &[(&record, None)]).await?;
+    events.push(super::feedback_event(FEEDBACK_CREATED, &record, now)?);
+    Ok(RatingOutcome {
+        feedback_id: record.id,
+        outcome: "created",
+    })
+}
+
+/// Every survey the closed ticket starts, decided by the policy in a savepoint of the
+/// delivery's transaction.
+async fn schedule_surveys(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+    scheduler: &Scheduler,
+    surveys: &[Survey],
+    ticket: &TicketClosed,
+    outcome: &mut PlatformOutcome,
+) -> Result<(), DbErr> {
+    let request = SendRequest {
+        contact: ticket.requester.clone(),
+        ticket_ref: Some(ticket.ticket_ref.clone()),
+        agent_ref: ticket.assignee_ref.clone(),
+        team_ref: ticket.team_ref.clone(),
+        language: None,
+    };
+    for survey in surveys {
+        if request.contact.is_empty() {
+            scheduler
+                .record_unreachable(txn, tenant_id, survey, &request)
+                .await?;
+            outcome.unreachable.push(survey.key.clone());
+            continue;
+        }
+        match scheduler
+            .schedule_in(txn, tenant_id, survey, &request)
+            .await
+        {
+            Ok(view) => outcome.invitations.push(view),
+            Err(ScheduleError::Db(e)) => return Err(e),
+            Err(ScheduleError::UnknownContact(id)) => {
+                // A platform never names our contact ids; resolving by address cannot miss.
+                return Err(DbErr::RecordNotFound(format!("contact {id}")));
+            }
+        }
+    }
+    Ok(())
+}
