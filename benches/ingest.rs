@@ -9,7 +9,8 @@
 //! measures scheduled invitations per second (manual survey triggers for distinct contacts, each
 //! decided and written with its decision log entry), and signed Twilio SMS replies per second
 //! through the whole inbound pipeline (signature, parsing, score reading, correlation, one
-//! transaction).
+//! transaction), and signed support-platform webhooks per second (Zendesk solved tickets that
+//! each schedule a survey, Intercom ratings that each store a record).
 //!
 //! Options (environment): BENCH_SECONDS (default 10), BENCH_CLIENTS (default 64).
 
@@ -159,10 +160,11 @@ fn spawn_gateway(db_url: &str, dir: &std::path::Path) -> Server {
 /// What one request carries.
 enum Payload {
     Json(Value),
-    /// A form body and its X-Twilio-Signature.
-    SignedForm {
+    /// A body signed as a provider signs it, with its content type and signature headers.
+    Signed {
+        content_type: &'static str,
+        headers: Vec<(&'static str, String)>,
         body: String,
-        signature: String,
     },
 }
 
@@ -268,11 +270,20 @@ async fn load_on(
                 let sent = Instant::now();
                 let request = match make(i) {
                     Payload::Json(v) => client.post(&url).bearer_auth(&key).json(&v),
-                    Payload::SignedForm { body, signature } => client
-                        .post(&url)
-                        .header("content-type", "application/x-www-form-urlencoded")
-                        .header("x-twilio-signature", signature)
-                        .body(body),
+                    Payload::Signed {
+                        content_type,
+                        headers,
+                        body,
+                    } => {
+                        let mut request = client
+                            .post(&url)
+                            .header("content-type", content_type)
+                            .body(body);
+                        for (name, value) in headers {
+                            request = request.header(name, value);
+                        }
+                        request
+                    }
                 };
                 let resp = request.send().await;
                 match resp {
@@ -358,7 +369,134 @@ fn sms_reply(i: u64) -> Payload {
     let body = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&params)
         .finish();
-    Payload::SignedForm { body, signature }
+    Payload::Signed {
+        content_type: "application/x-www-form-urlencoded",
+        headers: vec![("x-twilio-signature", signature)],
+        body,
+    }
+}
+
+const ZENDESK_SECRET: &str = "bench-zendesk-signing-secret";
+const INTERCOM_SECRET: &str = "bench-intercom-client-secret";
+
+/// A Zendesk trigger webhook for a solved ticket (the README's template), signed now: a new
+/// ticket and requester each time, so each schedules a survey.
+fn zendesk_solved(i: u64) -> Payload {
+    let body = json!({
+        "ticket_id": format!("{i}"), "status": "Solved",
+        "requester_id": format!("{}", 900_000_000 + i),
+        "requester_email": format!("requester{i}@example.com"), "requester_phone": "",
+        "requester_name": "Bench Customer", "assignee_id": format!("{}", i % 20),
+        "group_id": "7", "updated_at": "2026-11-24T10:00:00Z",
+        "satisfaction_rating": "Offered", "satisfaction_comment": "",
+    })
+    .to_string();
+    let timestamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let signature = channels::chat::zendesk::signature(ZENDESK_SECRET, &timestamp, body.as_bytes());
+    Payload::Signed {
+        content_type: "application/json",
+        headers: vec![
+            (channels::chat::zendesk::SIGNATURE_HEADER, signature),
+            (channels::chat::zendesk::TIMESTAMP_HEADER, timestamp),
+            (
+                channels::chat::zendesk::INVOCATION_HEADER,
+                format!("bench-{i}"),
+            ),
+        ],
+        body,
+    }
+}
+
+/// An Intercom `conversation.rating.added` notification, signed: a new conversation each time,
+/// so each becomes a feedback record.
+fn intercom_rating(i: u64) -> Payload {
+    let body = json!({
+        "type": "notification_event", "app_id": "bench", "id": format!("notif_{i}"),
+        "topic": "conversation.rating.added", "created_at": 1_764_062_000,
+        "data": {"type": "notification_event_data", "item": {
+            "type": "conversation", "id": format!("{i}"), "admin_assignee_id": i % 20,
+            "source": {"author": {"type": "user", "id": format!("u{}", i % 5000),
+                                  "email": format!("chatter{}@example.com", i % 5000)}},
+            "conversation_rating": {"rating": i % 5 + 1, "remark": "Quick answer",
+                                    "created_at": 1_764_062_000}
+        }}
+    })
+    .to_string();
+    let signature = channels::chat::intercom::signature(INTERCOM_SECRET, body.as_bytes());
+    Payload::Signed {
+        content_type: "application/json",
+        headers: vec![(channels::chat::intercom::SIGNATURE_HEADER, signature)],
+        body,
+    }
+}
+
+/// Support-platform webhooks per second through the server: Zendesk solved tickets (each
+/// schedules a survey) and Intercom ratings (each stores a record).
+async fn measure_platforms(
+    name: &str,
+    server: &Server,
+    clients: u64,
+    duration: Duration,
+) -> (f64, f64) {
+    let client = reqwest::Client::new();
+    for (path, body) in [
+        (
+            "/v1/channels/zendesk",
+            json!({"signing_secret": ZENDESK_SECRET}),
+        ),
+        (
+            "/v1/channels/intercom",
+            json!({"client_secret": INTERCOM_SECRET}),
+        ),
+        (
+            "/v1/surveys/bench-ticket-csat",
+            json!({"metric": "csat", "question": {"en": "How satisfied are you?"},
+                   "channels": ["email"], "trigger": "ticket_closed"}),
+        ),
+    ] {
+        let resp = client
+            .put(format!("{}{path}", server.base))
+            .bearer_auth(&server.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    }
+    let closed = load_on(
+        server,
+        "/hooks/bench/zendesk",
+        200,
+        zendesk_solved,
+        clients,
+        duration,
+        None,
+        false,
+    )
+    .await;
+    let rated = load_on(
+        server,
+        "/hooks/bench/intercom",
+        200,
+        intercom_rating,
+        clients,
+        duration,
+        None,
+        false,
+    )
+    .await;
+    eprintln!(
+        "{name}: {:.0} Zendesk closed tickets/s (errors {}), {:.0} Intercom ratings/s (errors {})",
+        closed.rate(),
+        closed.errors,
+        rated.rate(),
+        rated.errors
+    );
+    assert!(
+        closed.ok > 0 && rated.ok > 0,
+        "{name}: no platform webhook was accepted"
+    );
+    (closed.rate(), rated.rate())
 }
 
 /// Signed inbound SMS replies per second, answered 200 with TwiML.
@@ -465,6 +603,10 @@ async fn run() {
         "SQLite",
         measure_sms("gateway, SQLite", &gw, clients, duration).await,
     )];
+    let mut platforms = vec![(
+        "SQLite",
+        measure_platforms("gateway, SQLite", &gw, clients, duration).await,
+    )];
     let kill9 = kill_9_check(gw, &sqlite_url, clients).await;
 
     if let Ok(admin_url) = std::env::var("FEEDBACK_TEST_POSTGRES_URL") {
@@ -485,6 +627,10 @@ async fn run() {
         sms.push((
             "PostgreSQL",
             measure_sms("gateway, PostgreSQL", &gw, clients, duration).await,
+        ));
+        platforms.push((
+            "PostgreSQL",
+            measure_platforms("gateway, PostgreSQL", &gw, clients, duration).await,
         ));
         gw.kill();
         admin
@@ -526,6 +672,14 @@ async fn run() {
         println!(
             "signed SMS replies on {db}: {rate:.0}/s ({:.1} % of the ceiling)",
             100.0 * rate / ceiling
+        );
+    }
+    for (db, (closed, rated)) in &platforms {
+        println!(
+            "signed Zendesk closed tickets on {db}: {closed:.0}/s ({:.1} % of the ceiling); \
+             signed Intercom ratings: {rated:.0}/s ({:.1} %)",
+            100.0 * closed / ceiling,
+            100.0 * rated / ceiling
         );
     }
     let decisions = decisions_per_second();

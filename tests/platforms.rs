@@ -498,6 +498,15 @@ async fn platform_ratings_become_feedback_once_and_follow_changes(backend: Backe
         let (status, answer) = hooks.deliver(platform, &fixture(name), delivery).await;
         assert_eq!(status, StatusCode::OK, "{platform}: {answer}");
         assert_eq!(answer["ratings"][0]["outcome"], "created", "{answer}");
+        // Intercom's notification id and Chatwoot's delivery header de-duplicate; Freshdesk
+        // sends neither, and its rating id keeps the record single.
+        let (_, again) = hooks.deliver(platform, &fixture(name), delivery).await;
+        let expected = if platform == "freshdesk" {
+            "accepted"
+        } else {
+            "duplicate"
+        };
+        assert_eq!(again["status"], expected, "{platform}: {again}");
         let record = hooks
             .feedback(answer["ratings"][0]["feedback_id"].as_str().unwrap())
             .await;
@@ -754,6 +763,14 @@ async fn a_ticket_without_any_address_is_kept_and_not_surveyed(backend: Backend)
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     assert_eq!(answer["event"], "ping");
     assert_eq!(hooks.server.count("raw_events").await, 1);
+    let (_, metrics) = hooks.server.send(Method::GET, "/metrics", None, None).await;
+    let metrics = metrics.as_str().unwrap_or_default();
+    assert!(
+        metrics.contains(
+            r#"webhook_requests_total{provider="intercom",kind="ignored",outcome="ignored"}"#
+        ),
+        "{metrics}"
+    );
     hooks.server.stop().await;
 }
 
