@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use channels::chat::{chatwoot, generic, intercom, zendesk};
 use chrono::{DateTime, Duration, Utc};
+use common::fake_twilio::{form, inbound_sms, FakeTwilio, AUTH_TOKEN};
 use common::fake_zendesk::FakeZendesk;
 use common::{assert_problem, Backend, TestServer};
 use feedback_gateway::forward::{Sink, SinkError};
@@ -25,6 +26,8 @@ const GENERIC_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const FRESHDESK_USER: &str = "freshdesk-hook";
 const FRESHDESK_PASSWORD: &str = "fd-basic-pass-0c1d";
 const SURVEY: &str = "csat-after-ticket";
+/// The URL Twilio's signatures cover.
+const PUBLIC_URL: &str = "https://feedback.example.com";
 
 on_both_backends!(
     closed_tickets_from_every_platform_schedule_surveys,
@@ -36,6 +39,7 @@ on_both_backends!(
     simultaneous_deliveries_ask_once_and_rate_once,
     survey_sources_limit_the_platforms_that_trigger,
     platform_configuration_keeps_its_secrets,
+    a_closed_ticket_is_asked_by_sms_and_scored_by_agent_and_team,
 );
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -144,7 +148,10 @@ impl Hooks {
         // Invitations stay as scheduled: no dispatcher round runs during a test.
         let server = TestServer::start_with(
             backend,
-            |c| c.dispatch.poll_interval_ms = 600_000,
+            |c| {
+                c.dispatch.poll_interval_ms = 600_000;
+                c.public_url = PUBLIC_URL.into();
+            },
             vec![events.clone()],
         )
         .await;
@@ -906,5 +913,81 @@ async fn platform_configuration_keeps_its_secrets(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(only_invitation(&answer)["status"], "scheduled");
+    hooks.server.stop().await;
+}
+
+async fn a_closed_ticket_is_asked_by_sms_and_scored_by_agent_and_team(backend: Backend) {
+    let hooks = Hooks::start(backend).await;
+    let twilio = FakeTwilio::start().await;
+    let (status, body) = hooks.configure("twilio", twilio.config(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Asked at once, whatever the hour.
+    hooks
+        .survey(
+            SURVEY,
+            json!({"policy": {"send_delay_minutes": 0, "quiet_hours": null}}),
+        )
+        .await;
+    let (status, answer) = hooks
+        .deliver("zendesk", &fixture("zendesk_trigger_solved"), "inv-1")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(only_invitation(&answer)["channel"], "sms");
+
+    for _ in 0..500 {
+        hooks.server.dispatcher.run_once().await.unwrap();
+        if !twilio.sent().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let sent = twilio.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].to, "+4522334455");
+
+    // The customer answers 2: the record carries the ticket, agent and team of the webhook.
+    let path = "/hooks/acme/twilio/sms";
+    let params = inbound_sms("+4522334455", "2", "SM0000000000000000000000000000a001");
+    let signature =
+        channels::sms::twilio::signature(AUTH_TOKEN, &format!("{PUBLIC_URL}{path}"), &params);
+    let resp = hooks
+        .server
+        .client
+        .post(hooks.server.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", signature)
+        .body(form(&params))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (_, list) = hooks.server.get("/v1/feedback", &hooks.key).await;
+    let record = &list["items"][0];
+    assert_eq!(record["channel"], "sms", "{list}");
+    assert_eq!(record["score"], 2, "{list}");
+    assert_eq!(
+        (
+            &record["ticket_ref"],
+            &record["agent_ref"],
+            &record["team_ref"]
+        ),
+        (&json!("4711"), &json!("7001"), &json!("301")),
+        "{record}"
+    );
+
+    hooks.server.settle().await;
+    for (group_by, key) in [("agent", "7001"), ("team", "301")] {
+        let (status, scores) = hooks
+            .server
+            .get(
+                &format!("/v1/scores?metric=csat&group_by={group_by}"),
+                &hooks.key,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{scores}");
+        assert_eq!(scores["groups"][0]["key"], key, "{scores}");
+        assert_eq!(scores["groups"][0]["responses"], 1, "{scores}");
+        assert_eq!(scores["groups"][0]["score"], 0.0, "{scores}");
+    }
     hooks.server.stop().await;
 }

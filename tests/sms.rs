@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use channels::sms::twilio::signature;
-use common::fake_twilio::{FakeTwilio, Refusal, ACCOUNT_SID, AUTH_TOKEN, FROM};
+use common::fake_twilio::{form, inbound_sms, FakeTwilio, Refusal, ACCOUNT_SID, AUTH_TOKEN, FROM};
 use common::{assert_problem, Backend, TestServer};
 use feedback_gateway::forward::{Sink, SinkError};
 use feedback_gateway::store::outbox::Event;
@@ -171,7 +171,8 @@ impl Sms {
 
     /// Posts a message from `from` as Twilio would, correctly signed.
     async fn text(&self, from: &str, body: &str) -> (StatusCode, String) {
-        self.text_as("acme", &inbound(from, body, &new_sid())).await
+        self.text_as("acme", &inbound_sms(from, body, &new_sid()))
+            .await
     }
 
     async fn text_as(&self, slug: &str, params: &[(String, String)]) -> (StatusCode, String) {
@@ -185,40 +186,6 @@ fn new_sid() -> String {
     format!("SM{}", uuid::Uuid::new_v4().simple())
 }
 
-/// The parameters of an inbound SMS webhook, as Twilio sends them.
-fn inbound(from: &str, body: &str, sid: &str) -> Vec<(String, String)> {
-    [
-        ("ToCountry", "DK"),
-        ("ToState", ""),
-        ("SmsMessageSid", sid),
-        ("NumMedia", "0"),
-        ("ToCity", ""),
-        ("FromZip", ""),
-        ("SmsSid", sid),
-        ("FromState", ""),
-        ("SmsStatus", "received"),
-        ("FromCity", ""),
-        ("Body", body),
-        ("FromCountry", "DK"),
-        ("To", FROM),
-        ("ToZip", ""),
-        ("NumSegments", "1"),
-        ("MessageSid", sid),
-        ("AccountSid", ACCOUNT_SID),
-        ("From", from),
-        ("ApiVersion", "2010-04-01"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-fn encode(params: &[(String, String)]) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish()
-}
-
 async fn post_form(
     server: &TestServer,
     path: &str,
@@ -229,7 +196,7 @@ async fn post_form(
         server,
         path,
         "application/x-www-form-urlencoded",
-        encode(params).into_bytes(),
+        form(params).into_bytes(),
         signature,
     )
     .await
@@ -331,7 +298,7 @@ async fn a_survey_goes_out_and_two_replies_make_one_scored_record(backend: Backe
 async fn bad_signatures_and_bad_requests_store_nothing(backend: Backend) {
     let t = setup(backend, json!({})).await;
     let path = "/hooks/acme/twilio/sms";
-    let params = inbound(CUSTOMER, "5", &new_sid());
+    let params = inbound_sms(CUSTOMER, "5", &new_sid());
     let url = format!("{PUBLIC_URL}{path}");
     let good = signature(AUTH_TOKEN, &url, &params);
 
@@ -430,7 +397,7 @@ async fn bad_signatures_and_bad_requests_store_nothing(backend: Backend) {
     let (status, body) = post_form(&t.server, path, &no_from, Some(&sig)).await;
     problem(status, &body, 422, "validation-failed");
     assert!(body.contains("From"), "{body}");
-    let bad_from = inbound("not a phone", "5", &new_sid());
+    let bad_from = inbound_sms("not a phone", "5", &new_sid());
     let sig = signature(AUTH_TOKEN, &url, &bad_from);
     let (status, body) = post_form(&t.server, path, &bad_from, Some(&sig)).await;
     problem(status, &body, 422, "validation-failed");
@@ -464,13 +431,13 @@ async fn bad_signatures_and_bad_requests_store_nothing(backend: Backend) {
 async fn a_redelivered_message_is_stored_once(backend: Backend) {
     let t = setup(backend, json!({"thank_you": {"da": "Tak!"}})).await;
     t.ask("csat", CUSTOMER, json!({})).await;
-    let params = inbound(CUSTOMER, "4", &new_sid());
+    let params = inbound_sms(CUSTOMER, "4", &new_sid());
     let first = t.text_as("acme", &params).await;
     assert_eq!(first, (StatusCode::OK, twiml("Tak!")));
     let again = t.text_as("acme", &params).await;
     assert_eq!(again, first, "a redelivery is answered the same");
     // Several deliveries of one new message at the same time.
-    let params = inbound(CUSTOMER, "god service", &new_sid());
+    let params = inbound_sms(CUSTOMER, "god service", &new_sid());
     let answers = futures::future::join_all((0..8).map(|_| t.text_as("acme", &params))).await;
     for a in &answers {
         assert_eq!(a.0, StatusCode::OK, "{a:?}");
@@ -594,7 +561,7 @@ async fn a_reply_without_an_open_invitation_is_unsolicited_text(backend: Backend
 
     // A reply to a number that was asked from another sending number is not its answer.
     t.ask("csat", CUSTOMER, json!({})).await;
-    let mut params = inbound(CUSTOMER, "5", &new_sid());
+    let mut params = inbound_sms(CUSTOMER, "5", &new_sid());
     for (k, v) in params.iter_mut() {
         if k == "To" {
             *v = "+4570707070".into();
@@ -651,7 +618,7 @@ async fn stop_opts_out_and_start_opts_back_in(backend: Backend) {
     t.text(CUSTOMER, "Stop please").await;
     let (_, c) = t.server.get(&contact_path, &t.key).await;
     assert_eq!(c["opt_outs"], json!([]), "{c}");
-    let mut params = inbound(CUSTOMER, "Stop please", &new_sid());
+    let mut params = inbound_sms(CUSTOMER, "Stop please", &new_sid());
     params.push(("OptOutType".into(), "STOP".into()));
     t.text_as("acme", &params).await;
     let (_, c) = t.server.get(&contact_path, &t.key).await;

@@ -229,3 +229,38 @@ impl FakeTwilio {
         config
     }
 }
+
+/// The parameters of an inbound SMS webhook, as Twilio sends them to a tenant's number.
+pub fn inbound_sms(from: &str, body: &str, sid: &str) -> Vec<(String, String)> {
+    [
+        ("ToCountry", "DK"),
+        ("ToState", ""),
+        ("SmsMessageSid", sid),
+        ("NumMedia", "0"),
+        ("ToCity", ""),
+        ("FromZip", ""),
+        ("SmsSid", sid),
+        ("FromState", ""),
+        ("SmsStatus", "received"),
+        ("FromCity", ""),
+        ("Body", body),
+        ("FromCountry", "DK"),
+        ("To", FROM),
+        ("ToZip", ""),
+        ("NumSegments", "1"),
+        ("MessageSid", sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", from),
+        ("ApiVersion", "2010-04-01"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Form-encodes webhook parameters as Twilio does.
+pub fn form(params: &[(String, String)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish()
+}
