@@ -403,6 +403,11 @@ async fn zendesk_events_look_the_requester_up(backend: Backend) {
     assert_eq!(invitation["agent_ref"], "8447388090494");
     assert_eq!(invitation["team_ref"], "8447320466430");
     assert_eq!(hooks.zendesk.requests(), 3);
+    // Zendesk delivers it once more: answered from what is stored, no second lookup.
+    let (status, again) = hooks.deliver("zendesk", &event, "inv-1").await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["status"], "duplicate");
+    assert_eq!(hooks.zendesk.requests(), 3);
 
     // The contact carries the looked-up address and the Zendesk id.
     let contact_id = invitation["contact_id"].as_str().unwrap();

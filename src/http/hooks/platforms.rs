@@ -98,6 +98,23 @@ async fn receive(
             .into_response());
     }
 
+    // A redelivery is answered without a lookup at the platform or a writer's time; the
+    // unique key on the raw event still decides when two copies arrive at once.
+    if let Some(reference) = &parsed.delivery_ref {
+        let stored = crate::store::feedback::find_raw_event(
+            &state.db.read,
+            tenant.id,
+            platform.name,
+            reference,
+        )
+        .await
+        .map_err(|e| state.db_error(e))?;
+        if stored.is_some() {
+            count(platform.name, kind_label(&parsed.events), "duplicate");
+            return Ok(Json(json!({"status": "duplicate", "event": parsed.kind})).into_response());
+        }
+    }
+
     let mut closes_ticket = false;
     for event in &mut parsed.events {
         let InboundEvent::TicketClosed(ticket) = event else {
