@@ -1,6 +1,8 @@
-//! Request pieces several endpoints share: a contact given by its addresses or id, bounded
-//! strings.
+//! Request pieces several endpoints share: the body's bytes within the limit, a contact given
+//! by its addresses or id, bounded strings.
 
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use channels::model::{ContactRef, E164Phone, Email, Identity, InvalidValue};
@@ -8,6 +10,30 @@ use channels::model::{ContactRef, E164Phone, Email, Identity, InvalidValue};
 use super::problem::ApiError;
 use serde::Deserialize;
 use uuid::Uuid;
+
+/// The body's bytes exactly as sent (signatures and idempotency compare them), within the body
+/// limit: an oversize body is a 413 problem.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge("the request body is larger than allowed".into())
+                } else {
+                    ApiError::BadRequest {
+                        kind: "unreadable-body",
+                        detail: rejection.body_text(),
+                    }
+                }
+            })
+    }
+}
 
 /// Longest reference (ticket, agent, team, external id) accepted.
 pub const MAX_REF: usize = 200;

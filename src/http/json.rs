@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use serde::de::DeserializeOwned;
 
+use super::input::RawBody;
 use super::problem::ApiError;
 
 pub struct JsonBody<T> {
@@ -37,16 +38,7 @@ where
                 "expected Content-Type: application/json".into(),
             ));
         }
-        let raw = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge("the request body is larger than allowed".into())
-            } else {
-                ApiError::BadRequest {
-                    kind: "unreadable-body",
-                    detail: rejection.body_text(),
-                }
-            }
-        })?;
+        let RawBody(raw) = RawBody::from_request(req, state).await?;
         let value = parse(&raw)?;
         Ok(JsonBody { value, raw })
     }

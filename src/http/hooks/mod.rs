@@ -10,6 +10,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{header, Uri};
 use axum::Router;
 
+use super::input::RawBody;
 use super::problem::ApiError;
 use super::AppState;
 use crate::store::tenants::{self, Tenant};
@@ -78,29 +79,6 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
             raw,
             content_type,
         })
-    }
-}
-
-/// The body's bytes exactly as sent (signatures cover them), within the body limit.
-pub struct RawBody(pub Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for RawBody {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        Bytes::from_request(req, state)
-            .await
-            .map(RawBody)
-            .map_err(|rejection| {
-                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge("the request body is larger than allowed".into())
-                } else {
-                    ApiError::BadRequest {
-                        kind: "unreadable-body",
-                        detail: rejection.body_text(),
-                    }
-                }
-            })
     }
 }
 

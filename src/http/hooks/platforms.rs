@@ -17,7 +17,8 @@ use channels::chat::{self, zendesk, HookRequest, Platform, Rejection};
 use channels::model::InboundEvent;
 use serde_json::json;
 
-use super::{count, tenant, RawBody};
+use super::{count, tenant};
+use crate::http::input::RawBody;
 use crate::http::problem::ApiError;
 use crate::http::AppState;
 use crate::ingest::platforms::PlatformDelivery;
