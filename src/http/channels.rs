@@ -27,11 +27,7 @@ fn known(provider: &str) -> Result<(), ApiError> {
     if PROVIDERS.contains(&provider) || chat::platform(provider).is_some() {
         Ok(())
     } else {
-        let names: Vec<&str> = PROVIDERS
-            .iter()
-            .copied()
-            .chain(chat::PLATFORMS.iter().map(|p| p.name))
-            .collect();
+        let names: Vec<&str> = PROVIDERS.iter().copied().chain(chat::names()).collect();
         Err(ApiError::NotFound(format!(
             "no provider `{provider}`; one of: {}",
             names.join(", ")

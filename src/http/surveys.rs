@@ -50,14 +50,6 @@ struct SurveyBody {
     policy: PolicyOverrides,
 }
 
-fn platform_names() -> String {
-    channels::chat::PLATFORMS
-        .iter()
-        .map(|p| p.name)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn is_language_tag(tag: &str) -> bool {
     let mut parts = tag.split('-');
     let primary = parts.next().unwrap_or("");
@@ -165,7 +157,7 @@ fn validate(body: SurveyBody) -> Result<SurveyDefinition, ApiError> {
                     &format!("sources[{i}]"),
                     format!(
                         "unknown platform `{s}`; expected one of {}",
-                        platform_names()
+                        channels::chat::names().collect::<Vec<_>>().join(", ")
                     ),
                 );
             }

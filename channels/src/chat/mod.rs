@@ -148,6 +148,11 @@ pub fn platform(name: &str) -> Option<&'static Platform> {
     PLATFORMS.iter().find(|p| p.name == name)
 }
 
+/// Every platform's name, for messages that list the choices.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    PLATFORMS.iter().map(|p| p.name)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shared by the adapters
 

@@ -32,7 +32,7 @@ pub fn router() -> Router<AppState> {
 
 fn platform_named(name: &str) -> Result<&'static Platform, ApiError> {
     chat::platform(name).ok_or_else(|| {
-        let names: Vec<&str> = chat::PLATFORMS.iter().map(|p| p.name).collect();
+        let names: Vec<&str> = chat::names().collect();
         ApiError::NotFound(format!(
             "no platform `{name}`; one of: {}",
             names.join(", ")
