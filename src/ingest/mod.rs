@@ -369,6 +369,30 @@ fn feedback_event(
     })
 }
 
+/// Stores one record written outside the batch writer, with its `feedback.created` event.
+async fn insert_record<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    record: &Feedback,
+    events: &mut Vec<Event>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DbErr> {
+    batch::insert_feedback(conn, &[(record, None)]).await?;
+    events.push(feedback_event(FEEDBACK_CREATED, record, now)?);
+    Ok(())
+}
+
+/// Writes a record's changed answer, with its `feedback.updated` event.
+async fn update_record<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    record: &Feedback,
+    events: &mut Vec<Event>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DbErr> {
+    rows::update_answer(conn, record, now).await?;
+    events.push(feedback_event(FEEDBACK_UPDATED, record, now)?);
+    Ok(())
+}
+
 fn new_record(job: &Job, contact_id: Option<Uuid>, now: chrono::DateTime<chrono::Utc>) -> Feedback {
     let input = &job.input;
     Feedback {

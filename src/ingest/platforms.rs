@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Ingest, IngestError, Received, FEEDBACK_CREATED, FEEDBACK_UPDATED};
+use super::{Ingest, IngestError, Received};
 use crate::policy::schedule::{ScheduleError, Scheduler, SendRequest};
 use crate::store::invitations::InvitationView;
 use crate::store::outbox::Event;
@@ -160,8 +160,7 @@ async fn apply_rating(
         record.scale = Some(rating.score.scale());
         record.comment = rating.comment.clone();
         record.metadata = metadata;
-        store::feedback::update_answer(txn, &record, now).await?;
-        events.push(super::feedback_event(FEEDBACK_UPDATED, &record, now)?);
+        super::update_record(txn, &record, events, now).await?;
         return Ok(RatingOutcome {
             feedback_id: record.id,
             outcome: "updated",
@@ -196,8 +195,7 @@ async fn apply_rating(
         received_at: now,
         metadata,
     };
-    batch::insert_feedback(txn, &[(&record, None)]).await?;
-    events.push(super::feedback_event(FEEDBACK_CREATED, &record, now)?);
+    super::insert_record(txn, &record, events, now).await?;
     Ok(RatingOutcome {
         feedback_id: record.id,
         outcome: "created",

@@ -19,7 +19,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Ingest, IngestError, Received, FEEDBACK_CREATED, FEEDBACK_UPDATED};
+use super::{Ingest, IngestError, Received};
 use crate::store::entities::{feedback, invitation};
 use crate::store::outbox::Event;
 use crate::store::tenants::Tenant;
@@ -195,7 +195,7 @@ impl Ingest {
         });
         let (Some(inv), Some(scale)) = (open, scale) else {
             let record = new_record(tenant.id, contact_id, r, None, Metric::Text, text, now);
-            insert(txn, &record, events, now).await?;
+            super::insert_record(txn, &record, events, now).await?;
             return Ok(("unsolicited", None));
         };
         let language = inv.language.clone();
@@ -228,7 +228,7 @@ impl Ingest {
                 if !remark {
                     record.comment = None;
                 }
-                insert(txn, &record, events, now).await?;
+                super::insert_record(txn, &record, events, now).await?;
                 mark_answered(txn, inv.id, now).await?;
                 let thanks = reply::localized(settings.thank_you, language.as_deref());
                 ("answered", thanks.map(str::to_owned))
@@ -240,7 +240,7 @@ impl Ingest {
                 if remark {
                     record.comment = Some(join_comment(record.comment.as_deref(), text));
                 }
-                update(txn, &record, events, now).await?;
+                super::update_record(txn, &record, events, now).await?;
                 mark_answered(txn, inv.id, now).await?;
                 let thanks = reply::localized(settings.thank_you, language.as_deref());
                 ("answered", thanks.map(str::to_owned))
@@ -250,20 +250,20 @@ impl Ingest {
                 if remark {
                     record.comment = Some(join_comment(record.comment.as_deref(), text));
                 }
-                update(txn, &record, events, now).await?;
+                super::update_record(txn, &record, events, now).await?;
                 mark_answered(txn, inv.id, now).await?;
                 ("rescored", None)
             }
             (Plan::Comment, Some(mut record)) => {
                 record.comment = Some(join_comment(record.comment.as_deref(), text));
-                update(txn, &record, events, now).await?;
+                super::update_record(txn, &record, events, now).await?;
                 ("comment", None)
             }
             (Plan::Unreadable { ask }, existing) => {
                 match existing {
                     Some(mut record) => {
                         record.comment = Some(join_comment(record.comment.as_deref(), text));
-                        update(txn, &record, events, now).await?;
+                        super::update_record(txn, &record, events, now).await?;
                     }
                     None => {
                         let record = new_record(
@@ -275,7 +275,7 @@ impl Ingest {
                             text,
                             now,
                         );
-                        insert(txn, &record, events, now).await?;
+                        super::insert_record(txn, &record, events, now).await?;
                     }
                 }
                 if ask {
@@ -289,7 +289,7 @@ impl Ingest {
             // a recorded score implies the record).
             _ => {
                 let record = new_record(tenant.id, contact_id, r, None, Metric::Text, text, now);
-                insert(txn, &record, events, now).await?;
+                super::insert_record(txn, &record, events, now).await?;
                 ("unsolicited", None)
             }
         })
@@ -395,28 +395,6 @@ fn new_record(
         received_at: now,
         metadata: serde_json::json!({}),
     }
-}
-
-async fn insert(
-    txn: &DatabaseTransaction,
-    record: &Feedback,
-    events: &mut Vec<Event>,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    batch::insert_feedback(txn, &[(record, None)]).await?;
-    events.push(super::feedback_event(FEEDBACK_CREATED, record, now)?);
-    Ok(())
-}
-
-async fn update(
-    txn: &DatabaseTransaction,
-    record: &Feedback,
-    events: &mut Vec<Event>,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    store::feedback::update_answer(txn, record, now).await?;
-    events.push(super::feedback_event(FEEDBACK_UPDATED, record, now)?);
-    Ok(())
 }
 
 async fn set_invitation(
