@@ -6,15 +6,13 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use channels::chat::{chatwoot, generic, intercom, zendesk};
 use chrono::{DateTime, Duration, Utc};
 use common::fake_twilio::{form, inbound_sms, FakeTwilio, AUTH_TOKEN};
 use common::fake_zendesk::FakeZendesk;
-use common::{assert_problem, Backend, TestServer};
-use feedback_gateway::forward::{Sink, SinkError};
-use feedback_gateway::store::outbox::Event;
+use common::{assert_problem, Backend, EventTypes, TestServer};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
@@ -57,25 +55,6 @@ fn fixture_with(name: &str, changes: Value) -> Vec<u8> {
         *body.pointer_mut(pointer).unwrap() = value.clone();
     }
     serde_json::to_vec(&body).unwrap()
-}
-
-/// A sink that keeps the type and record id of every event it is given.
-#[derive(Default)]
-struct EventTypes(Mutex<Vec<(String, String)>>);
-
-#[async_trait::async_trait]
-impl Sink for EventTypes {
-    fn name(&self) -> &'static str {
-        "event-types"
-    }
-
-    async fn deliver(&self, event: &Event) -> Result<(), SinkError> {
-        self.0
-            .lock()
-            .unwrap()
-            .push((event.event_type.clone(), event.aggregate_id.to_string()));
-        Ok(())
-    }
 }
 
 struct Hooks {

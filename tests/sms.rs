@@ -5,14 +5,12 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use channels::sms::twilio::signature;
 use common::fake_twilio::{form, inbound_sms, FakeTwilio, Refusal, ACCOUNT_SID, AUTH_TOKEN, FROM};
-use common::{assert_problem, Backend, TestServer};
-use feedback_gateway::forward::{Sink, SinkError};
-use feedback_gateway::store::outbox::Event;
+use common::{assert_problem, Backend, EventTypes, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -45,25 +43,6 @@ struct Sms {
     twilio: FakeTwilio,
     key: String,
     events: Arc<EventTypes>,
-}
-
-/// A sink that keeps the type and record id of every event it is given.
-#[derive(Default)]
-struct EventTypes(Mutex<Vec<(String, String)>>);
-
-#[async_trait::async_trait]
-impl Sink for EventTypes {
-    fn name(&self) -> &'static str {
-        "event-types"
-    }
-
-    async fn deliver(&self, event: &Event) -> Result<(), SinkError> {
-        self.0
-            .lock()
-            .unwrap()
-            .push((event.event_type.clone(), event.aggregate_id.to_string()));
-        Ok(())
-    }
 }
 
 /// A gateway with tenant `acme`, Twilio configured on the fake, and a Danish CSAT survey that

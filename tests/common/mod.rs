@@ -6,12 +6,13 @@ pub mod binary;
 pub mod fake_twilio;
 pub mod fake_zendesk;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use feedback_gateway::config::Config;
 use feedback_gateway::forward::relay::Relay;
-use feedback_gateway::forward::Sink;
+use feedback_gateway::forward::{Sink, SinkError};
+use feedback_gateway::store::outbox::Event;
 use feedback_gateway::store::Db;
 use feedback_gateway::App;
 use reqwest::{Method, StatusCode};
@@ -324,6 +325,25 @@ impl TestServer {
             .unwrap()
             .unwrap();
         row.try_get::<i64>("", "n").unwrap()
+    }
+}
+
+/// A sink that keeps the type and record id of every event it is given.
+#[derive(Default)]
+pub struct EventTypes(pub Mutex<Vec<(String, String)>>);
+
+#[async_trait::async_trait]
+impl Sink for EventTypes {
+    fn name(&self) -> &'static str {
+        "event-types"
+    }
+
+    async fn deliver(&self, event: &Event) -> Result<(), SinkError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((event.event_type.clone(), event.aggregate_id.to_string()));
+        Ok(())
     }
 }
 
