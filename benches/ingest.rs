@@ -438,7 +438,6 @@ async fn measure_platforms(
     clients: u64,
     duration: Duration,
 ) -> (f64, f64) {
-    let client = reqwest::Client::new();
     for (path, body) in [
         (
             "/v1/channels/zendesk",
@@ -454,14 +453,7 @@ async fn measure_platforms(
                    "channels": ["email"], "trigger": "ticket_closed"}),
         ),
     ] {
-        let resp = client
-            .put(format!("{}{path}", server.base))
-            .bearer_auth(&server.key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+        configure(server, path, body).await;
     }
     let closed = load_on(
         server,
@@ -499,17 +491,28 @@ async fn measure_platforms(
     (closed.rate(), rated.rate())
 }
 
-/// Signed inbound SMS replies per second, answered 200 with TwiML.
-async fn measure_sms(name: &str, server: &Server, clients: u64, duration: Duration) -> f64 {
+/// `PUT`s a tenant setting (a channel, a survey) before a phase; the phase is meaningless
+/// without it.
+async fn configure(server: &Server, path: &str, body: Value) {
     let resp = reqwest::Client::new()
-        .put(format!("{}/v1/channels/twilio", server.base))
+        .put(format!("{}{path}", server.base))
         .bearer_auth(&server.key)
-        .json(&json!({"account_sid": "AC00000000000000000000000000000001",
-                      "auth_token": TWILIO_AUTH_TOKEN, "from": "+4578787878"}))
+        .json(&body)
         .send()
         .await
         .unwrap();
     assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+}
+
+/// Signed inbound SMS replies per second, answered 200 with TwiML.
+async fn measure_sms(name: &str, server: &Server, clients: u64, duration: Duration) -> f64 {
+    configure(
+        server,
+        "/v1/channels/twilio",
+        json!({"account_sid": "AC00000000000000000000000000000001",
+               "auth_token": TWILIO_AUTH_TOKEN, "from": "+4578787878"}),
+    )
+    .await;
     let out = load_on(
         server, SMS_HOOK, 200, sms_reply, clients, duration, None, false,
     )
@@ -525,15 +528,12 @@ async fn measure_sms(name: &str, server: &Server, clients: u64, duration: Durati
 
 /// Scheduled invitations per second: a CSAT survey triggered for a new contact each time.
 async fn measure_scheduling(name: &str, server: &Server, clients: u64, duration: Duration) -> f64 {
-    let client = reqwest::Client::new();
-    let resp = client
-        .put(format!("{}/v1/surveys/bench-csat", server.base))
-        .bearer_auth(&server.key)
-        .json(&json!({"metric": "csat", "question": {"en": "How satisfied are you?"}, "channels": ["email"]}))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
+    configure(
+        server,
+        "/v1/surveys/bench-csat",
+        json!({"metric": "csat", "question": {"en": "How satisfied are you?"}, "channels": ["email"]}),
+    )
+    .await;
     let out = load_on(
         server,
         "/v1/surveys/bench-csat/send",
