@@ -106,7 +106,7 @@ async fn survey(server: &TestServer, key: &str) {
                 "default_language": "da",
                 "channels": ["sms"],
                 "policy": {"send_delay_minutes": 0, "quiet_hours": null, "rest_period_days": 0,
-                           "max_per_window": 10000, "one_per_ticket": false}
+                           "max_per_window": 1000, "one_per_ticket": false}
             })),
         )
         .await;

@@ -3,6 +3,8 @@
 
 pub mod chat;
 pub mod model;
+pub mod outbound;
 pub mod reply;
+pub mod sanitize;
 pub mod secret;
 pub mod sms;

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::TenantAuth;
-use super::input::{bounded, contact_ref, decode_cursor, encode_cursor, ContactBody, MAX_REF};
+use super::input::{
+    bounded, contact_ref, decode_cursor, encode_cursor, query_time, ContactBody, MAX_REF,
+};
 use super::json::JsonBody;
 use super::problem::ApiError;
 use super::AppState;
@@ -102,8 +104,11 @@ fn to_input(
     }
     let now = Utc::now();
     let occurred_at = s.occurred_at.unwrap_or(now);
-    if occurred_at > now + chrono::Duration::minutes(5) {
-        return Err(InvalidValue::new("occurred_at", "lies in the future"));
+    if !channels::sanitize::is_plausible_time(occurred_at, now) {
+        return Err(InvalidValue::new(
+            "occurred_at",
+            "must lie between 2000-01-01 and one day from now",
+        ));
     }
     Ok(FeedbackInput {
         channel: s.channel,
@@ -215,6 +220,17 @@ struct Page {
 /// Query strings are parsed here so that a bad one is a problem+json answer naming the field.
 pub fn parse_query<T: serde::de::DeserializeOwned>(query: Option<&str>) -> Result<T, ApiError> {
     let query = query.unwrap_or("");
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        if value.chars().any(channels::sanitize::is_forbidden_control) {
+            return Err(ApiError::BadRequest {
+                kind: "invalid-query",
+                detail: format!(
+                    "{}: contains a control character",
+                    channels::sanitize::clean_text(&name)
+                ),
+            });
+        }
+    }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
@@ -253,8 +269,8 @@ async fn list(
         channel: q.channel,
         contact_id: q.contact,
         ticket_ref: q.ticket_ref,
-        from: q.from,
-        to: q.to,
+        from: q.from.map(query_time),
+        to: q.to.map(query_time),
         before_id,
         limit: limit + 1,
     };

@@ -40,6 +40,7 @@ where
         }
         let RawBody(raw) = RawBody::from_request(req, state).await?;
         let value = parse(&raw)?;
+        refuse_control_characters(&raw)?;
         Ok(JsonBody { value, raw })
     }
 }
@@ -76,6 +77,62 @@ pub fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     }
 }
 
+/// Text from the API may not carry C0 control characters other than tab, CR and LF: no
+/// database column wants them (PostgreSQL refuses U+0000 outright), and a client can fix its
+/// input. JSON can only carry them as escapes, so bodies without `\u00`, `\b` or `\f` are
+/// passed at once; the others are searched for the field to name.
+fn refuse_control_characters(raw: &[u8]) -> Result<(), ApiError> {
+    let suspicious = raw
+        .windows(2)
+        .any(|w| w[0] == b'\\' && matches!(w[1], b'u' | b'b' | b'f'));
+    if !suspicious {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(raw) else {
+        return Ok(());
+    };
+    match control_character_at(&value, String::new()) {
+        Some(field) => Err(ApiError::validation(
+            if field.is_empty() {
+                "body".to_owned()
+            } else {
+                field
+            },
+            "contains a control character; only tab, CR and LF are allowed in text",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The path (`contact.external_id`, `questions[0]`) of the first string or key that carries a
+/// forbidden control character.
+fn control_character_at(value: &serde_json::Value, path: String) -> Option<String> {
+    use channels::sanitize::is_forbidden_control;
+    use serde_json::Value;
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::String(s) => s.chars().any(is_forbidden_control).then_some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| control_character_at(v, format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.chars().any(is_forbidden_control) {
+                Some(join(&channels::sanitize::clean_text(k)))
+            } else {
+                control_character_at(v, join(k))
+            }
+        }),
+        _ => None,
+    }
+}
+
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),
@@ -106,6 +163,36 @@ mod tests {
         assert!(is_json("application/merge-patch+json"));
         assert!(!is_json("text/plain"));
         assert!(!is_json(""));
+    }
+
+    #[test]
+    fn control_characters_are_refused_naming_the_field() {
+        let field = |body: &str| match refuse_control_characters(body.as_bytes()) {
+            Err(ApiError::Validation(errors)) => Some(errors[0].field.clone()),
+            Ok(()) => None,
+            Err(other) => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(r#"{"comment": "a\u0000b"}"#).as_deref(),
+            Some("comment")
+        );
+        assert_eq!(
+            field(r#"{"contact": {"external_id": "x\u001F"}}"#).as_deref(),
+            Some("contact.external_id")
+        );
+        assert_eq!(
+            field(r#"{"questions": {"da": ["ok", "\b"]}}"#).as_deref(),
+            Some("questions.da[1]")
+        );
+        assert_eq!(
+            field(r#"{"metadata": {"k\u0001": 1}}"#).as_deref(),
+            Some("metadata.k")
+        );
+        assert_eq!(
+            field(r#"{"comment": "tab\t, lines\r\n, \\u0000 as text"}"#),
+            None
+        );
+        assert_eq!(field(r#"{"comment": "\u00e6\u00f8"}"#), None);
     }
 
     #[test]

@@ -105,8 +105,8 @@ async fn get_scores(
     }
     let query = ScoreQuery {
         metric: Some(metric),
-        from: p.from,
-        to: p.to,
+        from: p.from.map(crate::http::input::query_time),
+        to: p.to.map(crate::http::input::query_time),
         channel: p.channel,
         group_by,
     };

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, Notify};
 use uuid::Uuid;
 
-use crate::store::batch::{self, RawRow};
+use crate::store::batch::{self, Owned, RawRow};
 use crate::store::feedback as rows;
 use crate::store::outbox::Event;
 use crate::store::tenants::{hex, Tenant};
@@ -242,31 +242,53 @@ impl Ingest {
 
 /// Writes a batch in one transaction and answers every job: its own validation error, its
 /// record, a duplicate, or, when the transaction fails, the storage error.
+///
+/// A transaction that fails for a reason other than an unreachable database was failed by one
+/// of its jobs (a value the database refuses); the batch is then written again one job per
+/// transaction, so that every good job is stored and only the bad one fails.
 async fn write_batch(db: &Db, sinks: &[&'static str], jobs: Vec<Job>) {
     let mut outcomes: Vec<Option<Result<Written, IngestError>>> =
         jobs.iter().map(|_| None).collect();
-    match write_transaction(db, sinks, &jobs, &mut outcomes).await {
-        Ok(()) => {
-            for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                let _ = job.reply.send(outcome.unwrap_or(Err(IngestError::Storage {
-                    unavailable: false,
-                    message: "job left unanswered".into(),
-                })));
+    if let Err(e) = write_transaction(db, sinks, &jobs, &mut outcomes).await {
+        let unavailable = store::is_unavailable(&e);
+        if unavailable {
+            tracing::warn!(error = %e, batch = jobs.len(), "ingest batch failed: database unavailable");
+            fail_all(&mut outcomes, &e);
+        } else if jobs.len() == 1 {
+            tracing::error!(error = %e, "ingest write failed");
+            fail_all(&mut outcomes, &e);
+        } else {
+            tracing::warn!(error = %e, batch = jobs.len(), "ingest batch failed; writing its answers one by one");
+            for i in 0..jobs.len() {
+                outcomes[i] = None;
+                let one = &mut outcomes[i..=i];
+                if let Err(e) = write_transaction(db, sinks, &jobs[i..=i], one).await {
+                    if !store::is_unavailable(&e) {
+                        tracing::error!(error = %e, "ingest write failed");
+                    }
+                    fail_all(one, &e);
+                }
             }
         }
-        Err(e) => {
-            let unavailable = store::is_unavailable(&e);
-            if unavailable {
-                tracing::warn!(error = %e, batch = jobs.len(), "ingest batch failed: database unavailable");
-            } else {
-                tracing::error!(error = %e, batch = jobs.len(), "ingest batch failed");
-            }
-            for job in jobs {
-                let _ = job.reply.send(Err(IngestError::Storage {
-                    unavailable,
-                    message: e.to_string(),
-                }));
-            }
+    }
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        let _ = job.reply.send(outcome.unwrap_or(Err(IngestError::Storage {
+            unavailable: false,
+            message: "job left unanswered".into(),
+        })));
+    }
+}
+
+/// Answers every job of a failed transaction with its error. Validation errors found before
+/// the failure stay: they are the job's own answer whatever happened to the others.
+fn fail_all(outcomes: &mut [Option<Result<Written, IngestError>>], e: &DbErr) {
+    let unavailable = store::is_unavailable(e);
+    for outcome in outcomes.iter_mut() {
+        if !matches!(outcome, Some(Err(IngestError::Invalid(_)))) {
+            *outcome = Some(Err(IngestError::Storage {
+                unavailable,
+                message: e.to_string(),
+            }));
         }
     }
 }
@@ -280,20 +302,31 @@ async fn write_transaction(
     let now = store::now();
     let txn = db.write.begin().await?;
 
-    // A named contact must be one of the tenant's.
-    let named: Vec<(Uuid, Uuid)> = jobs
-        .iter()
-        .filter_map(|j| j.input.contact.id.map(|c| (j.tenant_id, c)))
-        .collect();
-    let known = batch::existing_contacts(&txn, &named).await?;
-    for (i, job) in jobs.iter().enumerate() {
-        if let Some(c) = job.input.contact.id {
-            if !known.contains(&(job.tenant_id, c)) {
-                outcomes[i] = Some(Err(InvalidValue::new(
-                    "contact.id",
-                    format!("contact {c} does not exist"),
-                )
-                .into()));
+    // A named contact or invitation must be one of the tenant's.
+    type NamedId = fn(&FeedbackInput) -> Option<Uuid>;
+    let checks: [(Owned, &'static str, NamedId); 2] = [
+        (Owned::Contacts, "contact.id", |i| i.contact.id),
+        (Owned::Invitations, "invitation_id", |i| i.invitation_id),
+    ];
+    for (table, field, id_of) in checks {
+        let named: Vec<(Uuid, Uuid)> = jobs
+            .iter()
+            .filter_map(|j| id_of(&j.input).map(|id| (j.tenant_id, id)))
+            .collect();
+        if named.is_empty() {
+            continue;
+        }
+        let known = batch::existing(&txn, table, &named).await?;
+        for (i, job) in jobs.iter().enumerate() {
+            match id_of(&job.input) {
+                Some(id) if outcomes[i].is_none() && !known.contains(&(job.tenant_id, id)) => {
+                    outcomes[i] = Some(Err(InvalidValue::new(
+                        field,
+                        format!("{id} does not exist"),
+                    )
+                    .into()));
+                }
+                _ => {}
             }
         }
     }

@@ -157,6 +157,36 @@ pub fn reply_window(
     Duration::hours(i64::from(hours))
 }
 
+/// `t + d`, held at the end of year 9999 instead of overflowing: a stored policy from before
+/// the bounds were checked must not make a send panic, nor reach a database that refuses it.
+pub fn later(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    t.checked_add_signed(d)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        .min(last_storable())
+}
+
+/// `t - d`, held at the start of year 1 instead of overflowing.
+pub fn earlier(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    t.checked_sub_signed(d)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        .max(first_storable())
+}
+
+fn last_storable() -> DateTime<Utc> {
+    DateTime::from_timestamp(253_402_300_799, 0).expect("9999-12-31T23:59:59Z")
+}
+
+fn first_storable() -> DateTime<Utc> {
+    DateTime::from_timestamp(-62_135_596_800, 0).expect("0001-01-01T00:00:00Z")
+}
+
+/// How far back the contact's history matters to the decision: the longer of the rest period
+/// and the cap's window, plus a day.
+pub fn history_since(policy: &Policy, now: DateTime<Utc>) -> DateTime<Utc> {
+    let days = i64::from(policy.rest_period_days.max(policy.window_days)) + 1;
+    earlier(now, Duration::days(days))
+}
+
 /// The sampling period a time falls in: its calendar month (UTC).
 pub fn sample_period(now: DateTime<Utc>) -> String {
     now.format("%Y-%m").to_string()
@@ -232,7 +262,7 @@ pub fn decide(contact: &Contact, history: &[Past], survey: &Survey, trigger: &Tr
         .filter(|_| policy.rest_period_days > 0)
         .filter(|p| p.metric == survey.metric)
         .map(|p| p.at)
-        .filter(|at| *at > now - rest)
+        .filter(|at| *at > earlier(now, rest))
         .max()
     {
         return suppress(
@@ -242,13 +272,13 @@ pub fn decide(contact: &Contact, history: &[Past], survey: &Survey, trigger: &Tr
                 survey.metric,
                 last.format("%Y-%m-%d"),
                 policy.rest_period_days,
-                (last + rest).format("%Y-%m-%d")
+                later(last, rest).format("%Y-%m-%d")
             ),
         );
     }
 
     let window = Duration::days(i64::from(policy.window_days));
-    let in_window = asked.iter().filter(|p| p.at > now - window).count();
+    let in_window = asked.iter().filter(|p| p.at > earlier(now, window)).count();
     if in_window >= policy.max_per_window as usize {
         return suppress(
             Rule::MaxPerWindow,
@@ -273,10 +303,11 @@ pub fn decide(contact: &Contact, history: &[Past], survey: &Survey, trigger: &Tr
         }
     }
 
-    let wanted = now + Duration::minutes(i64::from(policy.send_delay_minutes));
+    let wanted = later(now, Duration::minutes(i64::from(policy.send_delay_minutes)));
     let send_at = policy
         .quiet_hours
-        .map_or(wanted, |q| q.next_allowed(wanted, contact.time_zone));
+        .map_or(wanted, |q| q.next_allowed(wanted, contact.time_zone))
+        .min(last_storable());
     Decision::Schedule {
         channel: (*channel).clone(),
         send_at,
@@ -671,5 +702,92 @@ mod tests {
         assert_eq!(reply_window(&p, "widget", &defaults), Duration::hours(72));
         let p = policy(Metric::Csat, r#"{"reply_window_hours": 24}"#);
         assert_eq!(reply_window(&p, "email", &defaults), Duration::hours(24));
+    }
+}
+
+#[cfg(test)]
+mod never_panics {
+    //! Whatever a policy says (also one stored before its bounds were checked), and whatever
+    //! times the database hands back, deciding and computing the times of an invitation must
+    //! not panic: a panic there fails every send of the tenant.
+    use super::*;
+    use crate::policy::QuietHours;
+    use chrono::NaiveTime;
+    use proptest::prelude::*;
+
+    /// Any second from year 1 to year 9999: what either database can store.
+    fn any_time() -> impl Strategy<Value = DateTime<Utc>> {
+        (-62_135_596_800i64..=253_402_300_799)
+            .prop_map(|s| DateTime::from_timestamp(s, 0).expect("in chrono's range"))
+    }
+
+    fn any_quiet_hours() -> impl Strategy<Value = Option<QuietHours>> {
+        proptest::option::of(
+            (0u32..24 * 60, 0u32..24 * 60).prop_map(|(a, b)| QuietHours {
+                start: NaiveTime::from_num_seconds_from_midnight_opt(a * 60, 0).unwrap(),
+                end: NaiveTime::from_num_seconds_from_midnight_opt(b * 60, 0).unwrap(),
+            }),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn deciding_and_timing_never_panic(
+            limits in (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()),
+            sample_rate in prop_oneof![any::<f64>(), 0.0f64..=1.0],
+            one_per_ticket in any::<bool>(),
+            quiet_hours in any_quiet_hours(),
+            now in any_time(),
+            history in proptest::collection::vec((any_time(), 0usize..4, 0usize..7, any::<bool>()), 0..6),
+            zone in 0usize..chrono_tz::TZ_VARIANTS.len(),
+            reachable in proptest::sample::subsequence(vec!["sms", "email"], 0..=2),
+        ) {
+            let (rest_period_days, window_days, max_per_window, send_delay_minutes, reply) = limits;
+            let policy = Policy {
+                rest_period_days,
+                max_per_window,
+                window_days,
+                one_per_ticket,
+                send_delay_minutes,
+                quiet_hours,
+                sample_rate,
+                reply_window_hours: (reply % 3 != 0).then_some(reply),
+            };
+            let metrics = [Metric::Nps, Metric::Csat, Metric::Ces, Metric::Text];
+            let statuses = [
+                Status::Scheduled, Status::Sent, Status::Answered, Status::Expired,
+                Status::Suppressed, Status::Failed, Status::Cancelled,
+            ];
+            let history: Vec<Past> = history
+                .into_iter()
+                .map(|(at, m, st, same_ticket)| Past {
+                    survey_key: "s".into(),
+                    metric: metrics[m],
+                    ticket_ref: same_ticket.then(|| "T-1".to_owned()),
+                    status: statuses[st],
+                    at,
+                })
+                .collect();
+            let contact = Contact {
+                id: Uuid::nil(),
+                reachable: reachable.iter().map(|c| (*c).to_owned()).collect(),
+                opt_outs: vec![],
+                time_zone: chrono_tz::TZ_VARIANTS[zone],
+            };
+            let channels = vec!["sms".to_owned(), "email".to_owned()];
+            let _ = history_since(&policy, now);
+            let decided = decide(
+                &contact,
+                &history,
+                &Survey { key: "s", metric: Metric::Nps, channels: &channels, policy: &policy },
+                &Trigger { ticket_ref: Some("T-1"), now },
+            );
+            if let Decision::Schedule { channel, send_at, .. } = decided {
+                let defaults = crate::config::Config::defaults().policy.reply_window_hours;
+                let expires = later(send_at, reply_window(&policy, &channel, &defaults));
+                prop_assert!(expires >= send_at);
+            }
+        }
     }
 }

@@ -33,6 +33,39 @@ pub struct PolicyDefaults {
     pub reply_window_hours: BTreeMap<String, u32>,
 }
 
+/// The documented bounds of every policy duration and count. Past them a value is a mistake
+/// (or an attack): nobody rests a contact for 30 years, and unbounded values overflow the date
+/// arithmetic.
+pub mod bounds {
+    pub const REST_PERIOD_DAYS: (u32, u32) = (0, 3_650);
+    pub const WINDOW_DAYS: (u32, u32) = (1, 3_650);
+    pub const MAX_PER_WINDOW: (u32, u32) = (0, 1_000);
+    /// Up to 7 days.
+    pub const SEND_DELAY_MINUTES: (u32, u32) = (0, 7 * 24 * 60);
+    /// 1 hour to 90 days.
+    pub const REPLY_WINDOW_HOURS: (u32, u32) = (1, 90 * 24);
+}
+
+fn within(
+    field: &'static str,
+    value: u32,
+    (low, high): (u32, u32),
+) -> Result<(), (&'static str, String)> {
+    if (low..=high).contains(&value) {
+        Ok(())
+    } else {
+        Err((field, format!("must be {low} to {high}")))
+    }
+}
+
+fn sample_rate_within(field: &'static str, rate: f64) -> Result<(), (&'static str, String)> {
+    if (0.0..=1.0).contains(&rate) {
+        Ok(())
+    } else {
+        Err((field, "must be between 0 and 1".into()))
+    }
+}
+
 impl PolicyDefaults {
     pub fn validate(&self) -> Result<(), String> {
         for metric in ["nps", "csat", "ces"] {
@@ -43,11 +76,31 @@ impl PolicyDefaults {
         if !self.reply_window_hours.contains_key("default") {
             return Err("reply_window_hours: give a `default`".into());
         }
-        if !(0.0..=1.0).contains(&self.sample_rate) {
-            return Err("sample_rate: must be between 0 and 1".into());
-        }
-        if self.window_days == 0 {
-            return Err("window_days: must be at least 1".into());
+        let checks = self
+            .rest_period_days
+            .values()
+            .map(|&d| within("rest_period_days", d, bounds::REST_PERIOD_DAYS))
+            .chain(
+                self.reply_window_hours
+                    .values()
+                    .map(|&h| within("reply_window_hours", h, bounds::REPLY_WINDOW_HOURS)),
+            )
+            .chain([
+                within("window_days", self.window_days, bounds::WINDOW_DAYS),
+                within(
+                    "max_per_window",
+                    self.max_per_window,
+                    bounds::MAX_PER_WINDOW,
+                ),
+                within(
+                    "send_delay_minutes",
+                    self.send_delay_minutes,
+                    bounds::SEND_DELAY_MINUTES,
+                ),
+                sample_rate_within("sample_rate", self.sample_rate),
+            ]);
+        for check in checks {
+            check.map_err(|(field, message)| format!("{field}: {message}"))?;
         }
         Ok(())
     }
@@ -91,15 +144,35 @@ where
 }
 
 impl PolicyOverrides {
-    /// Checks what the types cannot: ranges.
+    /// Checks what the types cannot: ranges (see [`bounds`]).
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let optional = |field, value: Option<u32>, range| match value {
+            Some(v) => within(field, v, range),
+            None => Ok(()),
+        };
+        optional(
+            "policy.rest_period_days",
+            self.rest_period_days,
+            bounds::REST_PERIOD_DAYS,
+        )?;
+        optional("policy.window_days", self.window_days, bounds::WINDOW_DAYS)?;
+        optional(
+            "policy.max_per_window",
+            self.max_per_window,
+            bounds::MAX_PER_WINDOW,
+        )?;
+        optional(
+            "policy.send_delay_minutes",
+            self.send_delay_minutes,
+            bounds::SEND_DELAY_MINUTES,
+        )?;
+        optional(
+            "policy.reply_window_hours",
+            self.reply_window_hours,
+            bounds::REPLY_WINDOW_HOURS,
+        )?;
         if let Some(rate) = self.sample_rate {
-            if !(0.0..=1.0).contains(&rate) {
-                return Err(("policy.sample_rate", "must be between 0 and 1".into()));
-            }
-        }
-        if self.window_days == Some(0) {
-            return Err(("policy.window_days", "must be at least 1".into()));
+            sample_rate_within("policy.sample_rate", rate)?;
         }
         Ok(())
     }
@@ -196,5 +269,40 @@ mod tests {
         }
         let o: PolicyOverrides = serde_json::from_str(r#"{"sample_rate": 1.5}"#).unwrap();
         assert_eq!(o.validate().unwrap_err().0, "policy.sample_rate");
+    }
+
+    #[test]
+    fn every_duration_and_count_is_bounded() {
+        for (body, field) in [
+            (r#"{"rest_period_days": 3651}"#, "policy.rest_period_days"),
+            (
+                r#"{"rest_period_days": 4294967295}"#,
+                "policy.rest_period_days",
+            ),
+            (r#"{"window_days": 100000000}"#, "policy.window_days"),
+            (r#"{"window_days": 0}"#, "policy.window_days"),
+            (r#"{"max_per_window": 1001}"#, "policy.max_per_window"),
+            (
+                r#"{"send_delay_minutes": 10081}"#,
+                "policy.send_delay_minutes",
+            ),
+            (
+                r#"{"reply_window_hours": 4294967295}"#,
+                "policy.reply_window_hours",
+            ),
+            (r#"{"reply_window_hours": 0}"#, "policy.reply_window_hours"),
+        ] {
+            let o: PolicyOverrides = serde_json::from_str(body).unwrap();
+            assert_eq!(o.validate().unwrap_err().0, field, "{body}");
+        }
+        let edges: PolicyOverrides = serde_json::from_str(
+            r#"{"rest_period_days": 3650, "window_days": 3650, "max_per_window": 1000,
+                "send_delay_minutes": 10080, "reply_window_hours": 2160}"#,
+        )
+        .unwrap();
+        assert_eq!(edges.validate(), Ok(()));
+        let mut d = defaults();
+        d.window_days = 5000;
+        assert!(d.validate().unwrap_err().starts_with("window_days"));
     }
 }

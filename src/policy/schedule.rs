@@ -8,7 +8,6 @@
 //! again and suppressed.
 
 use channels::model::ContactRef;
-use chrono::Duration;
 use chrono_tz::Tz;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, TransactionTrait};
 use serde_json::json;
@@ -141,7 +140,7 @@ impl Scheduler {
         let now = store::now();
         let contact_id = match req.contact.id {
             Some(id) => {
-                if batch::existing_contacts(txn, &[(tenant_id, id)])
+                if batch::existing(txn, batch::Owned::Contacts, &[(tenant_id, id)])
                     .await?
                     .is_empty()
                 {
@@ -177,15 +176,12 @@ impl Scheduler {
             })
             .collect();
         let policy = Policy::resolve(&self.defaults, survey.metric, &survey.policy);
-        let lookback = Duration::days(i64::from(
-            policy.rest_period_days.max(policy.window_days) + 1,
-        ));
         let ticket = req.ticket_ref.as_deref();
         let history = invitations::history(
             txn,
             tenant_id,
             contact_id,
-            now - lookback,
+            decision::history_since(&policy, now),
             ticket.map(|t| (survey.key.as_str(), t)),
         )
         .await?;
@@ -255,7 +251,7 @@ impl Scheduler {
                     deferred,
                     Some(channel.as_str()),
                     Some(*send_at),
-                    Some(*send_at + window),
+                    Some(decision::later(*send_at, window)),
                     if deferred_from.is_some() {
                         "deferred"
                     } else {

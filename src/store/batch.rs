@@ -51,11 +51,24 @@ async fn query<C: ConnectionTrait>(
     .await
 }
 
-/// Of the given (tenant, contact id) pairs, those that exist.
-pub async fn existing_contacts<C: ConnectionTrait>(
+/// Tables whose rows a request may name by id, each row belonging to one tenant.
+#[derive(Clone, Copy)]
+pub enum Owned {
+    Contacts,
+    Invitations,
+}
+
+/// Of the given (tenant, id) pairs, those that exist in `table`: an id another tenant owns
+/// is not among them.
+pub async fn existing<C: ConnectionTrait>(
     conn: &C,
+    table: Owned,
     pairs: &[(Uuid, Uuid)],
 ) -> Result<HashSet<(Uuid, Uuid)>, DbErr> {
+    let table = match table {
+        Owned::Contacts => "contacts",
+        Owned::Invitations => "invitations",
+    };
     if pairs.is_empty() {
         return Ok(HashSet::new());
     }
@@ -66,7 +79,7 @@ pub async fn existing_contacts<C: ConnectionTrait>(
         .collect();
     let rows = query(
         conn,
-        &format!("SELECT tenant_id, id FROM contacts WHERE {condition}"),
+        &format!("SELECT tenant_id, id FROM {table} WHERE {condition}"),
         values,
     )
     .await?;
@@ -116,6 +129,13 @@ pub async fn insert_raw_events<C: ConnectionTrait>(
     );
     let mut values = Vec::with_capacity(rows.len() * columns.len());
     for r in rows {
+        // PostgreSQL's text type cannot hold U+0000 (a provider's form may carry one); the
+        // body's hash keeps the exact bytes.
+        let payload = if r.payload.contains('\0') {
+            r.payload.replace('\0', "\u{FFFD}")
+        } else {
+            r.payload.to_owned()
+        };
         values.extend([
             Value::from(r.id),
             r.tenant_id.into(),
@@ -124,7 +144,7 @@ pub async fn insert_raw_events<C: ConnectionTrait>(
             r.kind.into(),
             r.body_sha256.into(),
             r.content_type.map(str::to_owned).into(),
-            r.payload.into(),
+            payload.into(),
             "accepted".into(),
             now.into(),
         ]);

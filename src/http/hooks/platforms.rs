@@ -90,6 +90,7 @@ async fn receive(
         count(platform.name, "webhook", "rejected");
         ApiError::from(e)
     })?;
+    parsed.sanitize(request.now);
     if parsed.events.is_empty() {
         count(platform.name, "ignored", "ignored");
         return Ok((

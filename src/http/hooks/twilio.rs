@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use channels::model::InboundEvent;
+use channels::sanitize::clean_text;
 use channels::sms::twilio::{self, SIGNATURE_HEADER};
 
 use super::{count, public_url, tenant, FormBody};
@@ -69,15 +70,16 @@ async fn sms(
     form: FormBody,
 ) -> Result<Response, ApiError> {
     let (tenant, config) = verified(&state, &slug, "sms", &uri, &headers, &form).await?;
-    let event = twilio::parse_inbound(&form.pairs).map_err(|e| {
+    let mut event = twilio::parse_inbound(&form.pairs).map_err(|e| {
         count("twilio", "sms", "rejected");
         ApiError::validation(e.field, e.message)
     })?;
+    event.sanitize(chrono::Utc::now());
     let message_sid = form
         .pairs
         .iter()
         .find(|(k, _)| k == "MessageSid")
-        .map(|(_, v)| v.clone())
+        .map(|(_, v)| clean_text(v).into_owned())
         .unwrap_or_default();
     let settings = ReplySettings {
         comment_window: chrono::Duration::minutes(i64::from(
@@ -126,7 +128,8 @@ async fn status(
         count("twilio", "status", "rejected");
         ApiError::validation(e.field, e.message)
     })?;
-    if let Some(report) = report {
+    if let Some(mut report) = report {
+        report.sanitize();
         let received = Received {
             kind: "twilio.status",
             content_type: Some(&form.content_type),

@@ -1,0 +1,376 @@
+//! Hostile input: one tenant's bad answer never fails another's, text no database can hold is
+//! refused (API) or cleaned (providers), impossible times are refused or replaced, and a
+//! tenant cannot name another tenant's invitation.
+
+mod common;
+
+use std::sync::Arc;
+
+use channels::chat::zendesk;
+use channels::model::{ContactRef, FeedbackInput, Identity, Metric, Score, TicketRefs};
+use channels::sms::twilio;
+use chrono::Utc;
+use common::{assert_problem, Backend, TestServer};
+use feedback_gateway::forward::relay::Relay;
+use feedback_gateway::ingest::{Accepted, Ingest, IngestError, Received};
+use feedback_gateway::store::tenants::Tenant;
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{json, Value};
+
+on_both_backends!(
+    a_poisoned_answer_fails_only_itself,
+    control_characters_and_impossible_times_from_the_api_are_refused,
+    control_characters_and_impossible_times_from_providers_are_cleaned,
+    another_tenants_invitation_cannot_be_named,
+);
+
+const PUBLIC_URL: &str = "https://feedback.example.com";
+const ZENDESK_SECRET: &str = "zendesk-signing-secret-0123456789";
+const TWILIO_TOKEN: &str = "twilio-auth-token-0123456789abcd";
+const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
+
+async fn tenant_id(server: &TestServer, slug: &str) -> uuid::Uuid {
+    let row = server
+        .db
+        .read
+        .query_one_raw(Statement::from_sql_and_values(
+            server.db.backend(),
+            match server.db.backend() {
+                sea_orm::DbBackend::Postgres => "SELECT id FROM tenants WHERE slug = $1",
+                _ => "SELECT id FROM tenants WHERE slug = ?",
+            },
+            [slug.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "id").unwrap()
+}
+
+fn answer(score: i64, phone: &str) -> FeedbackInput {
+    FeedbackInput {
+        channel: "api".into(),
+        provider: "api".into(),
+        provider_ref: None,
+        contact: ContactRef {
+            identities: vec![Identity::Phone(
+                channels::model::E164Phone::parse(phone, None).unwrap(),
+            )],
+            ..ContactRef::default()
+        },
+        invitation_id: None,
+        metric: Metric::Nps,
+        score: Some(Score::new(Metric::Nps, score).unwrap()),
+        comment: Some("fine".into()),
+        language: None,
+        tickets: TicketRefs::default(),
+        occurred_at: Utc::now(),
+        metadata: json!({}),
+    }
+}
+
+/// Group commit writes waiting answers in one transaction. An answer the database refuses
+/// (here: for a tenant that does not exist, which breaks a foreign key on both databases) is
+/// queued between good ones from another tenant; every good one must still be stored.
+async fn a_poisoned_answer_fails_only_itself(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let key = server.tenant("acme").await;
+    let acme = Tenant {
+        id: tenant_id(&server, "acme").await,
+        slug: "acme".into(),
+    };
+    let ghost = Tenant {
+        id: uuid::Uuid::now_v7(),
+        slug: "ghost".into(),
+    };
+    let relay: &Relay = &server.relay;
+    let ingest = Ingest::start(
+        server.db.clone(),
+        Arc::from(relay.sink_names()),
+        Arc::new(tokio::sync::Notify::new()),
+        1,
+        128,
+    );
+    let body = br#"{"metric": "nps"}"#;
+    let submissions = (0..41).map(|i| {
+        let ingest = ingest.clone();
+        let tenant = if i == 20 { ghost.clone() } else { acme.clone() };
+        async move {
+            let received = Received {
+                kind: "api.feedback",
+                content_type: Some("application/json"),
+                body,
+            };
+            let phone = format!("+45223344{:02}", i);
+            ingest
+                .submit(&tenant, received, answer(i % 11, &phone))
+                .await
+        }
+    });
+    // Submitted together, they wait in the writer's queue together and meet in one batch.
+    let results = futures::future::join_all(submissions).await;
+    for (i, result) in results.iter().enumerate() {
+        if i == 20 {
+            assert!(
+                matches!(
+                    result,
+                    Err(IngestError::Storage {
+                        unavailable: false,
+                        ..
+                    })
+                ),
+                "the poisoned answer fails: {result:?}"
+            );
+        } else {
+            assert!(
+                matches!(result, Ok(Accepted::Created(_))),
+                "answer {i}: {result:?}"
+            );
+        }
+    }
+    assert_eq!(server.count("feedback").await, 40);
+    assert_eq!(server.count("raw_events").await, 40);
+    // Every stored answer's event reached the scoring store.
+    server.settle().await;
+    let (status, scores) = server.get("/v1/scores?metric=nps", &key).await;
+    assert_eq!(status, StatusCode::OK, "{scores}");
+    assert_eq!(scores["responses"], 40, "{scores}");
+    server.stop().await;
+}
+
+async fn control_characters_and_impossible_times_from_the_api_are_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let key = server.tenant("acme").await;
+    let base = json!({"metric": "nps", "score": 9, "contact": {"email": "anna@example.com"}});
+    let with = |changes: Value| {
+        let mut body = base.clone();
+        for (k, v) in changes.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let cases = [
+        (with(json!({"comment": "a\u{0}b"})), "comment"),
+        (with(json!({"comment": "bell\u{7}"})), "comment"),
+        (with(json!({"ticket_ref": "T\u{0}1"})), "ticket_ref"),
+        (
+            with(json!({"metadata": {"note": "x\u{0}"}})),
+            "metadata.note",
+        ),
+        (with(json!({"metadata": {"k\u{0}": 1}})), "metadata.k"),
+        (
+            with(json!({"contact": {"external_id": "crm\u{0}7"}})),
+            "contact.external_id",
+        ),
+        (
+            with(json!({"occurred_at": "-5000-01-01T00:00:00Z"})),
+            "occurred_at",
+        ),
+        (
+            with(json!({"occurred_at": "1999-12-31T23:59:59Z"})),
+            "occurred_at",
+        ),
+        (
+            with(json!({"occurred_at": (Utc::now() + chrono::Duration::days(2)).to_rfc3339()})),
+            "occurred_at",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, problem) = server.post("/v1/feedback", &key, body.clone()).await;
+        assert_problem(status, &problem, 422, "validation-failed");
+        assert_eq!(problem["errors"][0]["field"], field, "{body}: {problem}");
+    }
+    let (status, problem) = server
+        .send(
+            Method::PUT,
+            "/v1/surveys/nps",
+            Some(&key),
+            Some(json!({"metric": "nps", "question": {"da": "Anbefal\u{0} os?"}, "channels": ["sms"]})),
+        )
+        .await;
+    assert_problem(status, &problem, 422, "validation-failed");
+    assert_eq!(problem["errors"][0]["field"], "question.da", "{problem}");
+    let (status, problem) = server
+        .send(
+            Method::PUT,
+            "/v1/channels/generic",
+            Some(&key),
+            Some(json!({"secret": "whsec_\u{0}MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})),
+        )
+        .await;
+    assert_problem(status, &problem, 422, "validation-failed");
+
+    // Reading with such values is refused or bounded, never a database error.
+    let (status, problem) = server.get("/v1/feedback?ticket_ref=%00", &key).await;
+    assert_problem(status, &problem, 400, "invalid-query");
+    let (status, body) = server
+        .get("/v1/scores?metric=nps&from=-5000-01-01T00:00:00Z", &key)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server
+        .get("/v1/feedback?from=-5000-01-01T00:00:00Z", &key)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    for table in [
+        "feedback",
+        "raw_events",
+        "surveys",
+        "channel_configs",
+        "contacts",
+    ] {
+        assert_eq!(server.count(table).await, 0, "{table}");
+    }
+    // Tab and line breaks are text.
+    let stored = server
+        .feedback(
+            &key,
+            with(
+                json!({"comment": "line one\r\nline\ttwo", "occurred_at": "2000-01-01T00:00:00Z"}),
+            ),
+        )
+        .await;
+    assert_eq!(stored["comment"], "line one\r\nline\ttwo");
+    server.stop().await;
+}
+
+async fn control_characters_and_impossible_times_from_providers_are_cleaned(backend: Backend) {
+    let server =
+        TestServer::start_with(backend, |c| c.public_url = PUBLIC_URL.into(), vec![]).await;
+    let key = server.tenant("acme").await;
+    for (platform, config) in [
+        (
+            "twilio",
+            json!({"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "from": "+4578787878"}),
+        ),
+        ("zendesk", json!({"signing_secret": ZENDESK_SECRET})),
+    ] {
+        let (status, body) = server
+            .send(
+                Method::PUT,
+                &format!("/v1/channels/{platform}"),
+                Some(&key),
+                Some(config),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{platform}: {body}");
+    }
+
+    // An SMS whose body carries NUL and ESC: the provider will not fix it, so it is cleaned.
+    let params: Vec<(String, String)> = [
+        ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+        ("AccountSid", TWILIO_SID),
+        ("From", "+4522334455"),
+        ("To", "+4578787878"),
+        ("Body", "hurtig\u{0} hj\u{1b}ælp"),
+        ("NumMedia", "0"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let path = "/hooks/acme/twilio/sms";
+    let sig = twilio::signature(TWILIO_TOKEN, &format!("{PUBLIC_URL}{path}"), &params);
+    let resp = server
+        .client
+        .post(server.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", sig)
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&params)
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "{}",
+        resp.text().await.unwrap()
+    );
+
+    // A Zendesk rating (the README's trigger template) with NUL in its comment and a time
+    // before 2000: the comment is cleaned, the time becomes the receive time.
+    let before = Utc::now();
+    let body = serde_json::to_vec(&json!({
+        "ticket_id": "4711",
+        "status": "Solved",
+        "requester_email": "anna.jensen@example.com",
+        "updated_at": "1970-01-01T00:00:00Z",
+        "satisfaction_rating": "Bad, I'm unsatisfied",
+        "satisfaction_rating_id": "36312155",
+        "satisfaction_comment": "Pakken\u{0} kom aldrig",
+    }))
+    .unwrap();
+    let ts = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let resp = server
+        .client
+        .post(server.url("/hooks/acme/zendesk"))
+        .header("content-type", "application/json")
+        .header(
+            zendesk::SIGNATURE_HEADER,
+            zendesk::signature(ZENDESK_SECRET, &ts, &body),
+        )
+        .header(zendesk::TIMESTAMP_HEADER, ts)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "{}",
+        resp.text().await.unwrap()
+    );
+
+    let (status, page) = server.get("/v1/feedback", &key).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{page}");
+    let comments: Vec<&str> = items.iter().filter_map(|f| f["comment"].as_str()).collect();
+    assert!(comments.contains(&"hurtig hjælp"), "{page}");
+    assert!(comments.contains(&"Pakken kom aldrig"), "{page}");
+    let rating = items.iter().find(|f| f["provider"] == "zendesk").unwrap();
+    let occurred: chrono::DateTime<Utc> = rating["occurred_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        occurred >= before - chrono::Duration::seconds(1),
+        "{rating}"
+    );
+    assert_eq!(server.count("raw_events").await, 2);
+    server.stop().await;
+}
+
+async fn another_tenants_invitation_cannot_be_named(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let acme = server.tenant("acme").await;
+    let other = server.tenant("other").await;
+    let (status, body) = server
+        .send(
+            Method::PUT,
+            "/v1/surveys/nps",
+            Some(&acme),
+            Some(json!({"metric": "nps", "question": {"da": "Vil du anbefale os?"}, "channels": ["sms"]})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (status, invitation) = server
+        .post(
+            "/v1/surveys/nps/send",
+            &acme,
+            json!({"contact": {"phone": "+4522334455"}}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 202, "{invitation}");
+    let id = invitation["id"].as_str().unwrap();
+
+    let answer = json!({"metric": "nps", "score": 3, "invitation_id": id});
+    let (status, problem) = server.post("/v1/feedback", &other, answer.clone()).await;
+    assert_problem(status, &problem, 422, "validation-failed");
+    assert_eq!(problem["errors"][0]["field"], "invitation_id", "{problem}");
+    assert_eq!(server.count("feedback").await, 0);
+    let stored = server.feedback(&acme, answer).await;
+    assert_eq!(stored["invitation_id"], id);
+    server.stop().await;
+}
