@@ -84,7 +84,7 @@ fn cases() -> Vec<(&'static str, &'static str, Value, Vec<u8>, HeaderMap)> {
     out.push((
         "freshdesk automation",
         "freshdesk",
-        json!({"basic_user": "freshdesk", "basic_password": "s3cret-pass"}),
+        json!({"basic_user": "freshdesk", "basic_password": "s3cret-pass-0123456"}),
         body,
         h,
     ));

@@ -26,6 +26,8 @@ pub struct Config {
     pub replies: RepliesConfig,
     pub tenant_defaults: TenantDefaults,
     pub policy: crate::policy::PolicyDefaults,
+    pub outbound: OutboundConfig,
+    pub providers: ProvidersConfig,
     pub demo: DemoConfig,
     pub log: LogConfig,
 }
@@ -43,6 +45,8 @@ pub struct HttpConfig {
     pub request_timeout_ms: u64,
     pub retry_after_seconds: u64,
     pub shutdown_grace_seconds: u64,
+    pub header_read_timeout_seconds: u64,
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,6 +57,8 @@ pub struct RateLimitConfig {
     pub ip_burst: u32,
     pub hook_ip_per_second: u32,
     pub hook_ip_burst: u32,
+    pub key_lookup_ip_per_second: u32,
+    pub key_lookup_ip_burst: u32,
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
@@ -82,6 +88,28 @@ pub struct DispatchConfig {
     pub backoff_max_ms: u64,
     pub lease_seconds: u64,
     pub provider_timeout_ms: u64,
+}
+
+/// Every call the gateway makes to a provider goes through one guarded client.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutboundConfig {
+    /// Lets provider calls reach loopback, private, link-local and unique-local addresses
+    /// (tests, on-premise providers). Off: only public addresses are called.
+    pub allow_private_networks: bool,
+}
+
+/// Where each provider's API is. These are operator settings: a tenant never chooses a URL the
+/// gateway calls.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProvidersConfig {
+    pub twilio: ProviderApi,
+    pub zendesk: ProviderApi,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProviderApi {
+    /// The API's base URL; for Zendesk empty means each tenant's `https://{subdomain}.zendesk.com`.
+    pub api_base_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -187,6 +215,9 @@ impl Config {
         if self.http.body_limit_bytes < 1024 {
             return invalid("http.body_limit_bytes", "must be at least 1024".into());
         }
+        if !(1..=30).contains(&self.http.header_read_timeout_seconds) {
+            return invalid("http.header_read_timeout_seconds", "must be 1 to 30".into());
+        }
         if self.http.request_timeout_ms == 0 {
             return invalid("http.request_timeout_ms", "must be above 0".into());
         }
@@ -195,6 +226,12 @@ impl Config {
             return invalid(
                 "rate_limits.tenant_per_second",
                 "tenant_per_second and ip_per_second must be at least 1".into(),
+            );
+        }
+        if r.key_lookup_ip_per_second == 0 {
+            return invalid(
+                "rate_limits.key_lookup_ip_per_second",
+                "must be at least 1".into(),
             );
         }
         if !(1..=1000).contains(&self.ingest.max_batch) {
@@ -250,6 +287,26 @@ impl Config {
         if let Err(message) = self.policy.validate() {
             return invalid("policy", message);
         }
+        for (key, url, required) in [
+            (
+                "providers.twilio.api_base_url",
+                &self.providers.twilio.api_base_url,
+                true,
+            ),
+            (
+                "providers.zendesk.api_base_url",
+                &self.providers.zendesk.api_base_url,
+                false,
+            ),
+        ] {
+            if url.is_empty() && !required {
+                continue;
+            }
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                _ => return invalid(key, format!("`{url}` is not an http(s) URL")),
+            }
+        }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return invalid("log.format", "expected \"pretty\" or \"json\"".into());
         }
@@ -289,7 +346,15 @@ mod tests {
             jail.set_env("FEEDBACK_LISTEN", "0.0.0.0:9999");
             jail.set_env("FEEDBACK_DATABASE_URL", "postgres://u@h/db");
             jail.set_env("FEEDBACK_HTTP__BODY_LIMIT_BYTES", "2048");
+            jail.set_env("FEEDBACK_OUTBOUND__ALLOW_PRIVATE_NETWORKS", "true");
+            jail.set_env(
+                "FEEDBACK_PROVIDERS__TWILIO__API_BASE_URL",
+                "http://127.0.0.1:9000",
+            );
             let c = Config::load(None).unwrap();
+            assert!(c.outbound.allow_private_networks);
+            assert_eq!(c.providers.twilio.api_base_url, "http://127.0.0.1:9000");
+            assert_eq!(c.providers.zendesk.api_base_url, "");
             assert_eq!(c.listen, "0.0.0.0:9999");
             assert_eq!(c.database_url, "postgres://u@h/db");
             assert_eq!(c.http.body_limit_bytes, 2048);
@@ -320,6 +385,16 @@ mod tests {
                 "tenant_defaults.region",
             ),
             ("FEEDBACK_LOG__FORMAT", "xml", "log.format"),
+            (
+                "FEEDBACK_PROVIDERS__TWILIO__API_BASE_URL",
+                "api.twilio.com",
+                "providers.twilio.api_base_url",
+            ),
+            (
+                "FEEDBACK_OUTBOUND__ALLOW_PRIVATE_NETWORKS",
+                "perhaps",
+                "allow_private_networks",
+            ),
         ];
         for (var, value, key) in cases {
             Jail::expect_with(|jail| {

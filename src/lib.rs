@@ -79,10 +79,11 @@ impl App {
             writers,
             config.ingest.max_batch,
         );
-        let http_client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.dispatch.provider_timeout_ms))
-            .build()
-            .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
+        let http_client = channels::outbound::Outbound::new(
+            Duration::from_millis(config.dispatch.provider_timeout_ms),
+            config.outbound.allow_private_networks,
+        )
+        .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
         let state = AppState {
             config: config.clone(),
             db: db.clone(),
@@ -102,9 +103,13 @@ impl App {
             }),
         };
         // Built-in senders first: a sender from the extensions replaces one for its channel.
-        let mut senders: Vec<Arc<dyn dispatch::Sender>> = vec![Arc::new(
-            dispatch::twilio::TwilioSender::new(db.clone(), http_client, &config.public_url),
-        )];
+        let mut senders: Vec<Arc<dyn dispatch::Sender>> =
+            vec![Arc::new(dispatch::twilio::TwilioSender::new(
+                db.clone(),
+                http_client,
+                &config.public_url,
+                &config.providers.twilio.api_base_url,
+            ))];
         senders.extend(extensions.senders);
         let dispatcher = dispatch::dispatcher::Dispatcher::new(
             db.clone(),
@@ -148,13 +153,17 @@ impl App {
         });
         let grace = Duration::from_secs(self.config.http.shutdown_grace_seconds);
         let router = self.router();
-        let stop = shutdown.clone();
-        let server = axum::serve(
+        let limits = http::serve::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(self.config.http.header_read_timeout_seconds),
+            max_per_ip: self.config.http.max_connections_per_ip,
+            uncapped: self.config.rate_limits.trusted_proxies.clone(),
+        };
+        let server = tokio::spawn(http::serve::serve(
             listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.cancelled().await });
-        let server = tokio::spawn(async move { server.await });
+            router,
+            limits,
+            shutdown.clone(),
+        ));
         shutdown.cancelled().await;
         if tokio::time::timeout(grace, server).await.is_err() {
             tracing::warn!("requests still in flight after the grace period; closing");

@@ -1,32 +1,90 @@
 //! Logs (tracing) and metrics (Prometheus).
 
+use std::io::Write;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogConfig;
 
-/// Installs the global tracing subscriber; a second call (tests start several servers in one
-/// process) is a no-op.
+/// Installs the global tracing subscriber, writing to standard output; a second call (tests
+/// start several servers in one process) is a no-op.
 pub fn init_tracing(cfg: &LogConfig) {
+    init_tracing_to(cfg, std::io::stdout);
+}
+
+/// As [`init_tracing`], writing to `writer`. Every line passes [`Scrubbed`] on its way out.
+pub fn init_tracing_to<W>(cfg: &LogConfig, writer: W)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&cfg.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
+    let writer = Scrubbed(writer);
     let _ = if cfg.format == "json" {
         registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
-                    .with_current_span(true),
+                    .with_current_span(true)
+                    .with_writer(writer),
             )
             .try_init()
     } else {
-        registry.with(tracing_subscriber::fmt::layer()).try_init()
+        registry
+            .with(tracing_subscriber::fmt::layer().with_writer(writer))
+            .try_init()
     };
+}
+
+/// Logs carry no phone numbers or e-mail addresses in clear. Code logs redacted forms
+/// (`E164Phone::redacted`) and scrubs provider texts itself; this writer is the net under it:
+/// each formatted event is scrubbed (`channels::scrub::log_line`) before it is written, so a
+/// database error or a sink's answer that quotes an address does not leak it either.
+pub struct Scrubbed<M>(pub M);
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Scrubbed<M> {
+    type Writer = ScrubbedWriter<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        ScrubbedWriter {
+            inner: self.0.make_writer(),
+            buffer: Vec::new(),
+        }
+    }
+}
+
+/// Collects one event's text and writes it, scrubbed, when the event is done (dropped).
+pub struct ScrubbedWriter<W: Write> {
+    inner: W,
+    buffer: Vec<u8>,
+}
+
+impl<W: Write> Write for ScrubbedWriter<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: Write> Drop for ScrubbedWriter<W> {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.buffer);
+        let _ = self
+            .inner
+            .write_all(channels::scrub::log_line(&text).as_bytes());
+        let _ = self.inner.flush();
+    }
 }
 
 /// The process-wide Prometheus recorder. Installed once; every server in the process shares it.

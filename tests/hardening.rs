@@ -23,6 +23,7 @@ on_both_backends!(
     control_characters_and_impossible_times_from_the_api_are_refused,
     control_characters_and_impossible_times_from_providers_are_cleaned,
     another_tenants_invitation_cannot_be_named,
+    no_tenant_can_make_the_gateway_call_an_internal_address,
 );
 
 const PUBLIC_URL: &str = "https://feedback.example.com";
@@ -372,5 +373,155 @@ async fn another_tenants_invitation_cannot_be_named(backend: Backend) {
     assert_eq!(server.count("feedback").await, 0);
     let stored = server.feedback(&acme, answer).await;
     assert_eq!(stored["invitation_id"], id);
+    server.stop().await;
+}
+
+/// A service on the operator's network that must never be reached through the gateway: it
+/// counts requests and answers with something a tenant must not see.
+async fn internal_service() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { r#"{"user": {"email": "internal-admin@corp.example"}, "code": 1, "message": "internal secret"}"# }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, hits)
+}
+
+async fn no_tenant_can_make_the_gateway_call_an_internal_address(backend: Backend) {
+    use std::sync::atomic::Ordering;
+    let (internal, hits) = internal_service().await;
+    // The operator pointed both providers at an internal address but did not allow private
+    // networks: the guarded client must refuse every call.
+    let base = internal.clone();
+    let server = TestServer::start_with(
+        backend,
+        move |c| {
+            c.public_url = PUBLIC_URL.into();
+            c.outbound.allow_private_networks = false;
+            c.providers.twilio.api_base_url = base.clone();
+            c.providers.zendesk.api_base_url = base;
+            c.dispatch.poll_interval_ms = 600_000;
+        },
+        vec![],
+    )
+    .await;
+    let key = server.tenant("acme").await;
+    let put = |platform: &'static str, body: Value| {
+        let server = &server;
+        let key = &key;
+        async move {
+            server
+                .send(
+                    Method::PUT,
+                    &format!("/v1/channels/{platform}"),
+                    Some(key),
+                    Some(body),
+                )
+                .await
+        }
+    };
+
+    // A tenant cannot name a URL.
+    let target = format!("{internal}/internal/path?x=1#");
+    let (status, problem) = put(
+        "twilio",
+        json!({"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "from": "+4578787878",
+               "api_base_url": target}),
+    )
+    .await;
+    assert_problem(status, &problem, 422, "validation-failed");
+    assert_eq!(problem["errors"][0]["field"], "api_base_url", "{problem}");
+    let (status, problem) = put(
+        "zendesk",
+        json!({"signing_secret": ZENDESK_SECRET, "api_base_url": target,
+               "api_user": "a@acme.example", "api_token": "zendesk-api-token-0123"}),
+    )
+    .await;
+    assert_problem(status, &problem, 422, "validation-failed");
+    assert_eq!(server.count("channel_configs").await, 0);
+
+    // Configured properly, the calls still go only where the guard allows.
+    let (status, body) = put(
+        "twilio",
+        json!({"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "from": "+4578787878"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = put(
+        "zendesk",
+        json!({"signing_secret": ZENDESK_SECRET, "subdomain": "acme",
+               "api_user": "a@acme.example", "api_token": "zendesk-api-token-0123"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server
+        .send(
+            Method::PUT,
+            "/v1/surveys/csat",
+            Some(&key),
+            Some(
+                json!({"metric": "csat", "question": {"da": "Hvor tilfreds er du?"},
+                        "channels": ["sms"], "trigger": "ticket_closed",
+                        "policy": {"send_delay_minutes": 0, "quiet_hours": null}}),
+            ),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+
+    // The SMS send is refused before any connection; the tenant sees a fixed message.
+    let (status, invitation) = server
+        .post(
+            "/v1/surveys/csat/send",
+            &key,
+            json!({"contact": {"phone": "+4522334455"}}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 202, "{invitation}");
+    server.dispatcher.run_once().await.unwrap();
+    let (_, list) = server.get("/v1/invitations", &key).await;
+    let listed = list.to_string();
+    assert!(listed.contains("Twilio could not be reached"), "{listed}");
+    assert!(
+        !listed.contains("internal") && !listed.contains("127.0.0.1"),
+        "{listed}"
+    );
+
+    // A Zendesk event that needs the Users API: 503 with a fixed text, nothing looked up.
+    let body = std::fs::read(format!(
+        "{}/tests/fixtures/platforms/zendesk_ticket_status_changed.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let ts = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let resp = server
+        .client
+        .post(server.url("/hooks/acme/zendesk"))
+        .header("content-type", "application/json")
+        .header(
+            zendesk::SIGNATURE_HEADER,
+            zendesk::signature(ZENDESK_SECRET, &ts, &body),
+        )
+        .header(zendesk::TIMESTAMP_HEADER, ts)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let text = resp.text().await.unwrap();
+    assert!(
+        !text.contains("internal") && !text.contains("127.0.0.1"),
+        "{text}"
+    );
+
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the internal service was never called"
+    );
     server.stop().await;
 }

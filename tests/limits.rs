@@ -8,7 +8,8 @@ use serde_json::json;
 
 on_both_backends!(
     a_tenant_over_its_limit_gets_429_and_others_do_not,
-    admin_is_limited_per_client_ip
+    admin_is_limited_per_client_ip,
+    unknown_api_keys_are_throttled_before_the_database,
 );
 
 async fn a_tenant_over_its_limit_gets_429_and_others_do_not(backend: Backend) {
@@ -107,4 +108,140 @@ async fn admin_is_limited_per_client_ip(backend: Backend) {
     }
     assert_eq!(statuses, vec![201, 201, 429]);
     server.stop().await;
+}
+
+/// Guessing keys costs a database look-up each; past the per-IP budget the guesses are answered
+/// 429 without one. A key that authenticated before is remembered and keeps working.
+async fn unknown_api_keys_are_throttled_before_the_database(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        |c| {
+            c.rate_limits.key_lookup_ip_per_second = 1;
+            c.rate_limits.key_lookup_ip_burst = 10;
+        },
+        vec![],
+    )
+    .await;
+    let key = server.tenant("acme").await;
+    let (status, _) = server.get("/v1/feedback", &key).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut unauthorized = 0;
+    let mut throttled = 0;
+    for i in 0..200 {
+        let resp = server
+            .client
+            .get(server.url("/v1/feedback"))
+            .bearer_auth(format!("fgk_guess_{i:040}"))
+            .send()
+            .await
+            .unwrap();
+        match resp.status() {
+            StatusCode::UNAUTHORIZED => unauthorized += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert!(resp.headers().contains_key("retry-after"));
+                throttled += 1;
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert!(
+        unauthorized <= 12,
+        "{unauthorized} guesses reached the database"
+    );
+    assert_eq!(unauthorized + throttled, 200);
+    let (status, body) = server.get("/v1/feedback", &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    server.stop().await;
+}
+
+mod connections {
+    //! The connection layer: not storage, so SQLite only.
+    use super::*;
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    fn address(server: &TestServer) -> String {
+        server.base.trim_start_matches("http://").to_owned()
+    }
+
+    /// Reads until the server closes the connection; the time it took.
+    async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        let mut buf = [0u8; 1024];
+        loop {
+            match tokio::time::timeout_at((start + limit).into(), stream.read(&mut buf)).await {
+                Err(_) => return None,
+                Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
+                Ok(Ok(_)) => continue,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn headers_that_never_finish_are_cut_off() {
+        let server = TestServer::start_with(
+            Backend::Sqlite,
+            |c| c.http.header_read_timeout_seconds = 1,
+            vec![],
+        )
+        .await;
+        let mut silent = TcpStream::connect(address(&server)).await.unwrap();
+        let mut slow = TcpStream::connect(address(&server)).await.unwrap();
+        slow.write_all(b"POST /v1/feedback HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        for stream in [&mut silent, &mut slow] {
+            let closed = closed_within(stream, Duration::from_secs(5)).await;
+            assert!(closed.is_some(), "the connection is still open after 5 s");
+        }
+        // A request that completes its headers in time is served.
+        let (status, _) = server
+            .send(reqwest::Method::GET, "/healthz", None, None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn one_address_holds_a_bounded_number_of_connections() {
+        let server = TestServer::start_with(
+            Backend::Sqlite,
+            |c| c.http.max_connections_per_ip = 4,
+            vec![],
+        )
+        .await;
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(TcpStream::connect(address(&server)).await.unwrap());
+        }
+        // Let the server count them.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut fifth = TcpStream::connect(address(&server)).await.unwrap();
+        let closed = closed_within(&mut fifth, Duration::from_secs(2)).await;
+        assert!(closed.is_some(), "a fifth connection is closed at once");
+
+        // The held connections still work, and closing one makes room.
+        held[0]
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let n = held[0].read(&mut buf).await.unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        drop(held.pop());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut again = TcpStream::connect(address(&server)).await.unwrap();
+        again
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let n = again.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        server.stop().await;
+    }
 }

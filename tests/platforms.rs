@@ -61,6 +61,7 @@ struct Hooks {
     server: TestServer,
     key: String,
     zendesk: FakeZendesk,
+    twilio: FakeTwilio,
     events: Arc<EventTypes>,
 }
 
@@ -124,22 +125,26 @@ fn signed_headers(
 impl Hooks {
     async fn start(backend: Backend) -> Hooks {
         let events = Arc::new(EventTypes::default());
+        let zendesk = FakeZendesk::start().await;
+        let twilio = FakeTwilio::start().await;
         // Invitations stay as scheduled: no dispatcher round runs during a test.
         let server = TestServer::start_with(
             backend,
             |c| {
                 c.dispatch.poll_interval_ms = 600_000;
                 c.public_url = PUBLIC_URL.into();
+                c.providers.zendesk.api_base_url = zendesk.base.clone();
+                c.providers.twilio.api_base_url = twilio.base.clone();
             },
             vec![events.clone()],
         )
         .await;
         let key = server.tenant("acme").await;
-        let zendesk = FakeZendesk::start().await;
         let hooks = Hooks {
             server,
             key,
             zendesk,
+            twilio,
             events,
         };
         for (platform, config) in [
@@ -902,7 +907,7 @@ async fn platform_configuration_keeps_its_secrets(backend: Backend) {
 
 async fn a_closed_ticket_is_asked_by_sms_and_scored_by_agent_and_team(backend: Backend) {
     let hooks = Hooks::start(backend).await;
-    let twilio = FakeTwilio::start().await;
+    let twilio = &hooks.twilio;
     let (status, body) = hooks.configure("twilio", twilio.config(json!({}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // Asked at once, whatever the hour.

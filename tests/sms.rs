@@ -49,13 +49,16 @@ struct Sms {
 /// goes out at once.
 async fn setup(backend: Backend, extra_config: Value) -> Sms {
     let events = Arc::new(EventTypes::default());
+    let twilio = FakeTwilio::start().await;
     let server = TestServer::start_with(
         backend,
-        |c| c.public_url = PUBLIC_URL.into(),
+        |c| {
+            c.public_url = PUBLIC_URL.into();
+            c.providers.twilio.api_base_url = twilio.base.clone();
+        },
         vec![events.clone()],
     )
     .await;
-    let twilio = FakeTwilio::start().await;
     let key = server.tenant("acme").await;
     let (status, body) = server
         .send(
@@ -321,7 +324,10 @@ async fn bad_signatures_and_bad_requests_store_nothing(backend: Backend) {
             Method::PUT,
             "/v1/channels/twilio",
             Some(&other),
-            Some(t.twilio.config(json!({"auth_token": "other-token"}))),
+            Some(
+                t.twilio
+                    .config(json!({"auth_token": "other-auth-token-0123456789"})),
+            ),
         )
         .await;
     let signed_for_other = signature(
@@ -689,7 +695,10 @@ async fn provider_errors_retry_or_give_up(backend: Backend) {
             Method::PUT,
             "/v1/channels/twilio",
             Some(&t.key),
-            Some(t.twilio.config(json!({"auth_token": "wrong"}))),
+            Some(
+                t.twilio
+                    .config(json!({"auth_token": "wrong-auth-token-0123456789"})),
+            ),
         )
         .await;
     let (_, inv) = t

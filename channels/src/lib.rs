@@ -6,5 +6,6 @@ pub mod model;
 pub mod outbound;
 pub mod reply;
 pub mod sanitize;
+pub mod scrub;
 pub mod secret;
 pub mod sms;

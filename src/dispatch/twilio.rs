@@ -2,6 +2,8 @@
 //! per invitation, Twilio's refusals turned into retry / give up / opt out / invalid number.
 
 use async_trait::async_trait;
+use channels::outbound::Outbound;
+use channels::scrub;
 use channels::sms::twilio::{self, SendFailure};
 use uuid::Uuid;
 
@@ -10,17 +12,20 @@ use crate::store::{channel_configs, tenants, Db};
 
 pub struct TwilioSender {
     db: Db,
-    http: reqwest::Client,
+    http: Outbound,
     /// The gateway's public base URL: status callbacks go to `/hooks/{tenant}/twilio/status`.
     public_url: String,
+    /// The operator's `providers.twilio.api_base_url`.
+    api_base_url: String,
 }
 
 impl TwilioSender {
-    pub fn new(db: Db, http: reqwest::Client, public_url: &str) -> Self {
+    pub fn new(db: Db, http: Outbound, public_url: &str, api_base_url: &str) -> Self {
         TwilioSender {
             db,
             http,
             public_url: public_url.trim_end_matches('/').to_owned(),
+            api_base_url: api_base_url.to_owned(),
         }
     }
 
@@ -33,6 +38,9 @@ impl TwilioSender {
     }
 }
 
+/// Twilio's refusal as the dispatcher keeps it. The message is fixed text by error code:
+/// Twilio's own text names the recipient's number, and a tenant sees `last_error`. A short,
+/// scrubbed excerpt of Twilio's text goes to the log for the operator.
 fn send_error(failure: SendFailure) -> SendError {
     let verdict = if failure.recipient_unsubscribed() {
         Some(AddressVerdict::OptedOut)
@@ -41,13 +49,25 @@ fn send_error(failure: SendFailure) -> SendError {
     } else {
         None
     };
+    let message = match &failure {
+        SendFailure::Api(e) => {
+            tracing::warn!(
+                code = e.code,
+                http_status = e.http_status,
+                excerpt = %scrub::excerpt(&e.message),
+                "Twilio refused a message"
+            );
+            format!("Twilio error {}: {}", e.code, twilio::describe(e.code))
+        }
+        SendFailure::Transport(reason) => {
+            tracing::warn!(reason = %scrub::excerpt(reason), "Twilio could not be reached");
+            "Twilio could not be reached".to_owned()
+        }
+    };
     SendError {
         retryable: failure.is_retryable(),
         code: failure.code().map(|c| c.to_string()),
-        message: match &failure {
-            SendFailure::Api(e) => e.message.clone(),
-            SendFailure::Transport(m) => m.clone(),
-        },
+        message,
         retry_after: failure.retry_after(),
         verdict,
     }
@@ -79,7 +99,7 @@ impl Sender for TwilioSender {
             .ok_or_else(|| SendError::permanent(None, "the tenant no longer exists"))?;
         let callback = format!("{}/hooks/{slug}/twilio/status", self.public_url);
         let from = config.send_from();
-        let client = twilio::Client::new(self.http.clone(), config.account());
+        let client = twilio::Client::new(self.http.clone(), config.account(&self.api_base_url));
         let sent = client
             .send(&message.to, &from, &message.body, Some(&callback))
             .await

@@ -131,7 +131,9 @@ impl Relay {
             .collect()
     }
 
-    async fn settle_failure(&self, row: &Claimed, err: SinkError) -> Result<(), DbErr> {
+    async fn settle_failure(&self, row: &Claimed, mut err: SinkError) -> Result<(), DbErr> {
+        // A sink's error may quote the endpoint's answer; a tenant reads it in the dead letters.
+        err.message = channels::scrub::excerpt(&err.message);
         let attempts = row.attempts + 1;
         let now = Utc::now();
         metrics::counter!("outbox_failed_total", "sink" => row.sink.clone()).increment(1);

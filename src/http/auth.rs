@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use subtle::ConstantTimeEq;
@@ -61,6 +63,11 @@ impl FromRequestParts<AppState> for TenantAuth {
         let tenant = match state.keys.get(&hash) {
             Some(tenant) => tenant,
             None => {
+                // Unknown keys are throttled per client before they cost a database look-up.
+                if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+                    let ip = state.limits.client_ip(peer.ip(), &parts.headers);
+                    state.limits.check_key_lookup(ip)?;
+                }
                 let tenant = tenants::authenticate(&state.db, key)
                     .await
                     .map_err(|e| state.db_error(e))?

@@ -23,6 +23,7 @@ pub struct InboundLimits {
     tenants: DefaultKeyedRateLimiter<Uuid>,
     ips: DefaultKeyedRateLimiter<IpAddr>,
     hook_ips: DefaultKeyedRateLimiter<IpAddr>,
+    key_lookups: DefaultKeyedRateLimiter<IpAddr>,
     trusted_proxies: Vec<IpNet>,
 }
 
@@ -43,6 +44,10 @@ impl InboundLimits {
             tenants: RateLimiter::keyed(quota(cfg.tenant_per_second, cfg.tenant_burst)),
             ips: RateLimiter::keyed(quota(cfg.ip_per_second, cfg.ip_burst)),
             hook_ips: RateLimiter::keyed(quota(cfg.hook_ip_per_second, cfg.hook_ip_burst)),
+            key_lookups: RateLimiter::keyed(quota(
+                cfg.key_lookup_ip_per_second,
+                cfg.key_lookup_ip_burst,
+            )),
             trusted_proxies: cfg.trusted_proxies.clone(),
         }
     }
@@ -61,6 +66,11 @@ impl InboundLimits {
         Self::check(&self.hook_ips, ip)
     }
 
+    /// Before an API key unknown to this process is looked up in the database.
+    pub fn check_key_lookup(&self, ip: IpAddr) -> Result<(), ApiError> {
+        Self::check(&self.key_lookups, ip)
+    }
+
     fn check(limiter: &DefaultKeyedRateLimiter<IpAddr>, ip: IpAddr) -> Result<(), ApiError> {
         limiter
             .check_key(&ip)
@@ -72,6 +82,7 @@ impl InboundLimits {
         self.tenants.retain_recent();
         self.ips.retain_recent();
         self.hook_ips.retain_recent();
+        self.key_lookups.retain_recent();
     }
 
     /// The client's address: the peer's, unless the peer is a trusted proxy; then the
@@ -138,6 +149,8 @@ mod tests {
             ip_burst: 1,
             hook_ip_per_second: 1,
             hook_ip_burst: 1,
+            key_lookup_ip_per_second: 1,
+            key_lookup_ip_burst: 1,
             trusted_proxies: trusted.iter().map(|s| s.parse().unwrap()).collect(),
         })
     }

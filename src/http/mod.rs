@@ -14,6 +14,7 @@ pub mod json;
 pub mod limits;
 pub mod problem;
 pub mod scores;
+pub mod serve;
 pub mod surveys;
 
 use std::sync::Arc;
@@ -47,7 +48,8 @@ pub struct AppState {
     pub scheduler: Arc<crate::policy::schedule::Scheduler>,
     pub limits: Arc<limits::InboundLimits>,
     /// For provider APIs a webhook needs (Zendesk's Users API).
-    pub http: reqwest::Client,
+    /// The guarded client every provider call goes through.
+    pub http: ::channels::outbound::Outbound,
 }
 
 impl AppState {

@@ -65,12 +65,13 @@ fn error(status: StatusCode, code: u32, message: &str) -> Response {
         .into_response()
 }
 
-fn message_for(code: u32) -> &'static str {
+/// Twilio's messages, which name the recipient's number as the real ones do.
+fn message_for(code: u32, to: &str) -> String {
     match code {
-        21610 => "Attempt to send to unsubscribed recipient",
-        21211 => "Invalid 'To' Phone Number",
-        21614 => "'To' number is not a valid mobile number",
-        _ => "Bad request",
+        21610 => format!("Attempt to send to unsubscribed recipient {to}"),
+        21211 => format!("The 'To' number {to} is not a valid phone number."),
+        21614 => format!("'To' number {to} is not a valid mobile number"),
+        _ => "Bad request".to_owned(),
     }
 }
 
@@ -144,7 +145,7 @@ async fn create_message(
                 20500,
                 "An internal server error has occurred",
             ),
-            Refusal::Code(code) => error(StatusCode::BAD_REQUEST, code, message_for(code)),
+            Refusal::Code(code) => error(StatusCode::BAD_REQUEST, code, &message_for(code, &to)),
         };
     }
     let mut sent = state.sent.lock().unwrap();
@@ -212,13 +213,13 @@ impl FakeTwilio {
         self.state.refusals.lock().unwrap().extend(refusals);
     }
 
-    /// The body of `PUT /v1/channels/twilio` for an account on this fake.
+    /// The body of `PUT /v1/channels/twilio` for an account on this fake. The gateway finds
+    /// the fake through the operator's `providers.twilio.api_base_url` (set it to `base`).
     pub fn config(&self, extra: Value) -> Value {
         let mut config = json!({
             "account_sid": ACCOUNT_SID,
             "auth_token": AUTH_TOKEN,
             "from": FROM,
-            "api_base_url": self.base,
             "messages_per_second": 100,
         });
         if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {

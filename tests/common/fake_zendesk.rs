@@ -116,11 +116,12 @@ impl FakeZendesk {
         *self.state.requests.lock().unwrap()
     }
 
-    /// The settings of `PUT /v1/channels/zendesk` that point the gateway here.
+    /// The settings of `PUT /v1/channels/zendesk` for an account on this fake. The gateway
+    /// finds the fake through the operator's `providers.zendesk.api_base_url` (set it to `base`).
     pub fn config(&self, signing_secret: &str) -> Value {
         json!({
             "signing_secret": signing_secret,
-            "api_base_url": self.base,
+            "subdomain": "acme",
             "api_user": API_USER,
             "api_token": API_TOKEN,
         })

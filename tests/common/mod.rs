@@ -153,6 +153,8 @@ pub fn test_config(database_url: &str) -> Config {
     config.listen = "127.0.0.1:0".into();
     config.admin_token = ADMIN_TOKEN.into();
     config.demo.create_tenant = false;
+    // Provider stand-ins listen on loopback.
+    config.outbound.allow_private_networks = true;
     config.outbox.backoff_base_ms = 1;
     config.outbox.backoff_max_ms = 5;
     config.outbox.poll_interval_ms = 50;

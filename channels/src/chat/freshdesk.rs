@@ -246,7 +246,8 @@ mod tests {
     use super::*;
 
     fn basic() -> Credentials {
-        configure(&json!({"basic_user": "freshdesk", "basic_password": "s3cret"})).unwrap()
+        configure(&json!({"basic_user": "freshdesk", "basic_password": "s3cret-s3cret-s3cret"}))
+            .unwrap()
     }
 
     fn check(pairs: &[(&str, &str)], creds: &Credentials) -> Result<(), Rejection> {
@@ -264,12 +265,15 @@ mod tests {
 
     #[test]
     fn requires_the_configured_credential() {
-        // base64("freshdesk:s3cret")
-        let good = "Basic ZnJlc2hkZXNrOnMzY3JldA==";
+        // base64("freshdesk:s3cret-s3cret-s3cret")
+        let good = "Basic ZnJlc2hkZXNrOnMzY3JldC1zM2NyZXQtczNjcmV0";
         assert_eq!(check(&[("authorization", good)], &basic()), Ok(()));
         assert_eq!(
             check(
-                &[("authorization", "Basic ZnJlc2hkZXNrOnMzY3JldB==")],
+                &[(
+                    "authorization",
+                    "Basic ZnJlc2hkZXNrOnMzY3JldC1zM2NyZXQtczNjcmV1"
+                )],
                 &basic()
             ),
             Err(Rejection::Mismatch("Authorization"))
@@ -278,11 +282,15 @@ mod tests {
             check(&[], &basic()),
             Err(Rejection::Missing("Authorization"))
         );
-        let header =
-            configure(&json!({"header_name": "X-Feedback-Token", "header_value": "tok-123"}))
-                .unwrap();
-        assert_eq!(check(&[("x-feedback-token", "tok-123")], &header), Ok(()));
-        assert!(check(&[("x-feedback-token", "tok-124")], &header).is_err());
+        let header = configure(
+            &json!({"header_name": "X-Feedback-Token", "header_value": "tok-123-tok-123-tok"}),
+        )
+        .unwrap();
+        assert_eq!(
+            check(&[("x-feedback-token", "tok-123-tok-123-tok")], &header),
+            Ok(())
+        );
+        assert!(check(&[("x-feedback-token", "tok-124-tok-124-tok")], &header).is_err());
         assert!(check(&[("authorization", good)], &header).is_err());
         assert!(configure(&json!({})).is_err(), "never unauthenticated");
         assert!(configure(&json!({"basic_user": "u"})).is_err());

@@ -47,7 +47,8 @@ const LENIENT_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPu
 pub fn secret_key(secret: &str) -> Option<Vec<u8>> {
     let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
     let key = LENIENT_BASE64.decode(encoded).ok()?;
-    Some(key).filter(|k| !k.is_empty())
+    // Standard Webhooks secrets carry 24 to 64 random bytes; fewer than 16 can be guessed.
+    Some(key).filter(|k| k.len() >= super::MIN_SECRET_BYTES)
 }
 
 /// The `v1,<base64>` signature of a message.

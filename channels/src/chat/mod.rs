@@ -120,6 +120,7 @@ impl Credentials {
 }
 
 pub const DEFAULT_TOLERANCE_SECONDS: i64 = 300;
+pub const MAX_TOLERANCE_SECONDS: i64 = 3_600;
 
 /// One support platform.
 pub struct Platform {
@@ -290,10 +291,11 @@ pub(crate) fn common_settings(
 ) -> serde_json::Map<String, Value> {
     let mut settings = serde_json::Map::new();
     if let Some(t) = tolerance_seconds {
-        if !(1..=86_400).contains(&t) {
+        // Past an hour, the tolerance no longer protects against replayed deliveries.
+        if !(1..=MAX_TOLERANCE_SECONDS).contains(&t) {
             errors.push(InvalidValue::new(
                 "tolerance_seconds",
-                "must be between 1 and 86400",
+                format!("must be between 1 and {MAX_TOLERANCE_SECONDS}"),
             ));
         }
         settings.insert("tolerance_seconds".into(), t.into());
@@ -316,8 +318,24 @@ pub(crate) fn common_settings(
 pub(crate) fn finish(
     settings: serde_json::Map<String, Value>,
     secrets: BTreeMap<String, Secret>,
-    errors: Vec<InvalidValue>,
+    mut errors: Vec<InvalidValue>,
 ) -> Result<Credentials, Vec<InvalidValue>> {
+    // A short secret can be guessed, and then anyone can sign (or authenticate) deliveries.
+    for (name, secret) in &secrets {
+        if secret.expose().len() < MIN_SECRET_BYTES {
+            let field = SECRET_NAMES
+                .iter()
+                .find(|n| **n == name.as_str())
+                .copied()
+                .unwrap_or("secret");
+            errors.push(InvalidValue::new(
+                field,
+                format!(
+                    "must be at least {MIN_SECRET_BYTES} characters; copy it from the platform"
+                ),
+            ));
+        }
+    }
     if errors.is_empty() {
         Ok(Credentials {
             settings: Value::Object(settings),
@@ -352,6 +370,21 @@ pub(crate) fn required_secret(
     secret
 }
 
+/// The least key material a signing secret, token or password may have.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// The names platforms store secrets under, for error messages that name the field.
+const SECRET_NAMES: &[&str] = &[
+    "signing_secret",
+    "client_secret",
+    "webhook_secret",
+    "url_token",
+    "basic_password",
+    "header_value",
+    "secret",
+    "api_token",
+];
+
 /// A person's id on a platform, as an identity of the contact: namespaced by the platform, so
 /// that it never meets the tenant's own external ids or another platform's.
 pub(crate) fn platform_identity(platform: &str, id: &str) -> Identity {
@@ -381,6 +414,40 @@ pub(crate) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trivial_secrets_and_long_tolerances_are_refused() {
+        use serde_json::json;
+        let cases = [
+            ("generic", json!({"secret": "whsec_AA=="})),
+            ("generic", json!({"secret": "whsec_MTIzNDU2Nzg5MDEyMzQ1"})), // 15 bytes
+            ("zendesk", json!({"signing_secret": "x"})),
+            ("intercom", json!({"client_secret": "x"})),
+            ("chatwoot", json!({"webhook_secret": "fifteen-chars.."})),
+            (
+                "freshdesk",
+                json!({"basic_user": "u", "basic_password": "p"}),
+            ),
+            (
+                "zendesk",
+                json!({"signing_secret": "a-long-enough-secret-0123", "tolerance_seconds": 86_400}),
+            ),
+            (
+                "generic",
+                json!({"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "tolerance_seconds": 3_601}),
+            ),
+        ];
+        for (name, body) in cases {
+            let configure = platform(name).unwrap().configure;
+            assert!(configure(&body).is_err(), "{name}: {body}");
+        }
+        let generic = platform("generic").unwrap().configure;
+        assert!(
+            generic(&json!({"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "tolerance_seconds": 3_600}))
+            .is_ok()
+        );
+    }
 
     #[test]
     fn reads_ids_and_times_in_the_shapes_platforms_send() {

@@ -19,6 +19,7 @@ use crate::model::{
     ContactRef, Identity, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score,
     TicketClosed,
 };
+use crate::outbound::Outbound;
 use crate::secret::Secret;
 
 pub const NAME: &str = "zendesk";
@@ -67,6 +68,11 @@ pub fn signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
 #[serde(deny_unknown_fields)]
 struct ConfigBody {
     signing_secret: Option<String>,
+    /// The account's subdomain: `acme` for https://acme.zendesk.com.
+    #[serde(default)]
+    subdomain: Option<String>,
+    /// Accepted for configurations written before `subdomain`, only in the form
+    /// `https://{subdomain}.zendesk.com`: the gateway calls no other host for a tenant.
     #[serde(default)]
     api_base_url: Option<String>,
     #[serde(default)]
@@ -87,17 +93,34 @@ fn configure(body: &Value) -> Result<Credentials, Vec<InvalidValue>> {
     if let Some(s) = required_secret(&body.signing_secret, "signing_secret", &mut errors) {
         secrets.insert("signing_secret".to_owned(), s);
     }
-    if let Some(url) = &body.api_base_url {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            errors.push(InvalidValue::new(
+    let from_url = body.api_base_url.as_deref().map(|url| {
+        subdomain_of_url(url).ok_or_else(|| {
+            InvalidValue::new(
                 "api_base_url",
-                "an http(s) URL, e.g. https://acme.zendesk.com",
-            ));
+                "only https://{subdomain}.zendesk.com; better, give `subdomain`",
+            )
+        })
+    });
+    let subdomain = match (body.subdomain.as_deref(), from_url) {
+        (Some(given), _) => match check_subdomain(given) {
+            Some(s) => Some(s),
+            None => {
+                errors.push(InvalidValue::new(
+                    "subdomain",
+                    "letters, digits and dashes: `acme` for https://acme.zendesk.com",
+                ));
+                None
+            }
+        },
+        (None, Some(Ok(s))) => Some(s),
+        (None, Some(Err(e))) => {
+            errors.push(e);
+            None
         }
-        settings.insert(
-            "api_base_url".into(),
-            url.trim_end_matches('/').to_owned().into(),
-        );
+        (None, None) => None,
+    };
+    if let Some(s) = &subdomain {
+        settings.insert("subdomain".into(), s.clone().into());
     }
     match (&body.api_user, &body.api_token) {
         (Some(user), Some(token)) if !user.trim().is_empty() && !token.trim().is_empty() => {
@@ -110,10 +133,10 @@ fn configure(body: &Value) -> Result<Credentials, Vec<InvalidValue>> {
             "api_user and api_token go together",
         )),
     }
-    if secrets.contains_key("api_token") && body.api_base_url.is_none() {
+    if secrets.contains_key("api_token") && subdomain.is_none() && body.api_base_url.is_none() {
         errors.push(InvalidValue::new(
-            "api_base_url",
-            "is required with api_token, e.g. https://acme.zendesk.com",
+            "subdomain",
+            "is required with api_token: `acme` for https://acme.zendesk.com",
         ));
     }
     finish(settings, secrets, errors)
@@ -320,24 +343,57 @@ impl LookupError {
     }
 }
 
+/// A subdomain as Zendesk allows it (a DNS label), lower-cased.
+fn check_subdomain(given: &str) -> Option<String> {
+    let s = given.trim().to_ascii_lowercase();
+    let ok = (1..=63).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    ok.then_some(s)
+}
+
+/// The subdomain of `https://{subdomain}.zendesk.com` (with an optional trailing slash).
+fn subdomain_of_url(url: &str) -> Option<String> {
+    let host = url
+        .strip_prefix("https://")?
+        .trim_end_matches('/')
+        .strip_suffix(".zendesk.com")?;
+    check_subdomain(host).filter(|s| s == host)
+}
+
+/// Where the tenant's Users API is: the operator's `providers.zendesk.api_base_url` when set
+/// (a stand-in in tests, an egress proxy), else the tenant's `https://{subdomain}.zendesk.com`.
+pub fn api_base_url(creds: &Credentials, operator_base_url: &str) -> Option<String> {
+    if !operator_base_url.is_empty() {
+        return Some(operator_base_url.trim_end_matches('/').to_owned());
+    }
+    let subdomain = creds
+        .setting("subdomain")
+        .map(str::to_owned)
+        .or_else(|| creds.setting("api_base_url").and_then(subdomain_of_url))?;
+    Some(format!("https://{subdomain}.zendesk.com"))
+}
+
 /// `GET {api_base_url}/api/v2/users/{id}.json` with the API token (`{email}/token:{token}`).
 pub async fn lookup_requester(
-    http: &reqwest::Client,
+    http: &Outbound,
+    base: &str,
     creds: &Credentials,
     user_id: &str,
     region: &str,
     timeout: Duration,
 ) -> Result<(ContactRef, Option<String>), LookupError> {
-    let (Some(base), Some(user), Some(token)) = (
-        creds.setting("api_base_url"),
-        creds.setting("api_user"),
-        creds.secret("api_token"),
-    ) else {
+    let (Some(user), Some(token)) = (creds.setting("api_user"), creds.secret("api_token")) else {
         return Err(LookupError::NotConfigured);
     };
     let id: String = user_id.chars().filter(char::is_ascii_digit).collect();
     let resp = http
-        .get(format!("{base}/api/v2/users/{id}.json"))
+        .request(
+            reqwest::Method::GET,
+            &format!("{base}/api/v2/users/{id}.json"),
+        )
+        .map_err(|e| LookupError::Transport(e.to_string()))?
         .basic_auth(format!("{user}/token"), Some(token.expose()))
         .timeout(timeout)
         .send()
@@ -366,7 +422,8 @@ pub async fn lookup_requester(
 /// Fills in a closed ticket's requester from the Users API when the event named only an id.
 /// `Ok(false)`: nothing to look up, or no API credentials configured.
 pub async fn complete_requester(
-    http: &reqwest::Client,
+    http: &Outbound,
+    operator_base_url: &str,
     creds: &Credentials,
     ticket: &mut TicketClosed,
     region: &str,
@@ -379,7 +436,10 @@ pub async fn complete_requester(
     else {
         return Ok(false);
     };
-    let (mut found, name) = match lookup_requester(http, creds, id, region, timeout).await {
+    let Some(base) = api_base_url(creds, operator_base_url) else {
+        return Ok(false);
+    };
+    let (mut found, name) = match lookup_requester(http, &base, creds, id, region, timeout).await {
         Ok(found) => found,
         Err(LookupError::NotConfigured) => return Ok(false),
         Err(e) => return Err(e),
@@ -561,7 +621,7 @@ mod tests {
         assert_eq!(r.reason.as_deref(), Some("Issue took too long to resolve"));
 
         // The admin's own field names.
-        let custom = configure(&json!({"signing_secret": "s",
+        let custom = configure(&json!({"signing_secret": TEST_SECRET,
             "field_mapping": {"ticket_id": "/ticket/id", "status": "/ticket/state"}}))
         .unwrap();
         let parsed = parse_body(&json!({"ticket": {"id": 9, "state": "closed"}}), &custom).unwrap();
@@ -585,14 +645,60 @@ mod tests {
         let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
         assert_eq!(fields, ["signing_secret", "api_token"]);
         let c = configure(
-            &json!({"signing_secret": "s", "api_base_url": "https://acme.zendesk.com/",
-            "api_user": "a@example.com", "api_token": "t0k"}),
+            &json!({"signing_secret": TEST_SECRET, "api_base_url": "https://acme.zendesk.com/",
+            "api_user": "a@example.com", "api_token": "t0k-zendesk-api-token"}),
         )
         .unwrap();
-        assert_eq!(c.setting("api_base_url"), Some("https://acme.zendesk.com"));
-        assert!(!c.settings.to_string().contains("t0k"));
-        assert_eq!(c.secret("api_token").unwrap().expose(), "t0k");
-        assert!(configure(&json!({"signing_secret": "s", "tolerance_seconds": 0})).is_err());
-        assert!(configure(&json!({"signing_secret": "s", "nonsense": 1})).is_err());
+        assert_eq!(c.setting("subdomain"), Some("acme"));
+        assert_eq!(c.setting("api_base_url"), None);
+        assert_eq!(
+            api_base_url(&c, "").as_deref(),
+            Some("https://acme.zendesk.com")
+        );
+        assert_eq!(
+            api_base_url(&c, "http://127.0.0.1:9/").as_deref(),
+            Some("http://127.0.0.1:9"),
+            "the operator's setting wins"
+        );
+        assert!(!c.settings.to_string().contains("t0k-zendesk"));
+        assert_eq!(
+            c.secret("api_token").unwrap().expose(),
+            "t0k-zendesk-api-token"
+        );
+        let c = configure(&json!({"signing_secret": TEST_SECRET, "subdomain": "Acme-DK"})).unwrap();
+        assert_eq!(c.setting("subdomain"), Some("acme-dk"));
+        assert!(
+            configure(&json!({"signing_secret": TEST_SECRET, "tolerance_seconds": 0})).is_err()
+        );
+        assert!(configure(&json!({"signing_secret": TEST_SECRET, "nonsense": 1})).is_err());
+    }
+
+    #[test]
+    fn a_tenant_cannot_point_the_gateway_at_another_host() {
+        for (body, field) in [
+            (
+                json!({"api_base_url": "http://127.0.0.1:8080/internal/path?x=1#"}),
+                "api_base_url",
+            ),
+            (
+                json!({"api_base_url": "https://acme.zendesk.com.evil.example"}),
+                "api_base_url",
+            ),
+            (
+                json!({"api_base_url": "https://evil.example/?.zendesk.com"}),
+                "api_base_url",
+            ),
+            (
+                json!({"api_base_url": "http://acme.zendesk.com"}),
+                "api_base_url",
+            ),
+            (json!({"subdomain": "acme.evil.example"}), "subdomain"),
+            (json!({"subdomain": "127.0.0.1:8080/"}), "subdomain"),
+        ] {
+            let mut body = body;
+            body["signing_secret"] = json!(TEST_SECRET);
+            let errors = configure(&body).err().unwrap_or_else(|| panic!("{body}"));
+            assert_eq!(errors[0].field, field, "{body}");
+        }
     }
 }

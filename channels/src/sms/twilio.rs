@@ -19,10 +19,10 @@ use subtle::ConstantTimeEq;
 use crate::model::{
     DeliveryState, DeliveryStatus, E164Phone, Identity, InboundEvent, InvalidValue, ReplyText,
 };
+use crate::outbound::Outbound;
 use crate::secret::Secret;
 
 pub const PROVIDER: &str = "twilio";
-pub const DEFAULT_API_BASE_URL: &str = "https://api.twilio.com";
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 
 // ---------------------------------------------------------------------------------------------
@@ -237,8 +237,10 @@ pub struct ConfigBody {
     pub from: Option<String>,
     #[serde(default)]
     pub messaging_service_sid: Option<String>,
+    /// Refused with a clear message: where Twilio's API is, is the operator's setting
+    /// (`providers.twilio.api_base_url`), never a tenant's.
     #[serde(default)]
-    pub api_base_url: Option<String>,
+    pub api_base_url: Option<serde_json::Value>,
     #[serde(default)]
     pub messages_per_second: Option<f64>,
     #[serde(default)]
@@ -257,7 +259,6 @@ pub struct Settings {
     pub account_sid: String,
     pub from: Option<String>,
     pub messaging_service_sid: Option<String>,
-    pub api_base_url: String,
     /// A long code sends about one message a second; short codes and toll-free numbers more.
     pub messages_per_second: f64,
     /// Minutes after a score during which more text becomes its comment; the gateway's
@@ -274,11 +275,12 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn account(&self) -> Account {
+    /// The account, on the API at the operator's `api_base_url`.
+    pub fn account(&self, api_base_url: &str) -> Account {
         Account {
             account_sid: self.settings.account_sid.clone(),
             auth_token: self.auth_token.clone(),
-            api_base_url: self.settings.api_base_url.clone(),
+            api_base_url: api_base_url.trim_end_matches('/').to_owned(),
         }
     }
 
@@ -308,8 +310,12 @@ impl ConfigBody {
                 "an account SID is AC followed by 32 hex digits",
             ));
         }
-        if self.auth_token.expose().trim().is_empty() {
-            errors.push(InvalidValue::new("auth_token", "must not be empty"));
+        // The auth token is also the key Twilio signs webhooks with (32 hex digits).
+        if self.auth_token.expose().trim().len() < 16 {
+            errors.push(InvalidValue::new(
+                "auth_token",
+                "must be the account's auth token (at least 16 characters)",
+            ));
         }
         let from = match &self.from {
             Some(number) => match E164Phone::parse(number, Some(default_region)) {
@@ -335,13 +341,10 @@ impl ConfigBody {
                 "give exactly one of `from` and `messaging_service_sid`",
             ));
         }
-        let api_base_url = self
-            .api_base_url
-            .unwrap_or_else(|| DEFAULT_API_BASE_URL.to_owned());
-        if !(api_base_url.starts_with("https://") || api_base_url.starts_with("http://")) {
+        if self.api_base_url.is_some() {
             errors.push(InvalidValue::new(
                 "api_base_url",
-                "must be an http(s) URL such as https://api.twilio.com",
+                "Twilio's API address is the operator's setting (providers.twilio.api_base_url); leave it out",
             ));
         }
         let messages_per_second = self.messages_per_second.unwrap_or(1.0);
@@ -349,6 +352,12 @@ impl ConfigBody {
             errors.push(InvalidValue::new(
                 "messages_per_second",
                 "must be more than 0 and at most 1000",
+            ));
+        }
+        if self.comment_window_minutes.is_some_and(|m| m > 7 * 24 * 60) {
+            errors.push(InvalidValue::new(
+                "comment_window_minutes",
+                "must be 0 to 10080 (7 days)",
             ));
         }
         for (field, texts) in [
@@ -373,7 +382,6 @@ impl ConfigBody {
                 account_sid: self.account_sid,
                 from,
                 messaging_service_sid: self.messaging_service_sid,
-                api_base_url: api_base_url.trim_end_matches('/').to_owned(),
                 messages_per_second,
                 comment_window_minutes: self.comment_window_minutes,
                 thank_you: self.thank_you,
@@ -399,7 +407,8 @@ pub enum SendFrom {
 pub struct Account {
     pub account_sid: String,
     pub auth_token: Secret,
-    /// `https://api.twilio.com`, or a local peer in tests.
+    /// The operator's `providers.twilio.api_base_url`: `https://api.twilio.com`, or a local
+    /// stand-in in tests.
     pub api_base_url: String,
 }
 
@@ -428,6 +437,26 @@ pub enum SendFailure {
     /// No answer, or one that was not Twilio's (a proxy's HTML page).
     #[error("Twilio could not be reached: {0}")]
     Transport(String),
+}
+
+/// A fixed description of a Twilio error code, for what a tenant sees. Twilio's own message
+/// text is not shown: it names the recipient. (From Twilio's error reference.)
+pub fn describe(code: u32) -> &'static str {
+    match code {
+        20003 => "authentication failed: check the account SID and auth token",
+        20404 => "the account or resource was not found",
+        20429 => "too many requests",
+        21211 => "the recipient's number is not valid",
+        21408 => "sending to this region is not enabled on the account",
+        21606 | 21659 => "the sending number cannot send this message",
+        21610 => "the recipient has opted out (replied STOP)",
+        21612 => "Twilio cannot route to the recipient's number",
+        21614 => "the recipient's number is not a mobile number",
+        21635 => "the recipient's number is a landline",
+        30003..=30008 => "the message could not be delivered to the handset",
+        c if (500..600).contains(&c) => "Twilio had a server error",
+        _ => "see Twilio's error reference for this code",
+    }
 }
 
 /// Codes for a recipient who texted STOP: every later send answers the same.
@@ -511,12 +540,12 @@ fn parse_error(http_status: u16, retry_after: Option<Duration>, body: &str) -> S
 /// The Messages API of one account.
 #[derive(Debug, Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    http: Outbound,
     account: Account,
 }
 
 impl Client {
-    pub fn new(http: reqwest::Client, account: Account) -> Self {
+    pub fn new(http: Outbound, account: Account) -> Self {
         Client { http, account }
     }
 
@@ -546,7 +575,8 @@ impl Client {
             .finish();
         let response = self
             .http
-            .post(url)
+            .request(reqwest::Method::POST, &url)
+            .map_err(|e| SendFailure::Transport(e.to_string()))?
             .basic_auth(
                 &self.account.account_sid,
                 Some(self.account.auth_token.expose()),
@@ -854,13 +884,12 @@ mod tests {
     fn configuration_is_validated_and_the_number_normalized() {
         let body = |json: &str| serde_json::from_str::<ConfigBody>(json).unwrap();
         let ok = body(
-            r#"{"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "t",
+            r#"{"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "0123456789abcdef0123456789abcdef",
                 "from": "78 78 78 78"}"#,
         )
         .validate("DK")
         .unwrap();
         assert_eq!(ok.settings.from.as_deref(), Some("+4578787878"));
-        assert_eq!(ok.settings.api_base_url, DEFAULT_API_BASE_URL);
         assert_eq!(ok.settings.messages_per_second, 1.0);
         assert_eq!(ok.send_from(), SendFrom::Number("+4578787878".into()));
         let fields = |json: &str| -> Vec<&'static str> {
@@ -876,15 +905,24 @@ mod tests {
             ["account_sid", "auth_token", "from"]
         );
         assert_eq!(
-            fields(r#"{"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "t"}"#),
+            fields(
+                r#"{"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "0123456789abcdef"}"#
+            ),
             ["from"]
         );
         assert_eq!(
             fields(
-                r#"{"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "t",
+                r#"{"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "0123456789abcdef",
                     "messaging_service_sid": "MGx", "messages_per_second": 0}"#
             ),
             ["messaging_service_sid", "messages_per_second"]
+        );
+        assert_eq!(
+            fields(
+                r#"{"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "short",
+                    "from": "78 78 78 78", "api_base_url": "http://127.0.0.1:8080/internal?x=1#"}"#
+            ),
+            ["auth_token", "api_base_url"]
         );
         assert!(serde_json::from_str::<ConfigBody>(
             r#"{"account_sid": "AC", "auth_token": "t", "token": 1}"#

@@ -125,13 +125,25 @@ async fn receive(
         closes_ticket = true;
         if platform.name == zendesk::NAME {
             let timeout = Duration::from_millis(state.config.dispatch.provider_timeout_ms);
-            match zendesk::complete_requester(&state.http, &creds, ticket, region, timeout).await {
+            let operator_base = &state.config.providers.zendesk.api_base_url;
+            let found = zendesk::complete_requester(
+                &state.http,
+                operator_base,
+                &creds,
+                ticket,
+                region,
+                timeout,
+            )
+            .await;
+            match found {
                 Ok(_) => {}
                 // Zendesk delivers the webhook again after a 5xx: the lookup is retried then.
+                // The answer says no more than that: what failed, and how, is the operator's
+                // to read in the log.
                 Err(e) if e.is_transient() => {
                     tracing::warn!(tenant = %tenant.slug, error = %e, "Zendesk user lookup failed; asking for a redelivery");
                     return Err(ApiError::UpstreamUnavailable {
-                        detail: format!("looking up the requester: {e}"),
+                        detail: "the requester could not be looked up at Zendesk now; deliver again later".into(),
                         retry_after_secs: state.config.http.retry_after_seconds,
                     });
                 }
