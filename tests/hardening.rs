@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use channels::chat::zendesk;
+use channels::chat::{chatwoot, intercom, zendesk};
 use channels::model::{ContactRef, FeedbackInput, Identity, Metric, Score, TicketRefs};
 use channels::sms::twilio;
 use chrono::Utc;
@@ -24,6 +24,8 @@ on_both_backends!(
     control_characters_and_impossible_times_from_providers_are_cleaned,
     another_tenants_invitation_cannot_be_named,
     no_tenant_can_make_the_gateway_call_an_internal_address,
+    replays_are_recognised_by_what_was_signed,
+    hook_addresses_do_not_tell_which_tenants_exist,
 );
 
 const PUBLIC_URL: &str = "https://feedback.example.com";
@@ -523,5 +525,167 @@ async fn no_tenant_can_make_the_gateway_call_an_internal_address(backend: Backen
         0,
         "the internal service was never called"
     );
+    server.stop().await;
+}
+
+const CHATWOOT_SECRET: &str = "chatwoot-webhook-secret-0123456789";
+const INTERCOM_SECRET: &str = "intercom-client-secret-0123456789";
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/platforms/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+async fn post_hook(
+    server: &TestServer,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, String)],
+) -> (StatusCode, Value) {
+    let mut req = server
+        .client
+        .post(server.url(path))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// The same signed content sent again is a replay, whatever unsigned delivery id comes with it.
+async fn replays_are_recognised_by_what_was_signed(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let key = server.tenant("acme").await;
+    for (platform, config) in [
+        ("chatwoot", json!({"webhook_secret": CHATWOOT_SECRET})),
+        ("zendesk", json!({"signing_secret": ZENDESK_SECRET})),
+        ("intercom", json!({"client_secret": INTERCOM_SECRET})),
+    ] {
+        let (status, body) = server
+            .send(
+                Method::PUT,
+                &format!("/v1/channels/{platform}"),
+                Some(&key),
+                Some(config),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{platform}: {body}");
+    }
+
+    // Chatwoot: signed timestamp and body, unsigned X-Chatwoot-Delivery.
+    let body = fixture("chatwoot_conversation_resolved");
+    let ts = Utc::now().timestamp().to_string();
+    let signed = chatwoot::signature(CHATWOOT_SECRET, &ts, &body);
+    let mut statuses = Vec::new();
+    for delivery in ["delivery-1", "delivery-2", "delivery-3"] {
+        let (status, answer) = post_hook(
+            &server,
+            "/hooks/acme/chatwoot",
+            &body,
+            &[
+                (chatwoot::SIGNATURE_HEADER, signed.clone()),
+                (chatwoot::TIMESTAMP_HEADER, ts.clone()),
+                (chatwoot::DELIVERY_HEADER, delivery.to_owned()),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        statuses.push(answer["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(statuses, ["accepted", "duplicate", "duplicate"]);
+
+    // Zendesk trigger: signed timestamp and body, unsigned invocation id.
+    let body = fixture("zendesk_trigger_rating_good");
+    let ts = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let signed = zendesk::signature(ZENDESK_SECRET, &ts, &body);
+    let mut statuses = Vec::new();
+    for invocation in ["1001", "1002"] {
+        let (status, answer) = post_hook(
+            &server,
+            "/hooks/acme/zendesk",
+            &body,
+            &[
+                (zendesk::SIGNATURE_HEADER, signed.clone()),
+                (zendesk::TIMESTAMP_HEADER, ts.clone()),
+                (zendesk::INVOCATION_HEADER, invocation.to_owned()),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        statuses.push(answer["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(statuses, ["accepted", "duplicate"]);
+
+    // Intercom: a body without its notification id, signed, sent three times.
+    let mut notification: Value =
+        serde_json::from_slice(&fixture("intercom_conversation_rating_added")).unwrap();
+    notification.as_object_mut().unwrap().remove("id");
+    let body = serde_json::to_vec(&notification).unwrap();
+    let signed = intercom::signature(INTERCOM_SECRET, &body);
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let (status, answer) = post_hook(
+            &server,
+            "/hooks/acme/intercom",
+            &body,
+            &[(intercom::SIGNATURE_HEADER, signed.clone())],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        statuses.push(answer["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(statuses, ["accepted", "duplicate", "duplicate"]);
+
+    assert_eq!(server.count("raw_events").await, 3);
+    assert_eq!(
+        server.count("feedback").await,
+        2,
+        "the two ratings, once each"
+    );
+    server.stop().await;
+}
+
+/// Before any signature is checked, an unknown tenant and a tenant without the provider look
+/// the same from outside.
+async fn hook_addresses_do_not_tell_which_tenants_exist(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.tenant("acme").await;
+    for provider_path in ["zendesk", "twilio/sms", "twilio/status"] {
+        let content_type = if provider_path.starts_with("twilio") {
+            "application/x-www-form-urlencoded"
+        } else {
+            "application/json"
+        };
+        let mut answers = Vec::new();
+        for tenant in ["acme", "nobody"] {
+            let resp = server
+                .client
+                .post(server.url(&format!("/hooks/{tenant}/{provider_path}")))
+                .header("content-type", content_type)
+                .body(if content_type == "application/json" {
+                    "{}"
+                } else {
+                    "Body=9"
+                })
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap();
+            answers.push((status, body["type"].clone(), body["detail"].clone()));
+        }
+        assert_eq!(answers[0].0, StatusCode::NOT_FOUND, "{provider_path}");
+        assert_eq!(answers[0], answers[1], "{provider_path}");
+    }
     server.stop().await;
 }

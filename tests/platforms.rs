@@ -63,6 +63,10 @@ struct Hooks {
     zendesk: FakeZendesk,
     twilio: FakeTwilio,
     events: Arc<EventTypes>,
+    /// Seconds added to the signing time of each delivery: distinct deliveries are signed at
+    /// distinct times, as a platform signs each one when it sends it (the same signed timestamp
+    /// and body again is a replay).
+    clock: std::sync::atomic::AtomicI64,
 }
 
 /// The headers a platform signs a delivery with, signed at `at`.
@@ -146,6 +150,7 @@ impl Hooks {
             zendesk,
             twilio,
             events,
+            clock: Default::default(),
         };
         for (platform, config) in [
             ("zendesk", hooks.zendesk.config(ZENDESK_SECRET)),
@@ -222,9 +227,11 @@ impl Hooks {
         )
     }
 
-    /// Delivers `body` as the platform would, signed now.
+    /// Delivers `body` as the platform would, signed now (a second later than the previous).
     async fn deliver(&self, platform: &str, body: &[u8], delivery: &str) -> (StatusCode, Value) {
-        let headers = signed_headers(platform, body, delivery, Utc::now());
+        let tick = self.clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let at = Utc::now() + chrono::Duration::seconds(tick);
+        let headers = signed_headers(platform, body, delivery, at);
         self.post(&format!("/hooks/acme/{platform}"), body, &headers)
             .await
     }
@@ -784,8 +791,9 @@ async fn simultaneous_deliveries_ask_once_and_rate_once(backend: Backend) {
         for i in 0..12 {
             let (hooks, body, start) = (hooks.clone(), body.clone(), start.clone());
             tasks.push(tokio::spawn(async move {
-                let headers =
-                    signed_headers("zendesk", &body, &format!("{prefix}-{i}"), Utc::now());
+                // Each delivery signed at its own second: several triggers, not one replayed.
+                let at = Utc::now() + chrono::Duration::seconds(i);
+                let headers = signed_headers("zendesk", &body, &format!("{prefix}-{i}"), at);
                 start.wait().await;
                 hooks.post("/hooks/acme/zendesk", &body, &headers).await
             }));

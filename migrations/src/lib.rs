@@ -7,6 +7,7 @@ mod m20261124_000001_foundation;
 mod m20261124_000002_surveys;
 mod m20261124_000003_sms;
 mod m20261125_000004_platforms;
+mod m20261125_000005_replay_keys;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_surveys::Migration),
             Box::new(m20261124_000003_sms::Migration),
             Box::new(m20261125_000004_platforms::Migration),
+            Box::new(m20261125_000005_replay_keys::Migration),
         ]
     }
 }

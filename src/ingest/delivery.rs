@@ -34,6 +34,7 @@ impl Ingest {
             tenant.id,
             &status.provider,
             Some(&reference),
+            None,
             &received,
             now,
         )

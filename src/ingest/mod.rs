@@ -345,6 +345,7 @@ async fn write_transaction(
                 provider_ref: j.input.provider_ref.as_deref(),
                 kind: &j.kind,
                 body_sha256: &j.body_sha256,
+                signed_sha256: None,
                 content_type: j.content_type.as_deref(),
                 payload: &j.payload,
             }
@@ -450,14 +451,15 @@ fn new_record(job: &Job, contact_id: Option<Uuid>, now: chrono::DateTime<chrono:
     }
 }
 
-/// Stores a webhook's raw event under the provider's reference, in the caller's transaction.
-/// `None` when that reference is stored already: the provider delivered it again. Without a
-/// reference the event is always stored.
+/// Stores a webhook's raw event under the provider's reference and the digest of its signed
+/// content, in the caller's transaction. `None` when either is stored already: the provider
+/// delivered it again, or someone replayed it. Without both the event is always stored.
 async fn insert_raw<C: sea_orm::ConnectionTrait>(
     conn: &C,
     tenant_id: Uuid,
     provider: &str,
     provider_ref: Option<&str>,
+    signed_sha256: Option<&str>,
     received: &Received<'_>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Uuid>, DbErr> {
@@ -470,6 +472,7 @@ async fn insert_raw<C: sea_orm::ConnectionTrait>(
         provider_ref,
         kind: received.kind,
         body_sha256: &sha256_hex(received.body),
+        signed_sha256,
         content_type: received.content_type,
         payload: &payload,
     };

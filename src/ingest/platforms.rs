@@ -28,6 +28,9 @@ pub struct PlatformDelivery<'a> {
     pub platform: &'static Platform,
     /// The platform's id of the delivery; `None` where it sends none.
     pub delivery_ref: Option<&'a str>,
+    /// Digest of the signed content (signature timestamp and body): a replay is stored once
+    /// even under a new delivery id.
+    pub signed_sha256: Option<&'a str>,
     pub events: &'a [InboundEvent],
     pub received: Received<'a>,
 }
@@ -95,6 +98,7 @@ impl Ingest {
             tenant.id,
             platform.name,
             delivery.delivery_ref,
+            delivery.signed_sha256,
             &delivery.received,
             now,
         )

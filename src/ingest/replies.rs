@@ -124,6 +124,7 @@ impl Ingest {
             tenant.id,
             provider,
             Some(provider_ref),
+            None,
             &received,
             now,
         )

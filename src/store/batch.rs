@@ -95,12 +95,15 @@ pub struct RawRow<'a> {
     pub provider_ref: Option<&'a str>,
     pub kind: &'a str,
     pub body_sha256: &'a str,
+    /// Digest of the signed content, unique per tenant and provider where given.
+    pub signed_sha256: Option<&'a str>,
     pub content_type: Option<&'a str>,
     pub payload: &'a str,
 }
 
-/// Inserts raw events, skipping those whose (tenant, provider, provider_ref) is stored already
-/// (or appears earlier in the batch). Returns the ids that were inserted.
+/// Inserts raw events, skipping those whose (tenant, provider, provider_ref) or (tenant,
+/// provider, signed_sha256) is stored already (or appears earlier in the batch). Returns the ids
+/// that were inserted.
 pub async fn insert_raw_events<C: ConnectionTrait>(
     conn: &C,
     rows: &[RawRow<'_>],
@@ -116,16 +119,18 @@ pub async fn insert_raw_events<C: ConnectionTrait>(
         "provider_ref",
         "kind",
         "body_sha256",
+        "signed_sha256",
         "content_type",
         "payload",
         "outcome",
         "received_at",
     ];
+    // Without a conflict target: either unique key makes the row a duplicate.
     let sql = insert_sql(
         "raw_events",
         &columns,
         rows.len(),
-        "ON CONFLICT (tenant_id, provider, provider_ref) DO NOTHING RETURNING id",
+        "ON CONFLICT DO NOTHING RETURNING id",
     );
     let mut values = Vec::with_capacity(rows.len() * columns.len());
     for r in rows {
@@ -143,6 +148,7 @@ pub async fn insert_raw_events<C: ConnectionTrait>(
             r.provider_ref.map(str::to_owned).into(),
             r.kind.into(),
             r.body_sha256.into(),
+            r.signed_sha256.map(str::to_owned).into(),
             r.content_type.map(str::to_owned).into(),
             payload.into(),
             "accepted".into(),

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::{
     check_age, common_settings, config_body, filled, finish, hex, hmac_sha256, json_body,
     platform_identity, requester, same, text_at, time_at, unix_seconds, Credentials, HookRequest,
-    Parsed, Platform, Rejection,
+    Parsed, Platform, Rejection, SignedContent,
 };
 use crate::model::{
     ContactRef, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
@@ -29,6 +29,7 @@ pub const DELIVERY_HEADER: &str = "x-chatwoot-delivery";
 pub const PLATFORM: Platform = Platform {
     name: NAME,
     channel: "chatwoot",
+    signed: SignedContent::TimestampAndBody(TIMESTAMP_HEADER),
     configure,
     verify,
     parse,

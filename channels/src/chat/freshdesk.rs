@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::{
     common_settings, config_body, filled, finish, json_body, mapped, platform_identity, requester,
-    same, text_at, time_at, Credentials, HookRequest, Parsed, Platform, Rejection,
+    same, text_at, time_at, Credentials, HookRequest, Parsed, Platform, Rejection, SignedContent,
 };
 use crate::model::{
     InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
@@ -24,6 +24,7 @@ pub const NAME: &str = "freshdesk";
 pub const PLATFORM: Platform = Platform {
     name: NAME,
     channel: "freshdesk",
+    signed: SignedContent::Nothing,
     configure,
     verify,
     parse,

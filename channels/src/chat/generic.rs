@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::{
     check_age, common_settings, config_body, finish, hmac_sha256, json_body, requester, same,
     text_at, time_at, unix_seconds, Credentials, HookRequest, Parsed, Platform, Rejection,
+    SignedContent,
 };
 use crate::model::{
     ContactRef, InboundEvent, InvalidValue, Metric, PlatformRating, Score, TicketClosed,
@@ -29,6 +30,7 @@ pub const NAME: &str = "generic";
 pub const PLATFORM: Platform = Platform {
     name: NAME,
     channel: "webhook",
+    signed: SignedContent::TimestampAndBody("webhook-timestamp"),
     configure,
     verify,
     parse,

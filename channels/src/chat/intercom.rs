@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{
     config_body, finish, hex, hmac_sha1, json_body, platform_identity, requester, required_secret,
-    same, text_at, time_at, Credentials, HookRequest, Parsed, Platform, Rejection,
+    same, text_at, time_at, Credentials, HookRequest, Parsed, Platform, Rejection, SignedContent,
 };
 use crate::model::{
     ContactRef, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
@@ -22,6 +22,7 @@ pub const SIGNATURE_HEADER: &str = "x-hub-signature";
 pub const PLATFORM: Platform = Platform {
     name: NAME,
     channel: "intercom",
+    signed: SignedContent::Body,
     configure,
     verify,
     parse,

@@ -128,12 +128,43 @@ pub struct Platform {
     pub name: &'static str,
     /// The channel its ratings are recorded under.
     pub channel: &'static str,
+    /// What the platform's signature covers: a delivery replayed (within the tolerance) under
+    /// a new, unsigned delivery id is recognised by it.
+    pub signed: SignedContent,
     /// Checks `PUT /v1/channels/{name}` and splits it into settings and secrets.
     pub configure: fn(&Value) -> Result<Credentials, Vec<InvalidValue>>,
     /// Proves the request comes from the platform.
     pub verify: fn(&HookRequest, &Credentials) -> Result<(), Rejection>,
     /// Turns a verified body into events; `default_region` reads national phone numbers.
     pub parse: fn(&HookRequest, &Credentials, &str) -> Result<Parsed, InvalidValue>,
+}
+
+/// What a platform's proof of origin covers, for replay protection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignedContent {
+    /// The body alone (Intercom's X-Hub-Signature).
+    Body,
+    /// A timestamp header and the body.
+    TimestampAndBody(&'static str),
+    /// Nothing: the credential is a password, valid for any body (Freshdesk's Basic auth).
+    Nothing,
+}
+
+impl SignedContent {
+    /// The bytes to digest: the signed timestamp, a separator, the body. `None` when nothing
+    /// was signed.
+    pub fn of(&self, req: &HookRequest) -> Option<Vec<u8>> {
+        let timestamp = match self {
+            SignedContent::Nothing => return None,
+            SignedContent::Body => "",
+            SignedContent::TimestampAndBody(header) => req.header(header).unwrap_or(""),
+        };
+        let mut bytes = Vec::with_capacity(timestamp.len() + 1 + req.body.len());
+        bytes.extend_from_slice(timestamp.as_bytes());
+        bytes.push(b'.');
+        bytes.extend_from_slice(req.body);
+        Some(bytes)
+    }
 }
 
 /// Every platform, by name.

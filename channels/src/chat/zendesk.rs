@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::{
     check_age, common_settings, config_body, finish, hmac_sha256, json_body, mapped, parse_time,
     platform_identity, requester, required_secret, same, text_at, time_at, Credentials,
-    HookRequest, Parsed, Platform, Rejection,
+    HookRequest, Parsed, Platform, Rejection, SignedContent,
 };
 use crate::model::{
     ContactRef, Identity, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score,
@@ -31,6 +31,7 @@ pub const INVOCATION_HEADER: &str = "x-zendesk-webhook-invocation-id";
 pub const PLATFORM: Platform = Platform {
     name: NAME,
     channel: "zendesk",
+    signed: SignedContent::TimestampAndBody(TIMESTAMP_HEADER),
     configure,
     verify,
     parse,

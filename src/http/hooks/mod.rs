@@ -33,12 +33,19 @@ pub fn count(provider: &'static str, kind: &'static str, outcome: &'static str) 
     .increment(1);
 }
 
+/// The answer for a hook address that leads nowhere: the same whether the tenant does not exist
+/// or has not configured the provider, so the webhook routes cannot be used to find out which
+/// tenants exist.
+pub fn no_hook_here() -> ApiError {
+    ApiError::NotFound("no webhook is configured at this address".into())
+}
+
 /// The tenant named in a hook's path.
 pub async fn tenant(state: &AppState, slug: &str) -> Result<Tenant, ApiError> {
     tenants::find_by_slug(&state.db, slug)
         .await
         .map_err(|e| state.db_error(e))?
-        .ok_or_else(|| ApiError::NotFound(format!("no tenant `{slug}`")))
+        .ok_or_else(no_hook_here)
 }
 
 /// The URL the provider called, as it knows it: the configured public base URL, then the

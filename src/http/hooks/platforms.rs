@@ -17,12 +17,12 @@ use channels::chat::{self, zendesk, HookRequest, Platform, Rejection};
 use channels::model::InboundEvent;
 use serde_json::json;
 
-use super::{count, tenant};
+use super::{count, no_hook_here, tenant};
 use crate::http::input::RawBody;
 use crate::http::problem::ApiError;
 use crate::http::AppState;
 use crate::ingest::platforms::PlatformDelivery;
-use crate::ingest::Received;
+use crate::ingest::{sha256_hex, Received};
 use crate::store::tenants::Tenant;
 use crate::store::{channel_configs, surveys};
 
@@ -75,9 +75,7 @@ async fn receive(
     let creds = channel_configs::platform(&state.db, tenant.id, platform.name)
         .await
         .map_err(|e| state.db_error(e))?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!("{} is not configured for `{slug}`", platform.name))
-        })?;
+        .ok_or_else(no_hook_here)?;
     let request = HookRequest {
         headers: &headers,
         query: uri.query(),
@@ -100,21 +98,22 @@ async fn receive(
             .into_response());
     }
 
-    // A redelivery is answered without a lookup at the platform or a writer's time; the
-    // unique key on the raw event still decides when two copies arrive at once.
-    if let Some(reference) = &parsed.delivery_ref {
-        let stored = crate::store::feedback::find_raw_event(
-            &state.db.read,
-            tenant.id,
-            platform.name,
-            reference,
-        )
-        .await
-        .map_err(|e| state.db_error(e))?;
-        if stored.is_some() {
-            count(platform.name, kind_label(&parsed.events), "duplicate");
-            return Ok(Json(json!({"status": "duplicate", "event": parsed.kind})).into_response());
-        }
+    // A redelivery (same delivery id) or a replay (same signed content under a new, unsigned
+    // delivery id) is answered without a lookup at the platform or a writer's time; the unique
+    // keys on the raw event still decide when two copies arrive at once.
+    let signed_sha256 = platform.signed.of(&request).map(|bytes| sha256_hex(&bytes));
+    let seen = crate::store::feedback::delivered_before(
+        &state.db.read,
+        tenant.id,
+        platform.name,
+        parsed.delivery_ref.as_deref(),
+        signed_sha256.as_deref(),
+    )
+    .await
+    .map_err(|e| state.db_error(e))?;
+    if seen {
+        count(platform.name, kind_label(&parsed.events), "duplicate");
+        return Ok(Json(json!({"status": "duplicate", "event": parsed.kind})).into_response());
     }
 
     let mut closes_ticket = false;
@@ -171,6 +170,7 @@ async fn receive(
     let delivery = PlatformDelivery {
         platform,
         delivery_ref: parsed.delivery_ref.as_deref(),
+        signed_sha256: signed_sha256.as_deref(),
         events: &parsed.events,
         received: Received {
             kind: &raw_kind,

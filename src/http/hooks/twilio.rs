@@ -11,7 +11,7 @@ use channels::model::InboundEvent;
 use channels::sanitize::clean_text;
 use channels::sms::twilio::{self, SIGNATURE_HEADER};
 
-use super::{count, public_url, tenant, FormBody};
+use super::{count, no_hook_here, public_url, tenant, FormBody};
 use crate::http::problem::ApiError;
 use crate::http::AppState;
 use crate::ingest::replies::ReplySettings;
@@ -46,7 +46,7 @@ async fn verified(
     let config = channel_configs::twilio(&state.db, tenant.id)
         .await
         .map_err(|e| state.db_error(e))?
-        .ok_or_else(|| ApiError::NotFound(format!("Twilio is not configured for `{slug}`")))?;
+        .ok_or_else(no_hook_here)?;
     let Some(signature) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) else {
         count("twilio", kind, "rejected");
         return Err(ApiError::Forbidden("X-Twilio-Signature is missing".into()));

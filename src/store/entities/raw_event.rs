@@ -12,6 +12,9 @@ pub struct Model {
     pub provider_ref: Option<String>,
     pub kind: String,
     pub body_sha256: String,
+    /// Digest of what the platform signed (signature timestamp and body), for replay protection
+    /// that does not rest on an unsigned delivery id.
+    pub signed_sha256: Option<String>,
     pub content_type: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub payload: String,
