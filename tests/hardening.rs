@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use channels::chat::{chatwoot, intercom, zendesk};
 use channels::model::{ContactRef, FeedbackInput, Identity, Metric, Score, TicketRefs};
-use channels::sms::twilio;
 use chrono::Utc;
-use common::{assert_problem, Backend, TestServer};
+use common::{assert_problem, platform_fixture, Backend, TestServer};
 use feedback_gateway::forward::relay::Relay;
 use feedback_gateway::ingest::{Accepted, Ingest, IngestError, Received};
 use feedback_gateway::store::tenants::Tenant;
@@ -249,15 +248,9 @@ async fn control_characters_and_impossible_times_from_providers_are_cleaned(back
         ),
         ("zendesk", json!({"signing_secret": ZENDESK_SECRET})),
     ] {
-        let (status, body) = server
-            .send(
-                Method::PUT,
-                &format!("/v1/channels/{platform}"),
-                Some(&key),
-                Some(config),
-            )
+        server
+            .put_ok(&key, &format!("/v1/channels/{platform}"), config)
             .await;
-        assert_eq!(status, StatusCode::OK, "{platform}: {body}");
     }
 
     // An SMS whose body carries NUL and ESC: the provider will not fix it, so it is cleaned.
@@ -272,27 +265,10 @@ async fn control_characters_and_impossible_times_from_providers_are_cleaned(back
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let path = "/hooks/acme/twilio/sms";
-    let sig = twilio::signature(TWILIO_TOKEN, &format!("{PUBLIC_URL}{path}"), &params);
-    let resp = server
-        .client
-        .post(server.url(path))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", sig)
-        .body(
-            form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(&params)
-                .finish(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        resp.status(),
-        StatusCode::OK,
-        "{}",
-        resp.text().await.unwrap()
-    );
+    let (status, answer) = server
+        .post_twilio(PUBLIC_URL, "/hooks/acme/twilio/sms", TWILIO_TOKEN, &params)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
 
     // A Zendesk rating (the README's trigger template) with NUL in its comment and a time
     // before 2000: the comment is cleaned, the time becomes the receive time.
@@ -307,26 +283,11 @@ async fn control_characters_and_impossible_times_from_providers_are_cleaned(back
         "satisfaction_comment": "Pakken\u{0} kom aldrig",
     }))
     .unwrap();
-    let ts = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let resp = server
-        .client
-        .post(server.url("/hooks/acme/zendesk"))
-        .header("content-type", "application/json")
-        .header(
-            zendesk::SIGNATURE_HEADER,
-            zendesk::signature(ZENDESK_SECRET, &ts, &body),
-        )
-        .header(zendesk::TIMESTAMP_HEADER, ts)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        resp.status(),
-        StatusCode::OK,
-        "{}",
-        resp.text().await.unwrap()
-    );
+    let headers = common::zendesk_headers(ZENDESK_SECRET, &body);
+    let (status, answer) = server
+        .post_raw("/hooks/acme/zendesk", "application/json", &headers, body)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
 
     let (status, page) = server.get("/v1/feedback", &key).await;
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -349,15 +310,7 @@ async fn another_tenants_invitation_cannot_be_named(backend: Backend) {
     let server = TestServer::start(backend).await;
     let acme = server.tenant("acme").await;
     let other = server.tenant("other").await;
-    let (status, body) = server
-        .send(
-            Method::PUT,
-            "/v1/surveys/nps",
-            Some(&acme),
-            Some(json!({"metric": "nps", "question": {"da": "Vil du anbefale os?"}, "channels": ["sms"]})),
-        )
-        .await;
-    assert!(status.is_success(), "{body}");
+    server.put_ok(&acme, "/v1/surveys/nps", json!({"metric": "nps", "question": {"da": "Vil du anbefale os?"}, "channels": ["sms"]})).await;
     let (status, invitation) = server
         .post(
             "/v1/surveys/nps/send",
@@ -461,19 +414,15 @@ async fn no_tenant_can_make_the_gateway_call_an_internal_address(backend: Backen
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = server
-        .send(
-            Method::PUT,
+    server
+        .put_ok(
+            &key,
             "/v1/surveys/csat",
-            Some(&key),
-            Some(
-                json!({"metric": "csat", "question": {"da": "Hvor tilfreds er du?"},
+            json!({"metric": "csat", "question": {"da": "Hvor tilfreds er du?"},
                         "channels": ["sms"], "trigger": "ticket_closed",
                         "policy": {"send_delay_minutes": 0, "quiet_hours": null}}),
-            ),
         )
         .await;
-    assert!(status.is_success(), "{body}");
 
     // The SMS send is refused before any connection; the tenant sees a fixed message.
     let (status, invitation) = server
@@ -494,27 +443,13 @@ async fn no_tenant_can_make_the_gateway_call_an_internal_address(backend: Backen
     );
 
     // A Zendesk event that needs the Users API: 503 with a fixed text, nothing looked up.
-    let body = std::fs::read(format!(
-        "{}/tests/fixtures/platforms/zendesk_ticket_status_changed.json",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
-    let ts = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let resp = server
-        .client
-        .post(server.url("/hooks/acme/zendesk"))
-        .header("content-type", "application/json")
-        .header(
-            zendesk::SIGNATURE_HEADER,
-            zendesk::signature(ZENDESK_SECRET, &ts, &body),
-        )
-        .header(zendesk::TIMESTAMP_HEADER, ts)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let text = resp.text().await.unwrap();
+    let body = platform_fixture("zendesk_ticket_status_changed");
+    let headers = common::zendesk_headers(ZENDESK_SECRET, &body);
+    let (status, answer) = server
+        .post_raw("/hooks/acme/zendesk", "application/json", &headers, body)
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    let text = answer.to_string();
     assert!(
         !text.contains("internal") && !text.contains("127.0.0.1"),
         "{text}"
@@ -531,37 +466,6 @@ async fn no_tenant_can_make_the_gateway_call_an_internal_address(backend: Backen
 const CHATWOOT_SECRET: &str = "chatwoot-webhook-secret-0123456789";
 const INTERCOM_SECRET: &str = "intercom-client-secret-0123456789";
 
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/fixtures/platforms/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
-
-async fn post_hook(
-    server: &TestServer,
-    path: &str,
-    body: &[u8],
-    headers: &[(&str, String)],
-) -> (StatusCode, Value) {
-    let mut req = server
-        .client
-        .post(server.url(path))
-        .header("content-type", "application/json")
-        .body(body.to_vec());
-    for (k, v) in headers {
-        req = req.header(*k, v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 /// The same signed content sent again is a replay, whatever unsigned delivery id comes with it.
 async fn replays_are_recognised_by_what_was_signed(backend: Backend) {
     let server = TestServer::start(backend).await;
@@ -571,56 +475,52 @@ async fn replays_are_recognised_by_what_was_signed(backend: Backend) {
         ("zendesk", json!({"signing_secret": ZENDESK_SECRET})),
         ("intercom", json!({"client_secret": INTERCOM_SECRET})),
     ] {
-        let (status, body) = server
-            .send(
-                Method::PUT,
-                &format!("/v1/channels/{platform}"),
-                Some(&key),
-                Some(config),
-            )
+        server
+            .put_ok(&key, &format!("/v1/channels/{platform}"), config)
             .await;
-        assert_eq!(status, StatusCode::OK, "{platform}: {body}");
     }
 
     // Chatwoot: signed timestamp and body, unsigned X-Chatwoot-Delivery.
-    let body = fixture("chatwoot_conversation_resolved");
+    let body = platform_fixture("chatwoot_conversation_resolved");
     let ts = Utc::now().timestamp().to_string();
     let signed = chatwoot::signature(CHATWOOT_SECRET, &ts, &body);
     let mut statuses = Vec::new();
     for delivery in ["delivery-1", "delivery-2", "delivery-3"] {
-        let (status, answer) = post_hook(
-            &server,
-            "/hooks/acme/chatwoot",
-            &body,
-            &[
-                (chatwoot::SIGNATURE_HEADER, signed.clone()),
-                (chatwoot::TIMESTAMP_HEADER, ts.clone()),
-                (chatwoot::DELIVERY_HEADER, delivery.to_owned()),
-            ],
-        )
-        .await;
+        let (status, answer) = server
+            .post_raw(
+                "/hooks/acme/chatwoot",
+                "application/json",
+                &[
+                    (chatwoot::SIGNATURE_HEADER, signed.clone()),
+                    (chatwoot::TIMESTAMP_HEADER, ts.clone()),
+                    (chatwoot::DELIVERY_HEADER, delivery.to_owned()),
+                ],
+                body.clone(),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{answer}");
         statuses.push(answer["status"].as_str().unwrap().to_owned());
     }
     assert_eq!(statuses, ["accepted", "duplicate", "duplicate"]);
 
     // Zendesk trigger: signed timestamp and body, unsigned invocation id.
-    let body = fixture("zendesk_trigger_rating_good");
+    let body = platform_fixture("zendesk_trigger_rating_good");
     let ts = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let signed = zendesk::signature(ZENDESK_SECRET, &ts, &body);
     let mut statuses = Vec::new();
     for invocation in ["1001", "1002"] {
-        let (status, answer) = post_hook(
-            &server,
-            "/hooks/acme/zendesk",
-            &body,
-            &[
-                (zendesk::SIGNATURE_HEADER, signed.clone()),
-                (zendesk::TIMESTAMP_HEADER, ts.clone()),
-                (zendesk::INVOCATION_HEADER, invocation.to_owned()),
-            ],
-        )
-        .await;
+        let (status, answer) = server
+            .post_raw(
+                "/hooks/acme/zendesk",
+                "application/json",
+                &[
+                    (zendesk::SIGNATURE_HEADER, signed.clone()),
+                    (zendesk::TIMESTAMP_HEADER, ts.clone()),
+                    (zendesk::INVOCATION_HEADER, invocation.to_owned()),
+                ],
+                body.clone(),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{answer}");
         statuses.push(answer["status"].as_str().unwrap().to_owned());
     }
@@ -628,19 +528,20 @@ async fn replays_are_recognised_by_what_was_signed(backend: Backend) {
 
     // Intercom: a body without its notification id, signed, sent three times.
     let mut notification: Value =
-        serde_json::from_slice(&fixture("intercom_conversation_rating_added")).unwrap();
+        serde_json::from_slice(&platform_fixture("intercom_conversation_rating_added")).unwrap();
     notification.as_object_mut().unwrap().remove("id");
     let body = serde_json::to_vec(&notification).unwrap();
     let signed = intercom::signature(INTERCOM_SECRET, &body);
     let mut statuses = Vec::new();
     for _ in 0..3 {
-        let (status, answer) = post_hook(
-            &server,
-            "/hooks/acme/intercom",
-            &body,
-            &[(intercom::SIGNATURE_HEADER, signed.clone())],
-        )
-        .await;
+        let (status, answer) = server
+            .post_raw(
+                "/hooks/acme/intercom",
+                "application/json",
+                &[(intercom::SIGNATURE_HEADER, signed.clone())],
+                body.clone(),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{answer}");
         statuses.push(answer["status"].as_str().unwrap().to_owned());
     }

@@ -13,11 +13,10 @@ mod common;
 use channels::chat::{chatwoot, generic, intercom, zendesk};
 use channels::sms::twilio;
 use chrono::Utc;
-use common::{Backend, TestServer};
+use common::{platform_fixture, Backend, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 
 on_both_backends!(malformed_and_mutated_requests_fail_cleanly);
@@ -71,14 +70,6 @@ fn mutate(rng: &mut StdRng, seed: &[u8]) -> Vec<u8> {
         }
     }
     bytes
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/fixtures/platforms/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
 }
 
 /// The headers that sign `body` as `platform` does, now.
@@ -173,17 +164,6 @@ async fn send(
     )
 }
 
-async fn count_where(server: &TestServer, sql: &str) -> i64 {
-    let row = server
-        .db
-        .read
-        .query_one_raw(Statement::from_string(server.db.backend(), sql.to_owned()))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get::<i64>("", "n").unwrap()
-}
-
 async fn malformed_and_mutated_requests_fail_cleanly(backend: Backend) {
     let server = TestServer::start_with(
         backend,
@@ -215,28 +195,18 @@ async fn malformed_and_mutated_requests_fail_cleanly(backend: Backend) {
         ),
         ("generic", json!({"secret": GENERIC_SECRET})),
     ] {
-        let (status, body) = server
-            .send(
-                Method::PUT,
-                &format!("/v1/channels/{platform}"),
-                Some(&key),
-                Some(config),
-            )
+        server
+            .put_ok(&key, &format!("/v1/channels/{platform}"), config)
             .await;
-        assert_eq!(status, StatusCode::OK, "{platform}: {body}");
     }
-    let (status, body) = server
-        .send(
-            Method::PUT,
+    server
+        .put_ok(
+            &key,
             "/v1/surveys/csat",
-            Some(&key),
-            Some(
-                json!({"metric": "csat", "question": {"da": "Hvor tilfreds er du?"},
+            json!({"metric": "csat", "question": {"da": "Hvor tilfreds er du?"},
                         "channels": ["sms", "email"], "trigger": "ticket_closed"}),
-            ),
         )
         .await;
-    assert!(status.is_success(), "{body}");
     let seed: u64 = std::env::var("FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -268,7 +238,7 @@ async fn malformed_and_mutated_requests_fail_cleanly(backend: Backend) {
     ] {
         let mut tally = Tally { accepted: 0 };
         for name in fixtures {
-            let original = fixture(name);
+            let original = platform_fixture(name);
             let headers = signed(platform, &original);
             for _ in 0..MUTATIONS_PER_SEED {
                 let body = mutate(&mut rng, &original);
@@ -287,11 +257,11 @@ async fn malformed_and_mutated_requests_fail_cleanly(backend: Backend) {
                 }
             }
         }
-        let stored = count_where(
-            &server,
-            &format!("SELECT COUNT(*) AS n FROM raw_events WHERE provider = '{platform}'"),
-        )
-        .await;
+        let stored = server
+            .count_where(&format!(
+                "SELECT COUNT(*) AS n FROM raw_events WHERE provider = '{platform}'"
+            ))
+            .await;
         assert_eq!(
             stored as usize, tally.accepted,
             "{platform}: stored only what it accepted"
@@ -304,7 +274,7 @@ async fn malformed_and_mutated_requests_fail_cleanly(backend: Backend) {
     use base64::Engine;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("hook:{SECRET}"));
     for name in ["freshdesk_ticket_resolved", "freshdesk_satisfaction_rating"] {
-        let original = fixture(name);
+        let original = platform_fixture(name);
         for i in 0..MUTATIONS_PER_SEED {
             let body = mutate(&mut rng, &original);
             let auth = if i % 2 == 0 {
@@ -327,11 +297,9 @@ async fn malformed_and_mutated_requests_fail_cleanly(backend: Backend) {
             }
         }
     }
-    let stored = count_where(
-        &server,
-        "SELECT COUNT(*) AS n FROM raw_events WHERE provider = 'freshdesk'",
-    )
-    .await;
+    let stored = server
+        .count_where("SELECT COUNT(*) AS n FROM raw_events WHERE provider = 'freshdesk'")
+        .await;
     assert_eq!(stored as usize, tally.accepted, "freshdesk");
 
     // Twilio: documented parameters, mutated form bytes, signed for the original parameters.
@@ -368,11 +336,9 @@ async fn malformed_and_mutated_requests_fail_cleanly(backend: Backend) {
     }
     // At most the one unchanged original of each could be stored.
     assert!(
-        count_where(
-            &server,
-            "SELECT COUNT(*) AS n FROM raw_events WHERE provider = 'twilio'"
-        )
-        .await
+        server
+            .count_where("SELECT COUNT(*) AS n FROM raw_events WHERE provider = 'twilio'")
+            .await
             <= 2
     );
 
@@ -423,11 +389,9 @@ async fn malformed_and_mutated_requests_fail_cleanly(backend: Backend) {
             }
         }
     }
-    let api_records = count_where(
-        &server,
-        "SELECT COUNT(*) AS n FROM feedback WHERE provider = 'api'",
-    )
-    .await;
+    let api_records = server
+        .count_where("SELECT COUNT(*) AS n FROM feedback WHERE provider = 'api'")
+        .await;
     assert_eq!(api_records as usize, created, "one record per 201");
     server.stop().await;
 }

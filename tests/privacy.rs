@@ -12,14 +12,13 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use channels::chat::zendesk;
 use common::fake_twilio::{inbound_sms, FakeTwilio, Refusal, AUTH_TOKEN};
 use common::fake_zendesk::FakeZendesk;
 use common::{Backend, TestServer};
 use feedback_gateway::config::LogConfig;
 use feedback_gateway::forward::{Sink, SinkError};
 use feedback_gateway::store::outbox::Event;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -145,30 +144,20 @@ async fn run_every_path(backend: Backend) {
         ("twilio", twilio.config(json!({}))),
         ("zendesk", zendesk.config(ZENDESK_SECRET)),
     ] {
-        let (status, answer) = server
-            .send(
-                Method::PUT,
-                &format!("/v1/channels/{platform}"),
-                Some(&key),
-                Some(body),
-            )
+        server
+            .put_ok(&key, &format!("/v1/channels/{platform}"), body)
             .await;
-        assert_eq!(status, StatusCode::OK, "{answer}");
     }
-    let (status, body) = server
-        .send(
-            Method::PUT,
+    server
+        .put_ok(
+            &key,
             "/v1/surveys/csat",
-            Some(&key),
-            Some(
-                json!({"metric": "csat", "question": {"da": "Hvor tilfreds er du? Svar 1-5."},
+            json!({"metric": "csat", "question": {"da": "Hvor tilfreds er du? Svar 1-5."},
                         "channels": ["sms"], "trigger": "ticket_closed",
                         "policy": {"send_delay_minutes": 0, "quiet_hours": null,
                                    "rest_period_days": 0, "one_per_ticket": false}}),
-            ),
         )
         .await;
-    assert!(status.is_success(), "{body}");
 
     // SMS out: one number Twilio refuses (its message names the number), one it takes.
     twilio.refuse_next(&[Refusal::Code(21211)]);
@@ -201,19 +190,10 @@ async fn run_every_path(backend: Backend) {
     .enumerate()
     {
         let params = inbound_sms(from, text, &format!("SM{i:032}"));
-        let path = "/hooks/acme/twilio/sms";
-        let signature =
-            channels::sms::twilio::signature(AUTH_TOKEN, &format!("{PUBLIC_URL}{path}"), &params);
-        let resp = server
-            .client
-            .post(server.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-twilio-signature", signature)
-            .body(common::fake_twilio::form(&params))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
+        let (status, answer) = server
+            .post_twilio(PUBLIC_URL, "/hooks/acme/twilio/sms", AUTH_TOKEN, &params)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
     }
 
     // Zendesk: a rating with the customer's addresses, and an event whose requester is looked
@@ -230,32 +210,13 @@ async fn run_every_path(backend: Backend) {
         "satisfaction_rating_id": "36312155", "satisfaction_comment": "Ring til mig",
     }))
     .unwrap();
-    let event = std::fs::read(format!(
-        "{}/tests/fixtures/platforms/zendesk_ticket_status_changed.json",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
+    let event = common::platform_fixture("zendesk_ticket_status_changed");
     for body in [rating, event] {
-        let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let resp = server
-            .client
-            .post(server.url("/hooks/acme/zendesk"))
-            .header("content-type", "application/json")
-            .header(
-                zendesk::SIGNATURE_HEADER,
-                zendesk::signature(ZENDESK_SECRET, &ts, &body),
-            )
-            .header(zendesk::TIMESTAMP_HEADER, ts)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            resp.status(),
-            StatusCode::OK,
-            "{}",
-            resp.text().await.unwrap()
-        );
+        let headers = common::zendesk_headers(ZENDESK_SECRET, &body);
+        let (status, answer) = server
+            .post_raw("/hooks/acme/zendesk", "application/json", &headers, body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
     }
     assert_eq!(zendesk.requests(), 1, "the requester was looked up");
 

@@ -52,13 +52,14 @@ fn platform_seeds() -> BTreeMap<String, Vec<Vec<u8>>> {
     seeds
 }
 
-fn lines(file: &str) -> Vec<String> {
+/// One seed per line of a corpus file (`#` lines are comments; `\\n` stands for a line break).
+fn line_seeds(file: &str) -> Vec<Vec<u8>> {
     let path = format!("{}/tests/corpus/{file}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{path}: {e}"))
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| l.replace("\\n", "\n"))
+        .map(|l| l.replace("\\n", "\n").into_bytes())
         .collect()
 }
 
@@ -235,10 +236,7 @@ fn fuzz<S: Strategy>(
 
 #[test]
 fn fuzz_reply_reader() {
-    let seeds: Vec<Vec<u8>> = lines("replies.txt")
-        .into_iter()
-        .map(String::into_bytes)
-        .collect();
+    let seeds = line_seeds("replies.txt");
     let all = seeds.clone();
     let strategy = (
         0..seeds.len(),
@@ -280,10 +278,7 @@ fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
 
 #[test]
 fn fuzz_twilio_inbound_and_status() {
-    let seeds: Vec<Vec<u8>> = lines("twilio.txt")
-        .into_iter()
-        .map(String::into_bytes)
-        .collect();
+    let seeds = line_seeds("twilio.txt");
     let all = seeds.clone();
     let strategy = (
         0..seeds.len(),

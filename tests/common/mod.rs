@@ -281,6 +281,13 @@ impl TestServer {
         )
     }
 
+    /// PUTs a tenant's resource (a channel's settings, a survey) and expects it to be taken.
+    pub async fn put_ok(&self, key: &str, path: &str, json: Value) -> Value {
+        let (status, body) = self.send(Method::PUT, path, Some(key), Some(json)).await;
+        assert!(status.is_success(), "PUT {path}: {status} {body}");
+        body
+    }
+
     pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
         self.send(Method::GET, path, Some(key), None).await
     }
@@ -316,18 +323,90 @@ impl TestServer {
 
     /// Counts rows of a table, straight from the database.
     pub async fn count(&self, table: &str) -> i64 {
+        self.count_where(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            .await
+    }
+
+    /// Runs a `SELECT COUNT(*) AS n …` straight on the database.
+    pub async fn count_where(&self, sql: &str) -> i64 {
         let row = self
             .db
             .read
-            .query_one_raw(Statement::from_string(
-                self.db.backend(),
-                format!("SELECT COUNT(*) AS n FROM {table}"),
-            ))
+            .query_one_raw(Statement::from_string(self.db.backend(), sql.to_owned()))
             .await
             .unwrap()
             .unwrap();
         row.try_get::<i64>("", "n").unwrap()
     }
+
+    /// POSTs raw bytes as a provider would, with its headers; the answer as JSON (or a string).
+    pub async fn post_raw<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        path: &str,
+        content_type: &str,
+        headers: &[(K, V)],
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(k.as_ref(), v.as_ref());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+impl TestServer {
+    /// POSTs a form to a Twilio hook, signed with `auth_token` for `public_url` + `path`, as
+    /// Twilio signs it.
+    pub async fn post_twilio(
+        &self,
+        public_url: &str,
+        path: &str,
+        auth_token: &str,
+        params: &[(String, String)],
+    ) -> (StatusCode, Value) {
+        let signature =
+            channels::sms::twilio::signature(auth_token, &format!("{public_url}{path}"), params);
+        self.post_raw(
+            path,
+            "application/x-www-form-urlencoded",
+            &[("x-twilio-signature".to_owned(), signature)],
+            fake_twilio::form(params).into_bytes(),
+        )
+        .await
+    }
+}
+
+/// A platform's payload from `tests/fixtures/platforms/` (each file names its source).
+pub fn platform_fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/platforms/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The headers Zendesk signs a webhook with, signed now.
+pub fn zendesk_headers(secret: &str, body: &[u8]) -> Vec<(String, String)> {
+    use channels::chat::zendesk;
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    vec![
+        (
+            zendesk::SIGNATURE_HEADER.to_owned(),
+            zendesk::signature(secret, &ts, body),
+        ),
+        (zendesk::TIMESTAMP_HEADER.to_owned(), ts),
+    ]
 }
 
 /// A sink that keeps the type and record id of every event it is given.
