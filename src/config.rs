@@ -104,11 +104,26 @@ pub struct OutboundConfig {
 pub struct ProvidersConfig {
     pub twilio: ProviderApi,
     pub zendesk: ProviderApi,
+    pub intercom: ProviderApi,
+}
+
+impl ProvidersConfig {
+    /// The operator's API base URL for a provider; empty where none is set (the provider's
+    /// address then follows from the tenant's settings).
+    pub fn api_base_url(&self, provider: &str) -> &str {
+        match provider {
+            "twilio" => &self.twilio.api_base_url,
+            "zendesk" => &self.zendesk.api_base_url,
+            "intercom" => &self.intercom.api_base_url,
+            _ => "",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ProviderApi {
-    /// The API's base URL; for Zendesk empty means each tenant's `https://{subdomain}.zendesk.com`.
+    /// The API's base URL; for Zendesk and Intercom empty means each tenant's own
+    /// (`https://{subdomain}.zendesk.com`, Intercom's API for the tenant's hosting region).
     pub api_base_url: String,
 }
 
@@ -296,6 +311,11 @@ impl Config {
             (
                 "providers.zendesk.api_base_url",
                 &self.providers.zendesk.api_base_url,
+                false,
+            ),
+            (
+                "providers.intercom.api_base_url",
+                &self.providers.intercom.api_base_url,
                 false,
             ),
         ] {

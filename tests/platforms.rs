@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use channels::chat::{chatwoot, generic, intercom, zendesk};
 use chrono::{DateTime, Duration, Utc};
+use common::fake_intercom::{self, FakeIntercom};
 use common::fake_twilio::{form, inbound_sms, FakeTwilio, AUTH_TOKEN};
 use common::fake_zendesk::FakeZendesk;
 use common::{assert_problem, Backend, EventTypes, TestServer};
@@ -31,6 +32,7 @@ on_both_backends!(
     closed_tickets_from_every_platform_schedule_surveys,
     closed_reopened_and_closed_again_asks_once,
     zendesk_events_look_the_requester_up,
+    intercom_asks_the_customer_never_the_agent,
     platform_ratings_become_feedback_once_and_follow_changes,
     bad_requests_are_refused_and_store_nothing,
     a_ticket_without_any_address_is_kept_and_not_surveyed,
@@ -62,6 +64,7 @@ struct Hooks {
     key: String,
     zendesk: FakeZendesk,
     twilio: FakeTwilio,
+    intercom: FakeIntercom,
     events: Arc<EventTypes>,
     /// Seconds added to the signing time of each delivery: distinct deliveries are signed at
     /// distinct times, as a platform signs each one when it sends it (the same signed timestamp
@@ -131,6 +134,7 @@ impl Hooks {
         let events = Arc::new(EventTypes::default());
         let zendesk = FakeZendesk::start().await;
         let twilio = FakeTwilio::start().await;
+        let intercom = FakeIntercom::start().await;
         // Invitations stay as scheduled: no dispatcher round runs during a test.
         let server = TestServer::start_with(
             backend,
@@ -139,6 +143,7 @@ impl Hooks {
                 c.public_url = PUBLIC_URL.into();
                 c.providers.zendesk.api_base_url = zendesk.base.clone();
                 c.providers.twilio.api_base_url = twilio.base.clone();
+                c.providers.intercom.api_base_url = intercom.base.clone();
             },
             vec![events.clone()],
         )
@@ -149,6 +154,7 @@ impl Hooks {
             key,
             zendesk,
             twilio,
+            intercom,
             events,
             clock: Default::default(),
         };
@@ -360,6 +366,89 @@ async fn closed_reopened_and_closed_again_asks_once(backend: Backend) {
     assert_eq!(hooks.scheduled().await, 1);
     // Two deliveries stored (the redelivery and the ignored re-open are not).
     assert_eq!(hooks.server.count("raw_events").await, 2);
+    hooks.server.stop().await;
+}
+
+/// In a conversation an agent started, Intercom's `source.author` is the agent: the survey must
+/// go to the customer (looked up by the contact id the notification carries), or to nobody.
+async fn intercom_asks_the_customer_never_the_agent(backend: Backend) {
+    let hooks = Hooks::start(backend).await;
+    let admin_initiated = fixture("intercom_conversation_admin_initiated_closed");
+    let agent_email = "maja.holm@acme.example";
+
+    // Without an access token the customer cannot be looked up: suppressed, not sent to the
+    // agent.
+    let (status, answer) = hooks.deliver("intercom", &admin_initiated, "unused").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let invitation = only_invitation(&answer);
+    assert_eq!(invitation["status"], "suppressed", "{answer}");
+    assert_eq!(invitation["reason"], "no_channel", "{answer}");
+    assert_eq!(invitation["agent_ref"], "814860");
+    let agent_identities =
+        format!("SELECT COUNT(*) AS n FROM contact_identities WHERE value = '{agent_email}'");
+    assert_eq!(hooks.count_where(&agent_identities).await, 0);
+
+    // With a token, the contact is looked up; a failure for now asks Intercom to deliver again.
+    let (status, body) = hooks
+        .configure(
+            "intercom",
+            json!({"client_secret": INTERCOM_SECRET, "access_token": fake_intercom::ACCESS_TOKEN}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    hooks.intercom.add_contact(
+        "6762f1261bb69f9f2193bba7",
+        "user",
+        "Sofie Dahl",
+        "sofie.dahl@example.com",
+        Some("+4522446688"),
+    );
+    hooks.intercom.add_contact(
+        "5ba682d23d7cf92bef87bfd4",
+        "lead",
+        "Ben Olsen",
+        "ben.olsen@example.com",
+        None,
+    );
+    let sofie = fixture_with(
+        "intercom_conversation_admin_initiated_closed",
+        json!({"/id": "notif_sofie", "/data/item/id": "4816"}),
+    );
+    hooks
+        .intercom
+        .fail_next(1, StatusCode::INTERNAL_SERVER_ERROR);
+    let (status, body) = hooks.deliver("intercom", &sofie, "unused").await;
+    assert_problem(status, &body, 503, "upstream-unavailable");
+    let (status, answer) = hooks.deliver("intercom", &sofie, "unused").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let invitation = only_invitation(&answer);
+    assert_eq!(invitation["status"], "scheduled", "{answer}");
+    assert_eq!(invitation["channel"], "sms", "{answer}");
+    let sofie_contact = invitation["contact_id"].as_str().unwrap().to_owned();
+
+    // Another customer's conversation with the same agent: another contact.
+    let ben = fixture_with(
+        "intercom_conversation_admin_initiated_closed",
+        json!({"/id": "notif_ben", "/data/item/id": "4817",
+               "/data/item/contacts/contacts/0/id": "5ba682d23d7cf92bef87bfd4",
+               "/data/item/contacts/contacts/0/external_id": "crm-1"}),
+    );
+    let (status, answer) = hooks.deliver("intercom", &ben, "unused").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let invitation = only_invitation(&answer);
+    assert_eq!(invitation["status"], "scheduled", "{answer}");
+    assert_eq!(invitation["channel"], "email", "{answer}");
+    assert_ne!(invitation["contact_id"], sofie_contact.as_str());
+    assert_eq!(hooks.intercom.requests(), 3);
+
+    let (_, contact) = hooks
+        .server
+        .get(&format!("/v1/contacts/{sofie_contact}"), &hooks.key)
+        .await;
+    let text = contact.to_string();
+    assert!(text.contains("sofie.dahl@example.com"), "{contact}");
+    assert!(!text.contains(agent_email), "{contact}");
+    assert_eq!(hooks.count_where(&agent_identities).await, 0);
     hooks.server.stop().await;
 }
 

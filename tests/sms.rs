@@ -117,7 +117,15 @@ impl Sms {
         let before = self.twilio.sent().len();
         self.dispatch_until(|| self.twilio.sent().len() > before)
             .await;
-        inv
+        // The server's own dispatcher may be the one that sent it, and record it as sent a
+        // moment after Twilio took it: a reply before that would find no open invitation.
+        for _ in 0..500 {
+            if self.invitation(&inv["id"]).await["status"] == "sent" {
+                return inv;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("invitation {} was not marked sent", inv["id"]);
     }
 
     async fn dispatch_until(&self, done: impl Fn() -> bool) {

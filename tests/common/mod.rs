@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod fake_intercom;
 pub mod fake_twilio;
 pub mod fake_zendesk;
 

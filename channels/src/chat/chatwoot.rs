@@ -33,6 +33,7 @@ pub const PLATFORM: Platform = Platform {
     configure,
     verify,
     parse,
+    lookup: None,
 };
 
 /// `X-Chatwoot-Signature` for a body sent at `timestamp` (Unix seconds).

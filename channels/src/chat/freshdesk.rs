@@ -28,6 +28,7 @@ pub const PLATFORM: Platform = Platform {
     configure,
     verify,
     parse,
+    lookup: None,
 };
 
 /// The recommended automation body (README), and where the mapping finds each field in it.

@@ -34,6 +34,7 @@ pub const PLATFORM: Platform = Platform {
     configure,
     verify,
     parse,
+    lookup: None,
 };
 
 /// Decodes secrets as the reference Python library does (`base64.b64decode` after adding

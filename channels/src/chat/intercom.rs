@@ -1,20 +1,32 @@
 //! Intercom: notifications signed with `X-Hub-Signature: sha1=<hex HMAC-SHA1 of the body>`
 //! under the app's client secret. There is no timestamp to bound a replay, so a notification is
-//! taken once by its id (`notif_…`). Topics acted on: `conversation.admin.closed` and
-//! `conversation.rating.added`; `ping` is answered and nothing else happens.
+//! taken once by its id (`notif_…`) and by its signed body. Topics acted on:
+//! `conversation.admin.closed` and `conversation.rating.added`; `ping` is answered and nothing
+//! else happens.
+//!
+//! The customer is never the agent. A conversation an admin started (`source.delivered_as:
+//! "admin_initiated"`) has the admin as `source.author`; the customer is in `contacts.contacts[]`
+//! (API 2.x) or `user` (1.x notifications), and `source.author` counts only when it is a
+//! customer. Notifications name the customer by id; with an access token the gateway looks the
+//! contact up (`GET /contacts/{id}`), without one the survey is suppressed, never addressed to
+//! someone else.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
     config_body, finish, hex, hmac_sha1, json_body, platform_identity, requester, required_secret,
-    same, text_at, time_at, Credentials, HookRequest, Parsed, Platform, Rejection, SignedContent,
+    same, text_at, time_at, Credentials, FoundRequester, HookRequest, LookupError, LookupFuture,
+    Parsed, Platform, Rejection, RequesterLookup, SignedContent,
 };
 use crate::model::{
     ContactRef, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
 };
+use crate::outbound::Outbound;
+use crate::secret::Secret;
 
 pub const NAME: &str = "intercom";
 pub const SIGNATURE_HEADER: &str = "x-hub-signature";
@@ -26,7 +38,17 @@ pub const PLATFORM: Platform = Platform {
     configure,
     verify,
     parse,
+    lookup: Some(RequesterLookup {
+        api_base_url,
+        fetch,
+    }),
 };
+
+/// The types Intercom gives people who are customers; `admin`, `bot` and `team` are not.
+const CUSTOMER_TYPES: &[&str] = &["contact", "user", "lead"];
+
+/// The API version the contact look-up asks for.
+const API_VERSION: &str = "2.11";
 
 /// `X-Hub-Signature` for a body: `sha1=` and the lowercase hex HMAC-SHA1.
 pub fn signature(client_secret: &str, body: &[u8]) -> String {
@@ -37,16 +59,120 @@ pub fn signature(client_secret: &str, body: &[u8]) -> String {
 #[serde(deny_unknown_fields)]
 struct ConfigBody {
     client_secret: Option<String>,
+    /// An access token with "Read users and companies", for looking up customers that
+    /// notifications name only by id.
+    #[serde(default)]
+    access_token: Option<String>,
+    /// Where the workspace is hosted: `us` (default), `eu` or `au`.
+    #[serde(default)]
+    region: Option<String>,
 }
 
 fn configure(body: &Value) -> Result<Credentials, Vec<InvalidValue>> {
     let body: ConfigBody = config_body(body)?;
     let mut errors = Vec::new();
+    let mut settings = serde_json::Map::new();
     let mut secrets = BTreeMap::new();
     if let Some(s) = required_secret(&body.client_secret, "client_secret", &mut errors) {
         secrets.insert("client_secret".to_owned(), s);
     }
-    finish(serde_json::Map::new(), secrets, errors)
+    if let Some(token) = body
+        .access_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        secrets.insert("access_token".to_owned(), Secret::new(token));
+    }
+    if let Some(region) = &body.region {
+        if hosted_api(region).is_none() {
+            errors.push(InvalidValue::new("region", "one of us, eu, au"));
+        }
+        settings.insert("region".into(), region.clone().into());
+    }
+    finish(settings, secrets, errors)
+}
+
+/// Intercom's API for a hosting region (Intercom's regional hosting documentation).
+fn hosted_api(region: &str) -> Option<&'static str> {
+    match region {
+        "us" => Some("https://api.intercom.io"),
+        "eu" => Some("https://api.eu.intercom.io"),
+        "au" => Some("https://api.au.intercom.io"),
+        _ => None,
+    }
+}
+
+/// The contacts API for a tenant: the operator's `providers.intercom.api_base_url` when set,
+/// else the tenant's hosting region's. `None` without an access token.
+fn api_base_url(creds: &Credentials, operator_base_url: &str) -> Option<String> {
+    creds.secret("access_token")?;
+    if !operator_base_url.is_empty() {
+        return Some(operator_base_url.trim_end_matches('/').to_owned());
+    }
+    hosted_api(creds.setting("region").unwrap_or("us")).map(str::to_owned)
+}
+
+/// `GET {api}/contacts/{id}` with the access token: the customer's addresses and name.
+async fn lookup_contact(
+    http: &Outbound,
+    base: &str,
+    creds: &Credentials,
+    contact_id: &str,
+    region: &str,
+    timeout: Duration,
+) -> Result<FoundRequester, LookupError> {
+    let token = creds
+        .secret("access_token")
+        .ok_or(LookupError::NotConfigured)?;
+    // Intercom's ids are hex; nothing else may reach the path.
+    let id: String = contact_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let resp = http
+        .request(reqwest::Method::GET, &format!("{base}/contacts/{id}"))
+        .map_err(|e| LookupError::Transport(e.to_string()))?
+        .bearer_auth(token.expose())
+        .header("accept", "application/json")
+        .header("intercom-version", API_VERSION)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| LookupError::Transport(e.without_url().to_string()))?;
+    if !resp.status().is_success() {
+        return Err(LookupError::Status(resp.status().as_u16()));
+    }
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| LookupError::Transport(e.without_url().to_string()))?;
+    let body: Value =
+        serde_json::from_slice(&bytes).map_err(|e| LookupError::Body(e.to_string()))?;
+    if !text_at(&body, "/role").is_some_and(|r| CUSTOMER_TYPES.contains(&r.as_str())) {
+        return Err(LookupError::Body("the id does not name a customer".into()));
+    }
+    let locale =
+        text_at(&body, "/language_override").or_else(|| text_at(&body, "/browser_language"));
+    let contact = requester(
+        text_at(&body, "/email"),
+        text_at(&body, "/phone"),
+        text_at(&body, "/external_id"),
+        locale,
+        region,
+    );
+    Ok((contact, text_at(&body, "/name")))
+}
+
+fn fetch<'a>(
+    http: &'a Outbound,
+    base: &'a str,
+    creds: &'a Credentials,
+    id: &'a str,
+    region: &'a str,
+    timeout: Duration,
+) -> LookupFuture<'a> {
+    Box::pin(lookup_contact(http, base, creds, id, region, timeout))
 }
 
 fn verify(req: &HookRequest, creds: &Credentials) -> Result<(), Rejection> {
@@ -66,18 +192,56 @@ fn verify(req: &HookRequest, creds: &Credentials) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// The customer of a conversation: its contacts list (current API), the legacy `user`, or the
-/// author of its first message.
-fn customer(item: &Value, region: &str) -> ContactRef {
-    let email = text_at(item, "/source/author/email").or_else(|| text_at(item, "/user/email"));
-    let external = text_at(item, "/contacts/contacts/0/external_id")
-        .or_else(|| text_at(item, "/user/user_id"));
+fn is_customer(person: &Value) -> bool {
+    text_at(person, "/type").is_some_and(|t| CUSTOMER_TYPES.contains(&t.as_str()))
+}
+
+/// The customer of a conversation, never an admin.
+struct Customer {
+    contact: ContactRef,
+    /// Intercom's id of the contact, to look up when the notification carries no address.
+    id: Option<String>,
+    name: Option<String>,
+}
+
+/// The customer: the first customer in `contacts.contacts[]` (API 2.x), else `user` (1.x);
+/// `source.author` adds an address only when it is that customer.
+fn customer(item: &Value, region: &str) -> Customer {
+    let listed = item
+        .pointer("/contacts/contacts")
+        .and_then(Value::as_array)
+        .and_then(|all| all.iter().find(|c| is_customer(c)));
+    let user = item.get("user").filter(|u| is_customer(u));
+    let author = item.pointer("/source/author").filter(|a| is_customer(a));
+    let id = listed
+        .or(user)
+        .and_then(|c| text_at(c, "/id"))
+        .or_else(|| author.and_then(|a| text_at(a, "/id")));
+    // The author speaks for the customer only when it is the customer.
+    let author = author.filter(|a| id.is_none() || text_at(a, "/id") == id);
+    let email = author
+        .and_then(|a| text_at(a, "/email"))
+        .or_else(|| user.and_then(|u| text_at(u, "/email")));
+    let external = listed
+        .and_then(|c| text_at(c, "/external_id"))
+        .or_else(|| user.and_then(|u| text_at(u, "/user_id")));
+    let name = author
+        .and_then(|a| text_at(a, "/name"))
+        .or_else(|| user.and_then(|u| text_at(u, "/name")));
     let mut contact = requester(email, None, external, None, region);
-    if let Some(id) = text_at(item, "/contacts/contacts/0/id").or_else(|| text_at(item, "/user/id"))
-    {
-        contact.identities.push(platform_identity(NAME, &id));
+    if let Some(id) = &id {
+        contact.identities.push(platform_identity(NAME, id));
     }
-    contact
+    Customer { contact, id, name }
+}
+
+/// The agent: the conversation's assigned admin (2.x `admin_assignee_id`, 1.x `assignee`).
+fn agent(item: &Value) -> Option<String> {
+    text_at(item, "/admin_assignee_id").or_else(|| {
+        item.get("assignee")
+            .filter(|a| text_at(a, "/type").as_deref() == Some("admin"))
+            .and_then(|a| text_at(a, "/id"))
+    })
 }
 
 fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed, InvalidValue> {
@@ -94,14 +258,14 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
     let when = time_at(&body, "/created_at").unwrap_or(req.now);
     match (topic.as_str(), conversation) {
         ("conversation.admin.closed", Some(conversation)) => {
+            let customer = customer(&item, region);
             parsed.events.push(InboundEvent::TicketClosed(TicketClosed {
                 platform: NAME.into(),
                 ticket_ref: conversation,
-                requester: customer(&item, region),
-                requester_platform_id: None,
-                requester_name: text_at(&item, "/source/author/name")
-                    .or_else(|| text_at(&item, "/user/name")),
-                assignee_ref: text_at(&item, "/admin_assignee_id"),
+                requester: customer.contact,
+                requester_platform_id: customer.id,
+                requester_name: customer.name,
+                assignee_ref: agent(&item),
                 team_ref: text_at(&item, "/team_assignee_id"),
                 closed_at: when,
             }));
@@ -113,7 +277,7 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
                 .ok_or_else(|| {
                     InvalidValue::new("conversation_rating", "a rating event carries a rating")
                 })?;
-            let mut contact = customer(&item, region);
+            let mut contact = customer(&item, region).contact;
             if let Some(id) = text_at(&item, "/conversation_rating/contact/id") {
                 let id = platform_identity(NAME, &id);
                 if !contact.identities.contains(&id) {
@@ -131,10 +295,13 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
                     reason: None,
                     ticket_ref: Some(conversation),
                     agent_ref: text_at(&item, "/conversation_rating/teammate/id")
-                        .or_else(|| text_at(&item, "/admin_assignee_id")),
+                        .or_else(|| agent(&item)),
                     team_ref: text_at(&item, "/team_assignee_id"),
                     requester: contact,
-                    rated_at: time_at(&item, "/conversation_rating/created_at").unwrap_or(when),
+                    // `conversation_rating.created_at` is when the rating was requested
+                    // (Intercom's schema); the customer rated at its `updated_at`, else when
+                    // the notification was made.
+                    rated_at: time_at(&item, "/conversation_rating/updated_at").unwrap_or(when),
                     raw_value: json!(rating),
                 }));
         }
@@ -208,7 +375,8 @@ mod tests {
             "topic": "conversation.admin.closed", "created_at": 1795000000,
             "data": {"type": "notification_event_data", "item": {"type": "conversation",
               "id": "4711", "state": "closed", "admin_assignee_id": 814860, "team_assignee_id": "5",
-              "source": {"author": {"type": "user", "email": "anna@example.com", "name": "Anna"}},
+              "source": {"author": {"type": "user", "id": "5ba682d2", "email": "anna@example.com",
+                                    "name": "Anna"}},
               "contacts": {"type": "contact.list", "contacts": [
                   {"type": "contact", "id": "5ba682d2", "external_id": "crm-17"}]}}}});
         let body = serde_json::to_vec(&closed).unwrap();
@@ -227,5 +395,107 @@ mod tests {
         assert_eq!(parsed.kind, "ping");
         let out_of_range = VECTOR_BODY.replace("\"rating\":5", "\"rating\":6");
         assert!(parse(&request(&h, out_of_range.as_bytes()), &creds(), "DK").is_err());
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/../tests/fixtures/platforms/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn closed(body: &[u8]) -> TicketClosed {
+        let h = headers(&[]);
+        let parsed = parse(&request(&h, body), &creds(), "DK").unwrap();
+        match parsed.events.as_slice() {
+            [InboundEvent::TicketClosed(t)] => t.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_customer_of_an_admin_initiated_conversation_is_never_the_admin() {
+        let body = fixture("intercom_conversation_admin_initiated_closed");
+        let t = closed(&body);
+        let values: Vec<&str> = t.requester.identities.iter().map(|i| i.value()).collect();
+        assert_eq!(values, ["crm-99120", "intercom:6762f1261bb69f9f2193bba7"]);
+        assert!(
+            !values.iter().any(|v| v.contains("maja.holm")),
+            "the admin's address"
+        );
+        assert_eq!(
+            t.requester_platform_id.as_deref(),
+            Some("6762f1261bb69f9f2193bba7")
+        );
+        assert_eq!(t.requester_name, None, "not the admin's name");
+        assert!(
+            super::super::needs_lookup(&t),
+            "only an id: looked up, or suppressed"
+        );
+        assert_eq!(t.assignee_ref.as_deref(), Some("814860"));
+
+        // Another customer's conversation with the same admin shares no identity with it.
+        let other = String::from_utf8(body)
+            .unwrap()
+            .replace("6762f1261bb69f9f2193bba7", "5ba682d23d7cf92bef87bfd4")
+            .replace("crm-99120", "crm-1");
+        let u = closed(other.as_bytes());
+        assert!(u
+            .requester
+            .identities
+            .iter()
+            .all(|i| !t.requester.identities.contains(i)));
+    }
+
+    #[test]
+    fn a_1x_notification_names_the_customer_in_user_and_the_agent_in_assignee() {
+        let t = closed(&fixture("intercom_v1_conversation_admin_closed"));
+        let values: Vec<&str> = t.requester.identities.iter().map(|i| i.value()).collect();
+        assert_eq!(
+            values,
+            [
+                "sofie.dahl@example.com",
+                "75067020-1204-495c-8edc-abb7d88bdd43",
+                "intercom:5c9553cb27e377f24eed49f7"
+            ]
+        );
+        assert_eq!(t.requester_name.as_deref(), Some("Sofie Dahl"));
+        assert_eq!(t.assignee_ref.as_deref(), Some("1957471"));
+        assert!(!super::super::needs_lookup(&t));
+    }
+
+    #[test]
+    fn a_rating_is_dated_when_the_customer_rated() {
+        let h = headers(&[]);
+        let body = json!({"type": "notification_event", "id": "notif_9",
+            "topic": "conversation.rating.added", "created_at": 1795000300,
+            "data": {"item": {"type": "conversation", "id": "9",
+              "conversation_rating": {"rating": 2, "remark": "", "created_at": 1795000000,
+                                      "updated_at": 1795000200,
+                                      "contact": {"type": "contact", "id": "c1"},
+                                      "teammate": {"type": "admin", "id": "814860"}}}}});
+        let body = serde_json::to_vec(&body).unwrap();
+        let parsed = parse(&request(&h, &body), &creds(), "DK").unwrap();
+        let [InboundEvent::PlatformRating(r)] = parsed.events.as_slice() else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(
+            r.rated_at.timestamp(),
+            1795000200,
+            "updated_at, not created_at"
+        );
+        let without_update = String::from_utf8(body)
+            .unwrap()
+            .replace(",\"updated_at\":1795000200", "");
+        let parsed = parse(&request(&h, without_update.as_bytes()), &creds(), "DK").unwrap();
+        let [InboundEvent::PlatformRating(r)] = parsed.events.as_slice() else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(
+            r.rated_at.timestamp(),
+            1795000300,
+            "the notification's time"
+        );
     }
 }

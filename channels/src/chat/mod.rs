@@ -12,6 +12,9 @@ pub mod intercom;
 pub mod zendesk;
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
@@ -19,7 +22,10 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
-use crate::model::{ContactRef, E164Phone, Email, Identity, InboundEvent, InvalidValue};
+use crate::model::{
+    ContactRef, E164Phone, Email, Identity, InboundEvent, InvalidValue, TicketClosed,
+};
+use crate::outbound::Outbound;
 use crate::secret::Secret;
 
 /// A webhook request as received: what verification and parsing may look at.
@@ -137,6 +143,105 @@ pub struct Platform {
     pub verify: fn(&HookRequest, &Credentials) -> Result<(), Rejection>,
     /// Turns a verified body into events; `default_region` reads national phone numbers.
     pub parse: fn(&HookRequest, &Credentials, &str) -> Result<Parsed, InvalidValue>,
+    /// Finds the requester through the platform's API when an event names them only by id.
+    pub lookup: Option<RequesterLookup>,
+}
+
+/// A person found through a platform's API: addresses, and a name when the platform has one.
+pub type FoundRequester = (ContactRef, Option<String>);
+
+/// The future of a look-up, boxed so that a platform's async function fits in [`PLATFORMS`].
+pub type LookupFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<FoundRequester, LookupError>> + Send + 'a>>;
+
+/// A platform's way of finding a requester by id.
+pub struct RequesterLookup {
+    /// The API's address for a tenant: the operator's `providers.{name}.api_base_url` when set
+    /// (a stand-in in tests, an egress proxy), else derived from the tenant's settings.
+    /// `None`: the tenant has not configured the API.
+    pub api_base_url: fn(&Credentials, &str) -> Option<String>,
+    /// Fetches the person with this id: (client, API base URL, credentials, id, default
+    /// region, timeout).
+    pub fetch: for<'a> fn(
+        &'a Outbound,
+        &'a str,
+        &'a Credentials,
+        &'a str,
+        &'a str,
+        Duration,
+    ) -> LookupFuture<'a>,
+}
+
+/// Why a look-up at a platform's API failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("the platform's API credentials are not configured")]
+    NotConfigured,
+    #[error("the platform's API answered {0}")]
+    Status(u16),
+    #[error("the platform's API could not be reached: {0}")]
+    Transport(String),
+    #[error("the platform's answer could not be read: {0}")]
+    Body(String),
+}
+
+impl LookupError {
+    /// Worth the platform's retry (platforms redeliver a webhook that failed).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            LookupError::Status(s) => *s == 429 || *s >= 500,
+            LookupError::Transport(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Whether a closed ticket names its requester only by the platform's id: no address to ask on.
+pub fn needs_lookup(t: &TicketClosed) -> bool {
+    t.requester_platform_id.is_some()
+        && !t
+            .requester
+            .identities
+            .iter()
+            .any(|i| matches!(i, Identity::Email(_) | Identity::Phone(_)))
+}
+
+/// Fills in a closed ticket's requester through the platform's API when the event named only
+/// an id. `Ok(false)`: nothing to look up, the platform has no look-up, or the tenant has not
+/// configured its API (the survey is then suppressed with `no_channel`, never addressed to
+/// someone else).
+pub async fn complete_requester(
+    platform: &Platform,
+    http: &Outbound,
+    operator_base_url: &str,
+    creds: &Credentials,
+    ticket: &mut TicketClosed,
+    region: &str,
+    timeout: Duration,
+) -> Result<bool, LookupError> {
+    let Some(lookup) = &platform.lookup else {
+        return Ok(false);
+    };
+    let Some(id) = ticket
+        .requester_platform_id
+        .clone()
+        .filter(|_| needs_lookup(ticket))
+    else {
+        return Ok(false);
+    };
+    let Some(base) = (lookup.api_base_url)(creds, operator_base_url) else {
+        return Ok(false);
+    };
+    let (mut found, name) = match (lookup.fetch)(http, &base, creds, &id, region, timeout).await {
+        Ok(found) => found,
+        Err(LookupError::NotConfigured) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    found.identities.append(&mut ticket.requester.identities);
+    found.locale = found.locale.or(ticket.requester.locale.take());
+    ticket.requester = found;
+    ticket.requester_name = ticket.requester_name.take().or(name);
+    Ok(true)
 }
 
 /// What a platform's proof of origin covers, for replay protection.

@@ -13,11 +13,11 @@ use serde_json::{json, Value};
 use super::{
     check_age, common_settings, config_body, finish, hmac_sha256, json_body, mapped, parse_time,
     platform_identity, requester, required_secret, same, text_at, time_at, Credentials,
-    HookRequest, Parsed, Platform, Rejection, SignedContent,
+    FoundRequester, HookRequest, LookupError, LookupFuture, Parsed, Platform, Rejection,
+    RequesterLookup, SignedContent,
 };
 use crate::model::{
-    ContactRef, Identity, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score,
-    TicketClosed,
+    ContactRef, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
 };
 use crate::outbound::Outbound;
 use crate::secret::Secret;
@@ -35,6 +35,10 @@ pub const PLATFORM: Platform = Platform {
     configure,
     verify,
     parse,
+    lookup: Some(RequesterLookup {
+        api_base_url,
+        fetch,
+    }),
 };
 
 /// The recommended trigger body (README), and where the mapping finds each field in it.
@@ -179,16 +183,6 @@ fn known_by_id(mut contact: ContactRef, user_id: Option<&str>) -> ContactRef {
     contact
 }
 
-/// A closed ticket whose requester is known only by id: worth a Users API lookup.
-pub fn needs_lookup(t: &TicketClosed) -> bool {
-    t.requester_platform_id.is_some()
-        && !t
-            .requester
-            .identities
-            .iter()
-            .any(|i| matches!(i, Identity::Email(_) | Identity::Phone(_)))
-}
-
 fn is_closed(status: &str) -> bool {
     let s = status.trim().to_ascii_lowercase();
     s == "solved" || s == "closed"
@@ -321,29 +315,6 @@ fn parse_trigger(
 // ---------------------------------------------------------------------------------------------
 // Users API: the requester of an event that names only an id
 
-#[derive(Debug, thiserror::Error)]
-pub enum LookupError {
-    #[error("Zendesk API credentials are not configured")]
-    NotConfigured,
-    #[error("Zendesk answered {0}")]
-    Status(u16),
-    #[error("Zendesk could not be reached: {0}")]
-    Transport(String),
-    #[error("Zendesk's answer could not be read: {0}")]
-    Body(String),
-}
-
-impl LookupError {
-    /// Worth the platform's retry (Zendesk redelivers a webhook that failed).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            LookupError::Status(s) => *s == 429 || *s >= 500,
-            LookupError::Transport(_) => true,
-            _ => false,
-        }
-    }
-}
-
 /// A subdomain as Zendesk allows it (a DNS label), lower-cased.
 fn check_subdomain(given: &str) -> Option<String> {
     let s = given.trim().to_ascii_lowercase();
@@ -384,7 +355,7 @@ pub async fn lookup_requester(
     user_id: &str,
     region: &str,
     timeout: Duration,
-) -> Result<(ContactRef, Option<String>), LookupError> {
+) -> Result<FoundRequester, LookupError> {
     let (Some(user), Some(token)) = (creds.setting("api_user"), creds.secret("api_token")) else {
         return Err(LookupError::NotConfigured);
     };
@@ -420,42 +391,25 @@ pub async fn lookup_requester(
     Ok((contact, text_at(&body, "/user/name")))
 }
 
-/// Fills in a closed ticket's requester from the Users API when the event named only an id.
-/// `Ok(false)`: nothing to look up, or no API credentials configured.
-pub async fn complete_requester(
-    http: &Outbound,
-    operator_base_url: &str,
-    creds: &Credentials,
-    ticket: &mut TicketClosed,
-    region: &str,
+fn fetch<'a>(
+    http: &'a Outbound,
+    base: &'a str,
+    creds: &'a Credentials,
+    user_id: &'a str,
+    region: &'a str,
     timeout: Duration,
-) -> Result<bool, LookupError> {
-    let Some(id) = ticket
-        .requester_platform_id
-        .as_deref()
-        .filter(|_| needs_lookup(ticket))
-    else {
-        return Ok(false);
-    };
-    let Some(base) = api_base_url(creds, operator_base_url) else {
-        return Ok(false);
-    };
-    let (mut found, name) = match lookup_requester(http, &base, creds, id, region, timeout).await {
-        Ok(found) => found,
-        Err(LookupError::NotConfigured) => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    found.identities.append(&mut ticket.requester.identities);
-    found.locale = found.locale.or(ticket.requester.locale.take());
-    ticket.requester = found;
-    ticket.requester_name = ticket.requester_name.take().or(name);
-    Ok(true)
+) -> LookupFuture<'a> {
+    Box::pin(lookup_requester(
+        http, base, creds, user_id, region, timeout,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::needs_lookup;
     use super::super::test_support::{at, headers};
     use super::*;
+    use crate::model::Identity;
 
     /// The body of zendesk-go's `Test_WebhookEventVerifySignature_200`: tab-indented, with a
     /// trailing newline, byte for byte.

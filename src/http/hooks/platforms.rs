@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use channels::chat::{self, zendesk, HookRequest, Platform, Rejection};
+use channels::chat::{self, HookRequest, Platform, Rejection};
 use channels::model::InboundEvent;
 use serde_json::json;
 
@@ -122,34 +122,36 @@ async fn receive(
             continue;
         };
         closes_ticket = true;
-        if platform.name == zendesk::NAME {
-            let timeout = Duration::from_millis(state.config.dispatch.provider_timeout_ms);
-            let operator_base = &state.config.providers.zendesk.api_base_url;
-            let found = zendesk::complete_requester(
-                &state.http,
-                operator_base,
-                &creds,
-                ticket,
-                region,
-                timeout,
-            )
-            .await;
-            match found {
-                Ok(_) => {}
-                // Zendesk delivers the webhook again after a 5xx: the lookup is retried then.
-                // The answer says no more than that: what failed, and how, is the operator's
-                // to read in the log.
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(tenant = %tenant.slug, error = %e, "Zendesk user lookup failed; asking for a redelivery");
-                    return Err(ApiError::UpstreamUnavailable {
-                        detail: "the requester could not be looked up at Zendesk now; deliver again later".into(),
-                        retry_after_secs: state.config.http.retry_after_seconds,
-                    });
-                }
-                // A deleted user or a revoked token: the ticket is kept, its survey suppressed.
-                Err(e) => {
-                    tracing::warn!(tenant = %tenant.slug, error = %e, "Zendesk user lookup failed");
-                }
+        let timeout = Duration::from_millis(state.config.dispatch.provider_timeout_ms);
+        let operator_base = state.config.providers.api_base_url(platform.name);
+        let found = chat::complete_requester(
+            platform,
+            &state.http,
+            operator_base,
+            &creds,
+            ticket,
+            region,
+            timeout,
+        )
+        .await;
+        match found {
+            Ok(_) => {}
+            // Platforms deliver a webhook again after a 5xx: the look-up is retried then. The
+            // answer says no more than that: what failed, and how, is the operator's to read
+            // in the log.
+            Err(e) if e.is_transient() => {
+                tracing::warn!(tenant = %tenant.slug, platform = platform.name, error = %e, "requester look-up failed; asking for a redelivery");
+                return Err(ApiError::UpstreamUnavailable {
+                    detail: format!(
+                        "the requester could not be looked up at {} now; deliver again later",
+                        platform.name
+                    ),
+                    retry_after_secs: state.config.http.retry_after_seconds,
+                });
+            }
+            // A deleted user or a revoked token: the ticket is kept, its survey suppressed.
+            Err(e) => {
+                tracing::warn!(tenant = %tenant.slug, platform = platform.name, error = %e, "requester look-up failed");
             }
         }
     }
