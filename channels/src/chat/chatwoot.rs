@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -127,6 +128,15 @@ fn contact(sender: &Value, region: &str) -> ContactRef {
     c
 }
 
+/// When Chatwoot sent the delivery: the signed `X-Chatwoot-Timestamp`, else the receive time.
+/// A resolved conversation's `timestamp` is its last activity, and a CSAT message's
+/// `created_at` is when the survey was sent: neither is when the event happened.
+fn sent_at(req: &HookRequest) -> DateTime<Utc> {
+    req.header(TIMESTAMP_HEADER)
+        .and_then(|t| unix_seconds(t, TIMESTAMP_HEADER).ok())
+        .unwrap_or(req.now)
+}
+
 fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed, InvalidValue> {
     let body = json_body(req)?;
     let event = text_at(&body, "/event")
@@ -149,7 +159,7 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
                     requester_name: text_at(&sender, "/name"),
                     assignee_ref: text_at(&body, "/meta/assignee/id"),
                     team_ref: text_at(&body, "/meta/team/id"),
-                    closed_at: time_at(&body, "/timestamp").unwrap_or(req.now),
+                    closed_at: sent_at(req),
                 }));
             }
         }
@@ -180,9 +190,9 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
                         agent_ref: text_at(&conversation, "/meta/assignee/id"),
                         team_ref: text_at(&conversation, "/meta/team/id"),
                         requester: contact(&sender, region),
-                        rated_at: time_at(&body, "/updated_at")
-                            .or_else(|| time_at(&body, "/created_at"))
-                            .unwrap_or(req.now),
+                        // The answer's time: the message's update time where the payload
+                        // has one, else when Chatwoot sent the delivery.
+                        rated_at: time_at(&body, "/updated_at").unwrap_or_else(|| sent_at(req)),
                         raw_value: json!(rating),
                     }));
             }
@@ -222,6 +232,39 @@ mod tests {
             },
             creds,
         )
+    }
+
+    fn events_sent_at(name: &str, sent: &str) -> Vec<InboundEvent> {
+        let path = format!(
+            "{}/../tests/fixtures/platforms/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let body = std::fs::read(&path).unwrap();
+        let ts = at(sent).timestamp().to_string();
+        let h = headers(&[(TIMESTAMP_HEADER, ts.as_str())]);
+        let req = HookRequest {
+            headers: &h,
+            query: None,
+            body: &body,
+            now: at("2026-11-25T12:00:00Z"),
+        };
+        parse(&req, &signed(), "DK").unwrap().events
+    }
+
+    #[test]
+    fn times_are_when_chatwoot_sent_the_event() {
+        // The conversation's `timestamp` is its last activity; the CSAT message's `created_at`
+        // is when the survey was sent. Neither is when it was resolved or answered.
+        let resolved = events_sent_at("chatwoot_conversation_resolved", "2026-11-25T11:59:58Z");
+        let [InboundEvent::TicketClosed(t)] = resolved.as_slice() else {
+            panic!("{resolved:?}")
+        };
+        assert_eq!(t.closed_at, at("2026-11-25T11:59:58Z"));
+        let answered = events_sent_at("chatwoot_csat_submitted", "2026-11-25T11:59:59Z");
+        let [InboundEvent::PlatformRating(r)] = answered.as_slice() else {
+            panic!("{answered:?}")
+        };
+        assert_eq!(r.rated_at, at("2026-11-25T11:59:59Z"));
     }
 
     #[test]

@@ -44,6 +44,61 @@ pub const DEFAULT_MAPPING: &[(&str, &str)] = &[
     ("updated_at", "/updated_at"),
 ];
 
+/// Freshdesk's "Simple" content mode nests the chosen placeholders under `freshdesk_webhook`,
+/// each named after its placeholder (`{{ticket.status}}` → `ticket_status`). Older accounts
+/// name the requester `requester_*`, newer ones `ticket_contact_*` or `ticket_requester_*`
+/// (captured deliveries in Zulip's Freshdesk integration and public consumers). Our field → the
+/// keys that carry it, first found wins.
+const SIMPLE_MODE_KEYS: &[(&str, &[&str])] = &[
+    ("ticket_id", &["ticket_id"]),
+    ("status", &["ticket_status"]),
+    (
+        "requester_email",
+        &[
+            "ticket_contact_email",
+            "ticket_requester_email",
+            "requester_email",
+        ],
+    ),
+    (
+        "requester_phone",
+        &[
+            "ticket_contact_phone",
+            "ticket_contact_mobile",
+            "ticket_requester_phone",
+            "requester_phone",
+        ],
+    ),
+    (
+        "requester_name",
+        &[
+            "ticket_contact_name",
+            "ticket_requester_name",
+            "requester_name",
+        ],
+    ),
+    ("agent_email", &["ticket_agent_email", "ticket_agent_name"]),
+    ("group_name", &["ticket_group_name"]),
+    ("updated_at", &["ticket_updated_at", "ticket_updated_on"]),
+];
+
+/// A simple-mode body, read into the shape of the recommended advanced body, so the default
+/// mapping applies to both. `None` for any other body.
+fn from_simple_mode(body: &Value) -> Option<Value> {
+    let nested = body.get("freshdesk_webhook")?.as_object()?;
+    let mut flat = serde_json::Map::new();
+    for (ours, keys) in SIMPLE_MODE_KEYS {
+        if let Some(v) = keys
+            .iter()
+            .filter_map(|k| nested.get(*k))
+            .find(|v| !v.is_null() && v.as_str() != Some(""))
+        {
+            flat.insert((*ours).to_owned(), v.clone());
+        }
+    }
+    Some(Value::Object(flat))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigBody {
@@ -160,6 +215,11 @@ fn parse(req: &HookRequest, creds: &Credentials, region: &str) -> Result<Parsed,
     {
         return parse_rating(rating, value, req, region);
     }
+    // Simple mode is recognised unless the tenant maps fields itself.
+    let body = match creds.settings.get("field_mapping") {
+        None => from_simple_mode(&body).unwrap_or(body),
+        Some(_) => body,
+    };
     let mapping = creds.mapping(DEFAULT_MAPPING);
     let field = |name: &str| mapped(&body, &mapping, name);
     let ticket = field("ticket_id").ok_or_else(|| {
@@ -263,6 +323,43 @@ mod tests {
             },
             creds,
         )
+    }
+
+    fn closed_from(body: &[u8], creds: &Credentials) -> TicketClosed {
+        let h = headers(&[]);
+        let req = HookRequest {
+            headers: &h,
+            query: None,
+            body,
+            now: at("2026-11-24T10:00:00Z"),
+        };
+        match parse(&req, creds, "DK").unwrap().events.as_slice() {
+            [InboundEvent::TicketClosed(t)] => t.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn simple_mode_is_read_without_a_field_mapping() {
+        let path = format!(
+            "{}/../tests/fixtures/platforms/freshdesk_simple_mode_resolved.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let t = closed_from(&std::fs::read(path).unwrap(), &basic());
+        assert_eq!(t.ticket_ref, "4711");
+        assert_eq!(t.requester.identities[0].value(), "karen.holm@example.com");
+        assert_eq!(t.requester_name.as_deref(), Some("Karen Holm"));
+
+        // The newer key names, with the agent and group.
+        let newer = json!({"freshdesk_webhook": {"ticket_id": 12, "ticket_status": "Closed",
+            "ticket_contact_email": "bo@example.com", "ticket_contact_name": "Bo",
+            "ticket_contact_phone": "22 33 44 55", "ticket_agent_email": "maja@acme.example",
+            "ticket_group_name": "Support DK"}});
+        let t = closed_from(&serde_json::to_vec(&newer).unwrap(), &basic());
+        let ids: Vec<&str> = t.requester.identities.iter().map(|i| i.value()).collect();
+        assert_eq!(ids, ["bo@example.com", "+4522334455"]);
+        assert_eq!(t.assignee_ref.as_deref(), Some("maja@acme.example"));
+        assert_eq!(t.team_ref.as_deref(), Some("Support DK"));
     }
 
     #[test]

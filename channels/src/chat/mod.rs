@@ -384,6 +384,10 @@ pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(secs) = s.parse::<i64>() {
         return DateTime::from_timestamp(secs, 0);
     }
+    // Zendesk's `{{ticket.updated_at_with_timestamp}}` renders to the minute: 2013-12-12T05:35Z.
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%MZ") {
+        return Some(t.and_utc());
+    }
     let without_zone = s.trim_end_matches(" UTC");
     chrono::NaiveDateTime::parse_from_str(without_zone, "%Y-%m-%d %H:%M:%S")
         .ok()
@@ -589,6 +593,11 @@ mod tests {
     fn reads_ids_and_times_in_the_shapes_platforms_send() {
         let v = serde_json::json!({"a": "101", "b": 101, "c": "  ", "d": null,
             "t1": "2026-11-24T10:00:00Z", "t2": 1795000000, "t3": "2020-03-03 13:05:57 UTC"});
+        assert_eq!(
+            parse_time("2013-12-12T05:35Z"),
+            Some(test_support::at("2013-12-12T05:35:00Z")),
+            "Zendesk's placeholder reference renders minutes only"
+        );
         assert_eq!(text_at(&v, "/a").as_deref(), Some("101"));
         assert_eq!(text_at(&v, "/b").as_deref(), Some("101"));
         assert_eq!(text_at(&v, "/c"), None);
