@@ -33,6 +33,8 @@ on_both_backends!(
     closed_reopened_and_closed_again_asks_once,
     zendesk_events_look_the_requester_up,
     intercom_asks_the_customer_never_the_agent,
+    a_translated_status_is_kept_and_replayed_once_it_can_be_read,
+    the_recommended_trigger_needs_no_translated_placeholder,
     platform_ratings_become_feedback_once_and_follow_changes,
     bad_requests_are_refused_and_store_nothing,
     a_ticket_without_any_address_is_kept_and_not_surveyed,
@@ -449,6 +451,100 @@ async fn intercom_asks_the_customer_never_the_agent(backend: Backend) {
     assert!(text.contains("sofie.dahl@example.com"), "{contact}");
     assert!(!text.contains(agent_email), "{contact}");
     assert_eq!(hooks.count_where(&agent_identities).await, 0);
+    hooks.server.stop().await;
+}
+
+/// Zendesk renders `{{ticket.status}}` in the requester's language. A status the gateway cannot
+/// read is kept, listed, and applied once the tenant says what the label means.
+async fn a_translated_status_is_kept_and_replayed_once_it_can_be_read(backend: Backend) {
+    let hooks = Hooks::start(backend).await;
+    let danish = fixture_with("zendesk_trigger_solved", json!({"/status": "Løst"}));
+    let (status, answer) = hooks.deliver("zendesk", &danish, "inv-da").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["status"], "unreadable", "{answer}");
+    assert_eq!(
+        (&answer["field"], &answer["value"]),
+        (&json!("status"), &json!("Løst"))
+    );
+    assert_eq!(hooks.scheduled().await, 0);
+    // Zendesk delivers it again: kept once.
+    let (_, again) = hooks.deliver("zendesk", &danish, "inv-da").await;
+    assert_eq!(again["status"], "duplicate", "{again}");
+
+    let (status, list) = hooks
+        .server
+        .get("/v1/raw-events?outcome=unreadable", &hooks.key)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["reason"]["value"], "Løst");
+    let id = items[0]["id"].as_str().unwrap().to_owned();
+    let replay = format!("/v1/raw-events/{id}/replay");
+
+    // Replayed before the label is known: still unreadable, nothing changes.
+    let (status, problem) = hooks.server.post(&replay, &hooks.key, json!({})).await;
+    assert_problem(status, &problem, 422, "validation-failed");
+    assert_eq!(hooks.scheduled().await, 0);
+
+    // The tenant maps the label; the replay schedules the survey, once.
+    let mut config = hooks.zendesk.config(ZENDESK_SECRET);
+    config["status_labels"] = json!({"Løst": "solved", "Lukket": "closed"});
+    let (status, body) = hooks.configure("zendesk", config).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, applied) = hooks.server.post(&replay, &hooks.key, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    assert_eq!(
+        only_invitation(&applied)["status"],
+        "scheduled",
+        "{applied}"
+    );
+    let (status, problem) = hooks.server.post(&replay, &hooks.key, json!({})).await;
+    assert_problem(status, &problem, 409, "not-replayable");
+    assert_eq!(hooks.scheduled().await, 1);
+    let (_, list) = hooks
+        .server
+        .get("/v1/raw-events?outcome=unreadable", &hooks.key)
+        .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 0, "{list}");
+
+    // From now on the label is read as it arrives.
+    let (status, answer) = hooks
+        .deliver(
+            "zendesk",
+            &fixture_with(
+                "zendesk_trigger_solved",
+                json!({"/status": "Lukket", "/ticket_id": "4712"}),
+            ),
+            "inv-da-2",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["event"], "trigger.ticket_solved", "{answer}");
+    // Read and decided (the same customer rests after the first survey).
+    assert_eq!(
+        only_invitation(&answer)["reason"],
+        "rest_period",
+        "{answer}"
+    );
+    hooks.server.stop().await;
+}
+
+/// The README's template names the event literally, so no translation can hide it.
+async fn the_recommended_trigger_needs_no_translated_placeholder(backend: Backend) {
+    let hooks = Hooks::start(backend).await;
+    let body = fixture_with("zendesk_trigger_solved", json!({"/status": "Gelöst"}));
+    let mut with_event: Value = serde_json::from_slice(&body).unwrap();
+    with_event["event"] = json!("ticket_solved");
+    let (status, answer) = hooks
+        .deliver(
+            "zendesk",
+            &serde_json::to_vec(&with_event).unwrap(),
+            "inv-de",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(only_invitation(&answer)["status"], "scheduled", "{answer}");
     hooks.server.stop().await;
 }
 

@@ -13,6 +13,7 @@ pub mod input;
 pub mod json;
 pub mod limits;
 pub mod problem;
+pub mod raw_events;
 pub mod scores;
 pub mod serve;
 pub mod surveys;
@@ -140,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         .merge(feedback::router())
         .merge(scores::router())
         .merge(dead_letters::router())
+        .merge(raw_events::router())
         .merge(surveys::router())
         .merge(contacts::router())
         .merge(channels::router())

@@ -33,6 +33,9 @@ pub struct PlatformDelivery<'a> {
     pub signed_sha256: Option<&'a str>,
     pub events: &'a [InboundEvent],
     pub received: Received<'a>,
+    /// A stored delivery applied again (an operator's replay of one kept as unreadable): its
+    /// raw event exists and is claimed instead of inserted.
+    pub replay_of: Option<Uuid>,
 }
 
 /// What became of a platform rating.
@@ -55,7 +58,73 @@ pub struct PlatformOutcome {
     pub unreachable: Vec<String>,
 }
 
+/// Marks a kept, unreadable raw event as applied; `None` when it is not (any more) one: another
+/// replay took it first.
+async fn claim_unreadable(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+    raw_id: Uuid,
+) -> Result<Option<Uuid>, DbErr> {
+    let backend = sea_orm::ConnectionTrait::get_database_backend(txn);
+    let done = sea_orm::ConnectionTrait::execute_raw(
+        txn,
+        sea_orm::Statement::from_sql_and_values(
+            backend,
+            store::placeholders(
+                backend,
+                "UPDATE raw_events SET outcome = 'replayed' \
+                 WHERE id = ? AND tenant_id = ? AND outcome = 'unreadable'",
+            ),
+            [raw_id.into(), tenant_id.into()],
+        ),
+    )
+    .await?;
+    Ok((done.rows_affected() == 1).then_some(raw_id))
+}
+
 impl Ingest {
+    /// Keeps a verified delivery the gateway could not read, with the reason, for the operator
+    /// to replay once its mapping is fixed. `false`: stored before (a redelivery).
+    pub async fn keep_unreadable(
+        &self,
+        tenant: &Tenant,
+        delivery: &PlatformDelivery<'_>,
+        reason: &serde_json::Value,
+    ) -> Result<bool, IngestError> {
+        let now = store::now();
+        let txn = self.db.write.begin().await.map_err(IngestError::from)?;
+        let Some(raw_id) = super::insert_raw(
+            &txn,
+            tenant.id,
+            delivery.platform.name,
+            delivery.delivery_ref,
+            delivery.signed_sha256,
+            &delivery.received,
+            now,
+        )
+        .await?
+        else {
+            txn.rollback().await?;
+            return Ok(false);
+        };
+        let backend = sea_orm::ConnectionTrait::get_database_backend(&txn);
+        sea_orm::ConnectionTrait::execute_raw(
+            &txn,
+            sea_orm::Statement::from_sql_and_values(
+                backend,
+                store::placeholders(
+                    backend,
+                    "UPDATE raw_events SET outcome = 'unreadable', response_status = 202, \
+                     response_body = ? WHERE id = ?",
+                ),
+                [reason.to_string().into(), raw_id.into()],
+            ),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
     /// Applies a verified delivery. `surveys`: the tenant's surveys a closed ticket on this
     /// platform starts.
     pub async fn platform_events(
@@ -93,16 +162,21 @@ impl Ingest {
         let now = store::now();
         let platform = delivery.platform;
         let txn = self.db.write.begin().await?;
-        let stored = super::insert_raw(
-            &txn,
-            tenant.id,
-            platform.name,
-            delivery.delivery_ref,
-            delivery.signed_sha256,
-            &delivery.received,
-            now,
-        )
-        .await?;
+        let stored = match delivery.replay_of {
+            Some(raw_id) => claim_unreadable(&txn, tenant.id, raw_id).await?,
+            None => {
+                super::insert_raw(
+                    &txn,
+                    tenant.id,
+                    platform.name,
+                    delivery.delivery_ref,
+                    delivery.signed_sha256,
+                    &delivery.received,
+                    now,
+                )
+                .await?
+            }
+        };
         if stored.is_none() {
             txn.rollback().await?;
             return Ok(PlatformOutcome {

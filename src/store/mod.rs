@@ -11,6 +11,7 @@ pub mod entities;
 pub mod feedback;
 pub mod invitations;
 pub mod outbox;
+pub mod raw_events;
 pub mod scores;
 pub mod surveys;
 pub mod tenants;

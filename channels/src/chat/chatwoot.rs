@@ -145,6 +145,7 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
         delivery_ref: req.header(DELIVERY_HEADER).map(str::to_owned),
         kind: event.clone(),
         events: Vec::new(),
+        unreadable: None,
     };
     match event.as_str() {
         "conversation_status_changed" => {

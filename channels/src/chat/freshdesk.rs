@@ -232,6 +232,7 @@ fn parse(req: &HookRequest, creds: &Credentials, region: &str) -> Result<Parsed,
         delivery_ref: None,
         kind: "automation".into(),
         events: Vec::new(),
+        unreadable: None,
     };
     if field("status").is_some_and(|s| is_closed(&s)) {
         parsed.kind = "automation.ticket_resolved".into();
@@ -299,6 +300,7 @@ fn parse_rating(
                 .unwrap_or(req.now),
             raw_value: json!(value),
         })],
+        unreadable: None,
     })
 }
 

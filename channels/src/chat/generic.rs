@@ -142,6 +142,7 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
         delivery_ref: req.header("webhook-id").map(str::to_owned),
         kind: kind.clone(),
         events: Vec::new(),
+        unreadable: None,
     };
     let person = data.get("contact").cloned().unwrap_or_default();
     match kind.as_str() {

@@ -252,6 +252,7 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
         delivery_ref: text_at(&body, "/id"),
         kind: topic.clone(),
         events: Vec::new(),
+        unreadable: None,
     };
     let item = body.pointer("/data/item").cloned().unwrap_or(Value::Null);
     let conversation = text_at(&item, "/id");

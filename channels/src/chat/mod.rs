@@ -77,6 +77,19 @@ pub struct Parsed {
     pub kind: String,
     /// Empty when the event is one the gateway does not act on (counted and answered 202).
     pub events: Vec<InboundEvent>,
+    /// Set when the delivery carries a value the gateway cannot read (a status label in a
+    /// language it does not know): kept for the operator to replay once a mapping is fixed,
+    /// never dropped silently.
+    pub unreadable: Option<Unreadable>,
+}
+
+/// What could not be read in a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Our name of the field (`status`, `rating`).
+    pub field: &'static str,
+    /// The value as sent, cut to 64 characters.
+    pub value: String,
 }
 
 /// A tenant's credentials and options for one platform, as stored: settings in the clear,

@@ -14,7 +14,7 @@ use super::{
     check_age, common_settings, config_body, finish, hmac_sha256, json_body, mapped, parse_time,
     platform_identity, requester, required_secret, same, text_at, time_at, Credentials,
     FoundRequester, HookRequest, LookupError, LookupFuture, Parsed, Platform, Rejection,
-    RequesterLookup, SignedContent,
+    RequesterLookup, SignedContent, Unreadable,
 };
 use crate::model::{
     ContactRef, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
@@ -44,6 +44,7 @@ pub const PLATFORM: Platform = Platform {
 /// The recommended trigger body (README), and where the mapping finds each field in it.
 pub const DEFAULT_MAPPING: &[(&str, &str)] = &[
     ("ticket_id", "/ticket_id"),
+    ("event", "/event"),
     ("status", "/status"),
     ("requester_id", "/requester_id"),
     ("requester_email", "/requester_email"),
@@ -88,12 +89,37 @@ struct ConfigBody {
     tolerance_seconds: Option<i64>,
     #[serde(default)]
     field_mapping: Option<BTreeMap<String, String>>,
+    /// Status labels as the tenant's placeholders render them (translated into the
+    /// requester's language) → Zendesk's status: `{"Løst": "solved", "Lukket": "closed"}`.
+    #[serde(default)]
+    status_labels: Option<BTreeMap<String, String>>,
+    /// Rating labels likewise → `good` or `bad`.
+    #[serde(default)]
+    rating_labels: Option<BTreeMap<String, String>>,
 }
 
 fn configure(body: &Value) -> Result<Credentials, Vec<InvalidValue>> {
     let body: ConfigBody = config_body(body)?;
     let mut errors = Vec::new();
     let mut settings = common_settings(body.tolerance_seconds, &body.field_mapping, &mut errors);
+    for (field, labels, allowed) in [
+        ("status_labels", &body.status_labels, KNOWN_STATUSES),
+        ("rating_labels", &body.rating_labels, &["good", "bad"][..]),
+    ] {
+        if let Some(labels) = labels {
+            if labels.values().any(|v| !allowed.contains(&v.as_str())) {
+                errors.push(InvalidValue::new(
+                    field,
+                    format!("each label maps to one of {}", allowed.join(", ")),
+                ));
+            }
+            let lowered: BTreeMap<String, String> = labels
+                .iter()
+                .map(|(k, v)| (k.trim().to_lowercase(), v.clone()))
+                .collect();
+            settings.insert(field.into(), json!(lowered));
+        }
+    }
     let mut secrets = BTreeMap::new();
     if let Some(s) = required_secret(&body.signing_secret, "signing_secret", &mut errors) {
         secrets.insert("signing_secret".to_owned(), s);
@@ -188,6 +214,33 @@ fn is_closed(status: &str) -> bool {
     s == "solved" || s == "closed"
 }
 
+/// Status values the gateway reads (Zendesk's in English and its API's names).
+const KNOWN_STATUSES: &[&str] = &[
+    "new", "open", "pending", "hold", "on-hold", "on hold", "solved", "closed",
+];
+
+/// Rating values that are not a rating (`{{satisfaction.current_rating}}` before the customer
+/// rated, in English).
+const NOT_RATED: &[&str] = &["offered", "unoffered", "not offered"];
+
+/// A status or rating label the gateway cannot read: most likely translated into the
+/// requester's language by the placeholder. Such a delivery is kept for the operator.
+fn unreadable(rating: Option<&str>, status: Option<&str>) -> Option<Unreadable> {
+    let cut = |v: &str| v.chars().take(64).collect::<String>();
+    if let Some(r) = rating.filter(|r| !NOT_RATED.contains(&r.trim())) {
+        return Some(Unreadable {
+            field: "rating",
+            value: cut(r),
+        });
+    }
+    status
+        .filter(|s| !KNOWN_STATUSES.contains(&s.trim().to_ascii_lowercase().as_str()))
+        .map(|s| Unreadable {
+            field: "status",
+            value: cut(s),
+        })
+}
+
 fn parse(req: &HookRequest, creds: &Credentials, region: &str) -> Result<Parsed, InvalidValue> {
     let body = json_body(req)?;
     let invocation = req.header(INVOCATION_HEADER).map(str::to_owned);
@@ -206,6 +259,7 @@ fn parse_event(body: &Value, kind: &str, invocation: Option<String>, req: &HookR
         delivery_ref: text_at(body, "/id").or(invocation),
         kind: kind.to_owned(),
         events: Vec::new(),
+        unreadable: None,
     };
     if kind != "zen:event-type:ticket.status_changed" {
         return parsed;
@@ -246,6 +300,7 @@ fn parse_trigger(
         delivery_ref: invocation,
         kind: "trigger".into(),
         events: Vec::new(),
+        unreadable: None,
     };
     let Some(ticket) = field("ticket_id") else {
         return Err(InvalidValue::new(
@@ -267,8 +322,24 @@ fn parse_trigger(
         .get("updated_at")
         .and_then(|p| time_at(body, p))
         .unwrap_or(req.now);
-    // `{{satisfaction.current_rating}}` renders "Good, I'm satisfied", "Bad, …", or "Offered".
-    let rating = field("rating").map(|r| r.to_ascii_lowercase());
+    // `{{satisfaction.current_rating}}` renders "Good, I'm satisfied", "Bad, …", or "Offered",
+    // translated into the requester's language; the tenant's labels say what each means.
+    let label = |setting: &str, value: &str| {
+        creds
+            .settings
+            .pointer(&format!(
+                "/{setting}/{}",
+                value
+                    .trim()
+                    .to_lowercase()
+                    .replace('~', "~0")
+                    .replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let rating = field("rating").map(|r| label("rating_labels", &r).unwrap_or(r.to_lowercase()));
+    let status = field("status").map(|s| label("status_labels", &s).unwrap_or(s));
     let good_or_bad = rating.as_deref().and_then(|r| {
         if r.starts_with("good") {
             Some(1)
@@ -278,6 +349,13 @@ fn parse_trigger(
             None
         }
     });
+    // The recommended template names the event literally: Zendesk translates placeholders
+    // into the requester's language (and says this cannot be turned off), so a trigger's own
+    // condition ("status changed to solved") is the one reliable statement of what happened.
+    let solved_by_event = field("event").is_some_and(|e| e == "ticket_solved");
+    if good_or_bad.is_none() && !solved_by_event {
+        parsed.unreadable = unreadable(rating.as_deref(), status.as_deref());
+    }
     if let Some(value) = good_or_bad {
         parsed.kind = "trigger.satisfaction_rating".into();
         parsed
@@ -296,7 +374,7 @@ fn parse_trigger(
                 rated_at: when,
                 raw_value: json!(rating),
             }));
-    } else if field("status").is_some_and(|s| is_closed(&s)) {
+    } else if solved_by_event || status.as_deref().is_some_and(is_closed) {
         parsed.kind = "trigger.ticket_solved".into();
         parsed.events.push(InboundEvent::TicketClosed(TicketClosed {
             platform: NAME.into(),

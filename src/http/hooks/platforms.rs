@@ -89,7 +89,28 @@ async fn receive(
         ApiError::from(e)
     })?;
     parsed.sanitize(request.now);
+    let raw_kind = format!("{}.{}", platform.name, parsed.kind);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let signed_sha256 = platform.signed.of(&request).map(|bytes| sha256_hex(&bytes));
+    let delivery_ref = parsed.delivery_ref.clone();
+    let delivery = PlatformDelivery {
+        platform,
+        delivery_ref: delivery_ref.as_deref(),
+        signed_sha256: signed_sha256.as_deref(),
+        events: &[],
+        received: Received {
+            kind: &raw_kind,
+            content_type,
+            body: &body,
+        },
+        replay_of: None,
+    };
     if parsed.events.is_empty() {
+        if let Some(unreadable) = &parsed.unreadable {
+            return keep_unreadable(&state, &tenant, &delivery, unreadable, &parsed.kind).await;
+        }
         count(platform.name, "ignored", "ignored");
         return Ok((
             StatusCode::ACCEPTED,
@@ -101,12 +122,11 @@ async fn receive(
     // A redelivery (same delivery id) or a replay (same signed content under a new, unsigned
     // delivery id) is answered without a lookup at the platform or a writer's time; the unique
     // keys on the raw event still decide when two copies arrive at once.
-    let signed_sha256 = platform.signed.of(&request).map(|bytes| sha256_hex(&bytes));
     let seen = crate::store::feedback::delivered_before(
         &state.db.read,
         tenant.id,
         platform.name,
-        parsed.delivery_ref.as_deref(),
+        delivery_ref.as_deref(),
         signed_sha256.as_deref(),
     )
     .await
@@ -115,7 +135,55 @@ async fn receive(
         count(platform.name, kind_label(&parsed.events), "duplicate");
         return Ok(Json(json!({"status": "duplicate", "event": parsed.kind})).into_response());
     }
+    apply(&state, &tenant, &creds, &mut parsed, delivery).await
+}
 
+/// A delivery the gateway could not read (a status label in a language it does not know) is
+/// kept as a raw event with the reason, counted by value, and logged, so the operator can
+/// replay it (`POST /v1/raw-events/{id}/replay`) once the mapping is fixed.
+async fn keep_unreadable(
+    state: &AppState,
+    tenant: &Tenant,
+    delivery: &PlatformDelivery<'_>,
+    unreadable: &chat::Unreadable,
+    kind: &str,
+) -> Result<Response, ApiError> {
+    let platform = delivery.platform;
+    let reason = json!({"status": "unreadable", "event": kind, "field": unreadable.field,
+                        "value": unreadable.value});
+    let stored = state
+        .ingest
+        .keep_unreadable(tenant, delivery, &reason)
+        .await
+        .map_err(|e| state.ingest_error(e))?;
+    if !stored {
+        count(platform.name, "unreadable", "duplicate");
+        return Ok(Json(json!({"status": "duplicate", "event": kind})).into_response());
+    }
+    count(platform.name, "unreadable", "kept");
+    metrics::counter!(
+        "webhook_unreadable_total",
+        "provider" => platform.name,
+        "field" => unreadable.field,
+        "value" => unreadable.value.clone(),
+    )
+    .increment(1);
+    tracing::warn!(tenant = %tenant.slug, platform = platform.name, field = unreadable.field,
+        value = %unreadable.value, "delivery kept unread: a value the gateway cannot read");
+    Ok((StatusCode::ACCEPTED, Json(reason)).into_response())
+}
+
+/// Applies a verified, parsed delivery: looks up a requester named only by id, starts the
+/// surveys a closed ticket triggers, stores ratings. Shared by live deliveries and replays.
+pub async fn apply(
+    state: &AppState,
+    tenant: &Tenant,
+    creds: &chat::Credentials,
+    parsed: &mut chat::Parsed,
+    delivery: PlatformDelivery<'_>,
+) -> Result<Response, ApiError> {
+    let platform = delivery.platform;
+    let region = &state.config.tenant_defaults.region;
     let mut closes_ticket = false;
     for event in &mut parsed.events {
         let InboundEvent::TicketClosed(ticket) = event else {
@@ -128,7 +196,7 @@ async fn receive(
             platform,
             &state.http,
             operator_base,
-            &creds,
+            creds,
             ticket,
             region,
             timeout,
@@ -165,24 +233,13 @@ async fn receive(
     } else {
         Vec::new()
     };
-    let raw_kind = format!("{}.{}", platform.name, parsed.kind);
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
     let delivery = PlatformDelivery {
-        platform,
-        delivery_ref: parsed.delivery_ref.as_deref(),
-        signed_sha256: signed_sha256.as_deref(),
         events: &parsed.events,
-        received: Received {
-            kind: &raw_kind,
-            content_type,
-            body: &body,
-        },
+        ..delivery
     };
     let outcome = state
         .ingest
-        .platform_events(&tenant, &state.scheduler, &triggered, &delivery)
+        .platform_events(tenant, &state.scheduler, &triggered, &delivery)
         .await
         .map_err(|e| state.ingest_error(e))?;
     let status = if outcome.duplicate {
