@@ -18,9 +18,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    config_body, finish, hex, hmac_sha1, json_body, platform_identity, requester, required_secret,
-    same, text_at, time_at, Credentials, FoundRequester, HookRequest, LookupError, LookupFuture,
-    Parsed, Platform, Rejection, RequesterLookup, SignedContent,
+    config_body, finish, hex, hmac_sha1, json_body, lookup_json, platform_identity, requester,
+    required_secret, same, text_at, time_at, Credentials, FoundRequester, HookRequest, LookupError,
+    LookupFuture, Parsed, Platform, Rejection, RequesterLookup, SignedContent,
 };
 use crate::model::{
     ContactRef, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
@@ -130,25 +130,13 @@ async fn lookup_contact(
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .collect();
-    let resp = http
+    let request = http
         .request(reqwest::Method::GET, &format!("{base}/contacts/{id}"))
         .map_err(|e| LookupError::Transport(e.to_string()))?
         .bearer_auth(token.expose())
         .header("accept", "application/json")
-        .header("intercom-version", API_VERSION)
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| LookupError::Transport(e.without_url().to_string()))?;
-    if !resp.status().is_success() {
-        return Err(LookupError::Status(resp.status().as_u16()));
-    }
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| LookupError::Transport(e.without_url().to_string()))?;
-    let body: Value =
-        serde_json::from_slice(&bytes).map_err(|e| LookupError::Body(e.to_string()))?;
+        .header("intercom-version", API_VERSION);
+    let body = lookup_json(request, timeout).await?;
     if !text_at(&body, "/role").is_some_and(|r| CUSTOMER_TYPES.contains(&r.as_str())) {
         return Err(LookupError::Body("the id does not name a customer".into()));
     }

@@ -209,6 +209,20 @@ impl LookupError {
     }
 }
 
+/// Sends a look-up request and reads its JSON answer; an answer other than 2xx is its status.
+pub(crate) async fn lookup_json(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<Value, LookupError> {
+    let transport = |e: reqwest::Error| LookupError::Transport(e.without_url().to_string());
+    let resp = request.timeout(timeout).send().await.map_err(transport)?;
+    if !resp.status().is_success() {
+        return Err(LookupError::Status(resp.status().as_u16()));
+    }
+    let bytes = resp.bytes().await.map_err(transport)?;
+    serde_json::from_slice(&bytes).map_err(|e| LookupError::Body(e.to_string()))
+}
+
 /// Whether a closed ticket names its requester only by the platform's id: no address to ask on.
 pub fn needs_lookup(t: &TicketClosed) -> bool {
     t.requester_platform_id.is_some()

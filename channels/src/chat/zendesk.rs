@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    check_age, common_settings, config_body, finish, hmac_sha256, json_body, mapped, parse_time,
-    platform_identity, requester, required_secret, same, text_at, time_at, Credentials,
+    check_age, common_settings, config_body, finish, hmac_sha256, json_body, lookup_json, mapped,
+    parse_time, platform_identity, requester, required_secret, same, text_at, time_at, Credentials,
     FoundRequester, HookRequest, LookupError, LookupFuture, Parsed, Platform, Rejection,
     RequesterLookup, SignedContent, Unreadable,
 };
@@ -438,26 +438,14 @@ pub async fn lookup_requester(
         return Err(LookupError::NotConfigured);
     };
     let id: String = user_id.chars().filter(char::is_ascii_digit).collect();
-    let resp = http
+    let request = http
         .request(
             reqwest::Method::GET,
             &format!("{base}/api/v2/users/{id}.json"),
         )
         .map_err(|e| LookupError::Transport(e.to_string()))?
-        .basic_auth(format!("{user}/token"), Some(token.expose()))
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| LookupError::Transport(e.without_url().to_string()))?;
-    if !resp.status().is_success() {
-        return Err(LookupError::Status(resp.status().as_u16()));
-    }
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| LookupError::Transport(e.without_url().to_string()))?;
-    let body: Value =
-        serde_json::from_slice(&bytes).map_err(|e| LookupError::Body(e.to_string()))?;
+        .basic_auth(format!("{user}/token"), Some(token.expose()));
+    let body = lookup_json(request, timeout).await?;
     let mut contact = requester(
         text_at(&body, "/user/email"),
         text_at(&body, "/user/phone"),
