@@ -896,7 +896,10 @@ async fn bad_requests_are_refused_and_store_nothing(backend: Backend) {
         (
             "body over the limit",
             "/hooks/acme/zendesk".into(),
-            vec![b' '; 2 * 1024 * 1024],
+            // Over the 64 KiB limit, yet small enough that the client has sent it all before
+            // the server answers 413 and closes: a much larger body races that close and may
+            // see the connection reset instead of the answer.
+            vec![b' '; 70_000],
             zendesk_headers.clone(),
             413,
             "payload-too-large",
