@@ -1,10 +1,9 @@
 //! Bearer authentication: tenant API keys for `/v1`, the configured admin token for `/admin`.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
-
-use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;

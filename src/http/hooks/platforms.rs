@@ -107,6 +107,11 @@ async fn receive(
         },
         replay_of: None,
     };
+    if let (false, Some(u)) = (parsed.events.is_empty(), &parsed.unreadable) {
+        // Acted on, but part of it could not be read (a translated rating beside a readable
+        // status): the operator still hears of it.
+        count_unreadable(&tenant, platform.name, u);
+    }
     if parsed.events.is_empty() {
         if let Some(unreadable) = &parsed.unreadable {
             return keep_unreadable(&state, &tenant, &delivery, unreadable, &parsed.kind).await;
@@ -161,16 +166,21 @@ async fn keep_unreadable(
         return Ok(Json(json!({"status": "duplicate", "event": kind})).into_response());
     }
     count(platform.name, "unreadable", "kept");
+    count_unreadable(tenant, platform.name, unreadable);
+    Ok((StatusCode::ACCEPTED, Json(reason)).into_response())
+}
+
+/// Counts and logs a value the gateway could not read (a label, not personal data).
+fn count_unreadable(tenant: &Tenant, platform: &'static str, unreadable: &chat::Unreadable) {
     metrics::counter!(
         "webhook_unreadable_total",
-        "provider" => platform.name,
+        "provider" => platform,
         "field" => unreadable.field,
         "value" => unreadable.value.clone(),
     )
     .increment(1);
-    tracing::warn!(tenant = %tenant.slug, platform = platform.name, field = unreadable.field,
-        value = %unreadable.value, "delivery kept unread: a value the gateway cannot read");
-    Ok((StatusCode::ACCEPTED, Json(reason)).into_response())
+    tracing::warn!(tenant = %tenant.slug, platform, field = unreadable.field,
+        value = %unreadable.value, "a value the gateway cannot read");
 }
 
 /// Applies a verified, parsed delivery: looks up a requester named only by id, starts the
