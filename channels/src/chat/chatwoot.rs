@@ -160,7 +160,9 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
                     requester_name: text_at(&sender, "/name"),
                     assignee_ref: text_at(&body, "/meta/assignee/id"),
                     team_ref: text_at(&body, "/meta/team/id"),
-                    closed_at: sent_at(req),
+                    // `updated_at` moved when the status did (Chatwoot's conversation
+                    // presenter sends it, as float seconds); `timestamp` is the last activity.
+                    closed_at: time_at(&body, "/updated_at").unwrap_or_else(|| sent_at(req)),
                 }));
             }
         }
@@ -260,7 +262,12 @@ mod tests {
         let [InboundEvent::TicketClosed(t)] = resolved.as_slice() else {
             panic!("{resolved:?}")
         };
-        assert_eq!(t.closed_at, at("2026-11-25T11:59:58Z"));
+        assert_eq!(
+            t.closed_at.timestamp(),
+            1764072000,
+            "the conversation's updated_at"
+        );
+        assert_ne!(t.closed_at.timestamp(), 1764071000, "not its last activity");
         let answered = events_sent_at("chatwoot_csat_submitted", "2026-11-25T11:59:59Z");
         let [InboundEvent::PlatformRating(r)] = answered.as_slice() else {
             panic!("{answered:?}")
