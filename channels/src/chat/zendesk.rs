@@ -219,6 +219,38 @@ const KNOWN_STATUSES: &[&str] = &[
     "new", "open", "pending", "hold", "on-hold", "on hold", "solved", "closed",
 ];
 
+/// Zendesk's standard status names as its placeholders render them in other languages, from
+/// Zendesk's own help center article "Updating and solving tickets" (support.zendesk.com,
+/// article 4408832151834) in its German (`/hc/de/`), French (`/hc/fr/`) and Spanish (`/hc/es/`)
+/// editions: New, Open, Pending, On-hold, Solved. Zendesk publishes no such page in Danish,
+/// Swedish, Norwegian or Dutch; a tenant names those labels in `status_labels`.
+const TRANSLATED_STATUSES: &[(&str, &str)] = &[
+    ("neu", "new"),
+    ("offen", "open"),
+    ("wartend", "pending"),
+    ("angehalten", "hold"),
+    ("gelöst", "solved"),
+    ("nouveau", "new"),
+    ("ouvert", "open"),
+    ("en attente", "pending"),
+    ("en pause", "hold"),
+    ("résolu", "solved"),
+    ("nuevo", "new"),
+    ("abierto", "open"),
+    ("pendiente", "pending"),
+    ("en espera", "hold"),
+    ("resuelto", "solved"),
+];
+
+/// A status label in Zendesk's own words, where the gateway knows the translation.
+fn untranslated(status: &str) -> Option<&'static str> {
+    let lower = status.trim().to_lowercase();
+    TRANSLATED_STATUSES
+        .iter()
+        .find(|(label, _)| *label == lower)
+        .map(|(_, ours)| *ours)
+}
+
 /// Rating values that are not a rating (`{{satisfaction.current_rating}}` before the customer
 /// rated, in English).
 const NOT_RATED: &[&str] = &["offered", "unoffered", "not offered"];
@@ -339,7 +371,11 @@ fn parse_trigger(
             .map(str::to_owned)
     };
     let rating = field("rating").map(|r| label("rating_labels", &r).unwrap_or(r.to_lowercase()));
-    let status = field("status").map(|s| label("status_labels", &s).unwrap_or(s));
+    let status = field("status").map(|s| {
+        label("status_labels", &s)
+            .or_else(|| untranslated(&s).map(str::to_owned))
+            .unwrap_or(s)
+    });
     let good_or_bad = rating.as_deref().and_then(|r| {
         if r.starts_with("good") {
             Some(1)
@@ -484,6 +520,41 @@ mod tests {
 
     fn creds() -> Credentials {
         configure(&json!({"signing_secret": TEST_SECRET})).unwrap()
+    }
+
+    #[test]
+    fn status_labels_zendesk_publishes_in_german_french_and_spanish_are_read() {
+        let creds = creds();
+        for solved in ["Gelöst", "Résolu", "Resuelto", "solved"] {
+            let body = serde_json::to_vec(&json!({"ticket_id": "1", "status": solved,
+                "requester_email": "a@example.com"}))
+            .unwrap();
+            let h = headers(&[]);
+            let req = HookRequest {
+                headers: &h,
+                query: None,
+                body: &body,
+                now: at("2026-11-24T10:00:00Z"),
+            };
+            let parsed = parse(&req, &creds, "DK").unwrap();
+            assert!(
+                matches!(parsed.events.as_slice(), [InboundEvent::TicketClosed(_)]),
+                "{solved}: {parsed:?}"
+            );
+        }
+        for (open, read) in [("Wartend", true), ("En attente", true), ("Løst", false)] {
+            let body = serde_json::to_vec(&json!({"ticket_id": "1", "status": open})).unwrap();
+            let h = headers(&[]);
+            let req = HookRequest {
+                headers: &h,
+                query: None,
+                body: &body,
+                now: at("2026-11-24T10:00:00Z"),
+            };
+            let parsed = parse(&req, &creds, "DK").unwrap();
+            assert!(parsed.events.is_empty(), "{open}");
+            assert_eq!(parsed.unreadable.is_none(), read, "{open}: {parsed:?}");
+        }
     }
 
     #[test]
