@@ -8,6 +8,7 @@ mod m20261124_000002_surveys;
 mod m20261124_000003_sms;
 mod m20261125_000004_platforms;
 mod m20261125_000005_replay_keys;
+mod m20261125_000006_hot_query_indexes;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_sms::Migration),
             Box::new(m20261125_000004_platforms::Migration),
             Box::new(m20261125_000005_replay_keys::Migration),
+            Box::new(m20261125_000006_hot_query_indexes::Migration),
         ]
     }
 }

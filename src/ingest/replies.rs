@@ -20,7 +20,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{Ingest, IngestError, Received};
-use crate::store::entities::{feedback, invitation};
+use crate::store::entities::invitation;
 use crate::store::outbox::Event;
 use crate::store::tenants::Tenant;
 use crate::store::{self, batch, invitations};
@@ -201,10 +201,7 @@ impl Ingest {
         };
         let language = inv.language.clone();
         let read = reply::read(text, scale, language.as_deref());
-        let existing = feedback::Entity::find()
-            .filter(feedback::Column::TenantId.eq(tenant.id))
-            .filter(feedback::Column::InvitationId.eq(inv.id))
-            .order_by_asc(feedback::Column::Id)
+        let existing = store::feedback::first_for_invitation(tenant.id, inv.id)
             .one(txn)
             .await?
             .map(store::feedback::from_row)

@@ -24,6 +24,19 @@ pub async fn find_raw_event<C: ConnectionTrait>(
         .await
 }
 
+/// The first record answering an invitation: read through `ix_feedback_invitation_id`, which
+/// holds both the filter and the order, so the cost does not grow with the tenant's feedback.
+pub fn first_for_invitation(
+    tenant_id: Uuid,
+    invitation_id: Uuid,
+) -> sea_orm::Select<feedback::Entity> {
+    use sea_orm::QueryOrder;
+    feedback::Entity::find()
+        .filter(feedback::Column::TenantId.eq(tenant_id))
+        .filter(feedback::Column::InvitationId.eq(invitation_id))
+        .order_by_asc(feedback::Column::Id)
+}
+
 /// Whether a delivery was stored before: under the platform's delivery id, or with the same
 /// signed content (a replay under a new, unsigned delivery id).
 pub async fn delivered_before<C: ConnectionTrait>(

@@ -1,0 +1,231 @@
+//! Hot queries read a bounded number of rows through an index, whatever the size of the data:
+//! each query's plan is asked of the database (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on
+//! PostgreSQL) after a tenant's tables are filled with thousands of rows, and a full scan of the
+//! table fails the test.
+
+mod common;
+
+use chrono::{Duration, Utc};
+use common::{Backend, TestServer};
+use feedback_gateway::store::{feedback, invitations, placeholders};
+use sea_orm::{ConnectionTrait, DbBackend, QuerySelect, QueryTrait, Statement, Value};
+use uuid::Uuid;
+
+on_both_backends!(hot_queries_use_indexes_on_full_tables);
+
+const CONTACTS: usize = 2_000;
+const INVITATIONS_PER_CONTACT: usize = 5;
+
+async fn insert(server: &TestServer, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) {
+    let backend = server.db.backend();
+    for chunk in rows.chunks(200) {
+        let one = format!("({})", vec!["?"; columns.len()].join(", "));
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES {}",
+            columns.join(", "),
+            vec![one.as_str(); chunk.len()].join(", ")
+        );
+        let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
+        server
+            .db
+            .write
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                placeholders(backend, &sql),
+                values,
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+/// The plan's text, one line per step.
+async fn plan(server: &TestServer, statement: Statement) -> String {
+    let backend = server.db.backend();
+    let prefix = match backend {
+        DbBackend::Postgres => "EXPLAIN ",
+        _ => "EXPLAIN QUERY PLAN ",
+    };
+    let explained = Statement::from_sql_and_values(
+        backend,
+        format!("{prefix}{}", statement.sql),
+        statement.values.map(|v| v.0).unwrap_or_default(),
+    );
+    let rows = server.db.read.query_all_raw(explained).await.unwrap();
+    rows.iter()
+        .map(|r| match backend {
+            DbBackend::Postgres => r.try_get::<String>("", "QUERY PLAN").unwrap(),
+            _ => r.try_get::<String>("", "detail").unwrap(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// No full scan of `table`, and every index the query needs is used: an index on the tenant
+/// alone would read all of the tenant's rows while looking like a search.
+fn assert_bounded(plan: &str, table: &str, indexes: &[&str]) {
+    assert_no_full_scan(plan, table);
+    for index in indexes {
+        assert!(plan.contains(index), "{index} is not used:\n{plan}");
+    }
+}
+
+fn assert_no_full_scan(plan: &str, table: &str) {
+    let full_scan = [
+        format!("SCAN {table}\n"),
+        format!("SCAN TABLE {table}\n"),
+        format!("Seq Scan on {table}"),
+    ];
+    let text = format!("{plan}\n");
+    assert!(
+        !full_scan.iter().any(|s| text.contains(s.as_str())),
+        "{table} is read in full:\n{plan}"
+    );
+    assert!(
+        text.contains("INDEX") || text.contains("Index"),
+        "no index in the plan:\n{plan}"
+    );
+}
+
+async fn hot_queries_use_indexes_on_full_tables(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.tenant("acme").await;
+    let tenant: Uuid = {
+        let row = server
+            .db
+            .read
+            .query_one_raw(Statement::from_string(
+                server.db.backend(),
+                "SELECT id FROM tenants WHERE slug = 'acme'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get("", "id").unwrap()
+    };
+    let now = Utc::now();
+    let contacts: Vec<Uuid> = (0..CONTACTS).map(|_| Uuid::now_v7()).collect();
+    insert(
+        &server,
+        "contacts",
+        &["id", "tenant_id", "opt_outs", "created_at", "updated_at"],
+        contacts
+            .iter()
+            .map(|c| {
+                vec![
+                    (*c).into(),
+                    tenant.into(),
+                    serde_json::json!([]).into(),
+                    now.into(),
+                    now.into(),
+                ]
+            })
+            .collect(),
+    )
+    .await;
+    let mut invitation_rows = Vec::new();
+    let mut feedback_rows = Vec::new();
+    for (i, contact) in contacts.iter().enumerate() {
+        for j in 0..INVITATIONS_PER_CONTACT {
+            let id = Uuid::now_v7();
+            let at = now - Duration::days((i * INVITATIONS_PER_CONTACT + j) as i64 % 400);
+            invitation_rows.push(vec![
+                id.into(),
+                tenant.into(),
+                "csat".into(),
+                (*contact).into(),
+                "answered".into(),
+                "csat".into(),
+                format!("T-{i}-{j}").into(),
+                0i32.into(),
+                at.into(),
+                at.into(),
+            ]);
+            feedback_rows.push(vec![
+                Uuid::now_v7().into(),
+                tenant.into(),
+                "sms".into(),
+                "twilio".into(),
+                "csat".into(),
+                id.into(),
+                at.into(),
+                at.into(),
+                at.into(),
+                serde_json::json!({}).into(),
+            ]);
+        }
+    }
+    insert(
+        &server,
+        "invitations",
+        &[
+            "id",
+            "tenant_id",
+            "survey_key",
+            "contact_id",
+            "status",
+            "metric",
+            "ticket_ref",
+            "attempts",
+            "created_at",
+            "updated_at",
+        ],
+        invitation_rows,
+    )
+    .await;
+    insert(
+        &server,
+        "feedback",
+        &[
+            "id",
+            "tenant_id",
+            "channel",
+            "provider",
+            "metric",
+            "invitation_id",
+            "occurred_at",
+            "received_at",
+            "updated_at",
+            "metadata",
+        ],
+        feedback_rows,
+    )
+    .await;
+    assert_eq!(
+        server.count("feedback").await as usize,
+        CONTACTS * INVITATIONS_PER_CONTACT
+    );
+
+    // Asked twice: as a database that was never analyzed plans (SQLite keeps no statistics
+    // unless told to), and after ANALYZE.
+    for analyzed in [false, true] {
+        if analyzed {
+            server.db.write.execute_unprepared("ANALYZE").await.unwrap();
+        }
+        let backend = server.db.backend();
+        // An SMS reply's record: the first feedback row of its invitation.
+        let first = feedback::first_for_invitation(tenant, Uuid::now_v7())
+            .limit(1)
+            .build(backend);
+        assert_bounded(
+            &plan(&server, first).await,
+            "feedback",
+            &["ix_feedback_invitation"],
+        );
+
+        // The decision's history: the contact's invitations, and the survey's for the ticket.
+        let history = invitations::history_statement(
+            backend,
+            tenant,
+            contacts[7],
+            now - Duration::days(181),
+            Some(("csat", "T-7-1")),
+        );
+        assert_bounded(
+            &plan(&server, history).await,
+            "invitations",
+            &["ix_invitations_contact", "ix_invitations_survey_ticket"],
+        );
+    }
+    server.stop().await;
+}
