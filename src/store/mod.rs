@@ -52,11 +52,7 @@ impl Db {
                 .min_connections(0)
                 .acquire_timeout(Duration::from_millis(cfg.acquire_timeout_ms))
                 .connect_timeout(Duration::from_millis(cfg.acquire_timeout_ms))
-                .sqlx_logging(false)
-                // Statements are prepared once per connection; a generic plan made while a
-                // table was empty would stay with the connection as the table fills. A custom
-                // plan per execution sees the values and the current statistics.
-                .map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]));
+                .sqlx_logging(false);
             let pool = Database::connect(opts).await?;
             Ok(Db {
                 write: pool.clone(),
