@@ -79,12 +79,18 @@ pub fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
 
 /// Text from the API may not carry C0 control characters other than tab, CR and LF: no
 /// database column wants them (PostgreSQL refuses U+0000 outright), and a client can fix its
-/// input. JSON can only carry them as escapes, so bodies without `\u00`, `\b` or `\f` are
-/// passed at once; the others are searched for the field to name.
+/// input. JSON can only carry them as escapes (`\u0000`–`\u001F`, `\b`, `\f`), so bodies
+/// without one are passed at once, also those that escape ordinary letters (`\u00e6`); the
+/// others are parsed once more to find the field to name.
 fn refuse_control_characters(raw: &[u8]) -> Result<(), ApiError> {
-    let suspicious = raw
-        .windows(2)
-        .any(|w| w[0] == b'\\' && matches!(w[1], b'u' | b'b' | b'f'));
+    let suspicious = raw.iter().enumerate().any(|(i, &byte)| {
+        byte == b'\\'
+            && match raw.get(i + 1) {
+                Some(b'b' | b'f') => true,
+                Some(b'u') => matches!(raw.get(i + 2..i + 5), Some([b'0', b'0', b'0' | b'1'])),
+                _ => false,
+            }
+    });
     if !suspicious {
         return Ok(());
     }
@@ -193,6 +199,11 @@ mod tests {
             None
         );
         assert_eq!(field(r#"{"comment": "\u00e6\u00f8"}"#), None);
+        assert_eq!(
+            field(r#"{"c":"\f"}"#).as_deref(),
+            Some("c"),
+            "an escape at the very end"
+        );
     }
 
     #[test]
