@@ -70,6 +70,14 @@ pub fn is_plausible_time(t: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     t >= earliest_plausible() && t <= now + Duration::days(1)
 }
 
+/// `t` held within years 1 to 9999, the range both databases store; outside it no record can
+/// lie, and PostgreSQL refuses times before 4713 BC outright.
+pub fn storable(t: DateTime<Utc>) -> DateTime<Utc> {
+    let first = Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap();
+    let last = Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap();
+    t.clamp(first, last)
+}
+
 /// A provider's timestamp, or `now` when it cannot be right.
 pub fn provider_time(t: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
     if is_plausible_time(t, now) {

@@ -12,9 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::TenantAuth;
-use super::input::{
-    bounded, contact_ref, decode_cursor, encode_cursor, query_time, ContactBody, MAX_REF,
-};
+use super::input::{bounded, contact_ref, decode_cursor, encode_cursor, ContactBody, MAX_REF};
 use super::json::JsonBody;
 use super::problem::ApiError;
 use super::AppState;
@@ -269,8 +267,8 @@ async fn list(
         channel: q.channel,
         contact_id: q.contact,
         ticket_ref: q.ticket_ref,
-        from: q.from.map(query_time),
-        to: q.to.map(query_time),
+        from: q.from.map(channels::sanitize::storable),
+        to: q.to.map(channels::sanitize::storable),
         before_id,
         limit: limit + 1,
     };

@@ -96,17 +96,6 @@ pub fn contact_ref(body: ContactBody, region: &str) -> Result<ContactRef, Invali
     })
 }
 
-/// A time bound from a query string, held within years 1 to 9999: past them no record can lie,
-/// and PostgreSQL refuses times before 4713 BC outright rather than matching nothing.
-pub fn query_time(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
-    use chrono::TimeZone;
-    let first = chrono::Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap();
-    let last = chrono::Utc
-        .with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
-        .unwrap();
-    t.clamp(first, last)
-}
-
 /// Cursors are the last id of a page (UUIDv7, so id order is creation order), opaque to clients.
 pub fn encode_cursor(id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(id.as_bytes())

@@ -105,8 +105,8 @@ async fn get_scores(
     }
     let query = ScoreQuery {
         metric: Some(metric),
-        from: p.from.map(crate::http::input::query_time),
-        to: p.to.map(crate::http::input::query_time),
+        from: p.from.map(channels::sanitize::storable),
+        to: p.to.map(channels::sanitize::storable),
         channel: p.channel,
         group_by,
     };

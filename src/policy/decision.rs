@@ -6,6 +6,7 @@
 //! inside quiet hours is deferred, never dropped.
 
 use channels::model::Metric;
+use channels::sanitize::storable;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -160,24 +161,12 @@ pub fn reply_window(
 /// `t + d`, held at the end of year 9999 instead of overflowing: a stored policy from before
 /// the bounds were checked must not make a send panic, nor reach a database that refuses it.
 pub fn later(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    t.checked_add_signed(d)
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
-        .min(last_storable())
+    storable(t.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC))
 }
 
 /// `t - d`, held at the start of year 1 instead of overflowing.
 pub fn earlier(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    t.checked_sub_signed(d)
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
-        .max(first_storable())
-}
-
-fn last_storable() -> DateTime<Utc> {
-    DateTime::from_timestamp(253_402_300_799, 0).expect("9999-12-31T23:59:59Z")
-}
-
-fn first_storable() -> DateTime<Utc> {
-    DateTime::from_timestamp(-62_135_596_800, 0).expect("0001-01-01T00:00:00Z")
+    storable(t.checked_sub_signed(d).unwrap_or(DateTime::<Utc>::MIN_UTC))
 }
 
 /// How far back the contact's history matters to the decision: the longer of the rest period
@@ -304,10 +293,11 @@ pub fn decide(contact: &Contact, history: &[Past], survey: &Survey, trigger: &Tr
     }
 
     let wanted = later(now, Duration::minutes(i64::from(policy.send_delay_minutes)));
-    let send_at = policy
-        .quiet_hours
-        .map_or(wanted, |q| q.next_allowed(wanted, contact.time_zone))
-        .min(last_storable());
+    let send_at = storable(
+        policy
+            .quiet_hours
+            .map_or(wanted, |q| q.next_allowed(wanted, contact.time_zone)),
+    );
     Decision::Schedule {
         channel: (*channel).clone(),
         send_at,
