@@ -38,10 +38,7 @@ pub const PLATFORM: Platform = Platform {
     configure,
     verify,
     parse,
-    lookup: Some(RequesterLookup {
-        api_base_url,
-        fetch,
-    }),
+    lookup: Some(RequesterLookup { tenant_api, fetch }),
 };
 
 /// The types Intercom gives people who are customers; `admin`, `bot` and `team` are not.
@@ -103,13 +100,9 @@ fn hosted_api(region: &str) -> Option<&'static str> {
     }
 }
 
-/// The contacts API for a tenant: the operator's `providers.intercom.api_base_url` when set,
-/// else the tenant's hosting region's. `None` without an access token.
-fn api_base_url(creds: &Credentials, operator_base_url: &str) -> Option<String> {
-    creds.secret("access_token")?;
-    if !operator_base_url.is_empty() {
-        return Some(operator_base_url.trim_end_matches('/').to_owned());
-    }
+/// The contacts API of the tenant's hosting region. (Without an access token the look-up
+/// itself answers that it is not configured.)
+fn tenant_api(creds: &Credentials) -> Option<String> {
     hosted_api(creds.setting("region").unwrap_or("us")).map(str::to_owned)
 }
 

@@ -169,10 +169,9 @@ pub type LookupFuture<'a> =
 
 /// A platform's way of finding a requester by id.
 pub struct RequesterLookup {
-    /// The API's address for a tenant: the operator's `providers.{name}.api_base_url` when set
-    /// (a stand-in in tests, an egress proxy), else derived from the tenant's settings.
-    /// `None`: the tenant has not configured the API.
-    pub api_base_url: fn(&Credentials, &str) -> Option<String>,
+    /// The API's address as the tenant's settings give it (a Zendesk subdomain, an Intercom
+    /// hosting region); `None`: the tenant has not configured it.
+    pub tenant_api: fn(&Credentials) -> Option<String>,
     /// Fetches the person with this id: (client, API base URL, credentials, id, default
     /// region, timeout).
     pub fetch: for<'a> fn(
@@ -183,6 +182,18 @@ pub struct RequesterLookup {
         &'a str,
         Duration,
     ) -> LookupFuture<'a>,
+}
+
+impl RequesterLookup {
+    /// Where to look: the operator's `providers.{name}.api_base_url` when set (a stand-in in
+    /// tests, an egress proxy) is used for every tenant; else the tenant's own API.
+    pub fn base_url(&self, creds: &Credentials, operator_base_url: &str) -> Option<String> {
+        if operator_base_url.is_empty() {
+            (self.tenant_api)(creds)
+        } else {
+            Some(operator_base_url.trim_end_matches('/').to_owned())
+        }
+    }
 }
 
 /// Why a look-up at a platform's API failed.
@@ -256,7 +267,7 @@ pub async fn complete_requester(
     else {
         return Ok(false);
     };
-    let Some(base) = (lookup.api_base_url)(creds, operator_base_url) else {
+    let Some(base) = lookup.base_url(creds, operator_base_url) else {
         return Ok(false);
     };
     let (mut found, name) = match (lookup.fetch)(http, &base, creds, &id, region, timeout).await {

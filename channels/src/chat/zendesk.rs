@@ -35,10 +35,7 @@ pub const PLATFORM: Platform = Platform {
     configure,
     verify,
     parse,
-    lookup: Some(RequesterLookup {
-        api_base_url,
-        fetch,
-    }),
+    lookup: Some(RequesterLookup { tenant_api, fetch }),
 };
 
 /// The recommended trigger body (README), and where the mapping finds each field in it.
@@ -448,12 +445,8 @@ fn subdomain_of_url(url: &str) -> Option<String> {
     check_subdomain(host).filter(|s| s == host)
 }
 
-/// Where the tenant's Users API is: the operator's `providers.zendesk.api_base_url` when set
-/// (a stand-in in tests, an egress proxy), else the tenant's `https://{subdomain}.zendesk.com`.
-pub fn api_base_url(creds: &Credentials, operator_base_url: &str) -> Option<String> {
-    if !operator_base_url.is_empty() {
-        return Some(operator_base_url.trim_end_matches('/').to_owned());
-    }
+/// Where the tenant's Users API is: `https://{subdomain}.zendesk.com`.
+fn tenant_api(creds: &Credentials) -> Option<String> {
     let subdomain = creds
         .setting("subdomain")
         .map(str::to_owned)
@@ -727,12 +720,13 @@ mod tests {
         .unwrap();
         assert_eq!(c.setting("subdomain"), Some("acme"));
         assert_eq!(c.setting("api_base_url"), None);
+        let lookup = PLATFORM.lookup.as_ref().unwrap();
         assert_eq!(
-            api_base_url(&c, "").as_deref(),
+            lookup.base_url(&c, "").as_deref(),
             Some("https://acme.zendesk.com")
         );
         assert_eq!(
-            api_base_url(&c, "http://127.0.0.1:9/").as_deref(),
+            lookup.base_url(&c, "http://127.0.0.1:9/").as_deref(),
             Some("http://127.0.0.1:9"),
             "the operator's setting wins"
         );
