@@ -480,29 +480,6 @@ async fn insert_raw<C: sea_orm::ConnectionTrait>(
     Ok(inserted.contains(&id).then_some(id))
 }
 
-/// Keeps what the gateway answered the provider, so a redelivery gets the same answer.
-async fn set_answer<C: sea_orm::ConnectionTrait>(
-    conn: &C,
-    raw_id: Uuid,
-    answer: Option<&str>,
-) -> Result<(), DbErr> {
-    let backend = conn.get_database_backend();
-    conn.execute_raw(sea_orm::Statement::from_sql_and_values(
-        backend,
-        store::placeholders(
-            backend,
-            "UPDATE raw_events SET response_status = ?, response_body = ? WHERE id = ?",
-        ),
-        [
-            200i32.into(),
-            answer.map(str::to_owned).into(),
-            raw_id.into(),
-        ],
-    ))
-    .await?;
-    Ok(())
-}
-
 /// The answer given to the first delivery of a provider reference.
 async fn stored_answer(
     db: &Db,

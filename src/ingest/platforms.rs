@@ -21,7 +21,7 @@ use crate::store::invitations::InvitationView;
 use crate::store::outbox::Event;
 use crate::store::surveys::Survey;
 use crate::store::tenants::Tenant;
-use crate::store::{self, batch};
+use crate::store::{self, batch, raw_events};
 
 /// A verified delivery from a platform.
 pub struct PlatformDelivery<'a> {
@@ -58,30 +58,6 @@ pub struct PlatformOutcome {
     pub unreachable: Vec<String>,
 }
 
-/// Marks a kept, unreadable raw event as applied; `None` when it is not (any more) one: another
-/// replay took it first.
-async fn claim_unreadable(
-    txn: &DatabaseTransaction,
-    tenant_id: Uuid,
-    raw_id: Uuid,
-) -> Result<Option<Uuid>, DbErr> {
-    let backend = sea_orm::ConnectionTrait::get_database_backend(txn);
-    let done = sea_orm::ConnectionTrait::execute_raw(
-        txn,
-        sea_orm::Statement::from_sql_and_values(
-            backend,
-            store::placeholders(
-                backend,
-                "UPDATE raw_events SET outcome = 'replayed' \
-                 WHERE id = ? AND tenant_id = ? AND outcome = 'unreadable'",
-            ),
-            [raw_id.into(), tenant_id.into()],
-        ),
-    )
-    .await?;
-    Ok((done.rows_affected() == 1).then_some(raw_id))
-}
-
 impl Ingest {
     /// Keeps a verified delivery the gateway could not read, with the reason, for the operator
     /// to replay once its mapping is fixed. `false`: stored before (a redelivery).
@@ -107,20 +83,7 @@ impl Ingest {
             txn.rollback().await?;
             return Ok(false);
         };
-        let backend = sea_orm::ConnectionTrait::get_database_backend(&txn);
-        sea_orm::ConnectionTrait::execute_raw(
-            &txn,
-            sea_orm::Statement::from_sql_and_values(
-                backend,
-                store::placeholders(
-                    backend,
-                    "UPDATE raw_events SET outcome = 'unreadable', response_status = 202, \
-                     response_body = ? WHERE id = ?",
-                ),
-                [reason.to_string().into(), raw_id.into()],
-            ),
-        )
-        .await?;
+        raw_events::mark_unreadable(&txn, raw_id, reason).await?;
         txn.commit().await?;
         Ok(true)
     }
@@ -163,7 +126,9 @@ impl Ingest {
         let platform = delivery.platform;
         let txn = self.db.write.begin().await?;
         let stored = match delivery.replay_of {
-            Some(raw_id) => claim_unreadable(&txn, tenant.id, raw_id).await?,
+            Some(raw_id) => raw_events::claim_unreadable(&txn, tenant.id, raw_id)
+                .await?
+                .then_some(raw_id),
             None => {
                 super::insert_raw(
                     &txn,

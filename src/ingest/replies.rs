@@ -162,7 +162,7 @@ impl Ingest {
             | InboundEvent::TicketClosed(_)
             | InboundEvent::PlatformRating(_) => unreachable!(),
         };
-        super::set_answer(&txn, raw_id, answer.as_deref()).await?;
+        store::raw_events::set_answer(&txn, raw_id, answer.as_deref()).await?;
         batch::enqueue(&txn, &events, &self.sinks).await?;
         txn.commit().await?;
         if !events.is_empty() {

@@ -27,14 +27,7 @@ fn insert_sql(table: &str, columns: &[&str], rows: usize, suffix: &str) -> Strin
 }
 
 async fn run<C: ConnectionTrait>(conn: &C, sql: &str, values: Vec<Value>) -> Result<(), DbErr> {
-    let backend = conn.get_database_backend();
-    conn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        placeholders(backend, sql),
-        values,
-    ))
-    .await
-    .map(|_| ())
+    super::execute(conn, sql, values).await.map(|_| ())
 }
 
 async fn query<C: ConnectionTrait>(

@@ -182,6 +182,24 @@ pub fn placeholders(backend: DbBackend, sql: &str) -> String {
     out
 }
 
+/// Runs one statement written with `?` placeholders on any connection or transaction; the rows
+/// it changed.
+pub async fn execute<C: ConnectionTrait>(
+    conn: &C,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<u64, DbErr> {
+    let backend = conn.get_database_backend();
+    let done = conn
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            placeholders(backend, sql),
+            values,
+        ))
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// A claim of due rows in a work queue: `UPDATE … SET locked_until = ?, locked_by = ? WHERE id
 /// IN (due rows, oldest first, at most ?) RETURNING …`, with `FOR UPDATE SKIP LOCKED` on
 /// PostgreSQL so replicas skip each other's rows (SQLite's single writer serializes claims).

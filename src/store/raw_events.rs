@@ -1,4 +1,5 @@
-//! Raw events as the operator reads them: deliveries kept because they could not be read.
+//! Raw events after they are stored: the answer given for them, deliveries kept because they
+//! could not be read, and their replays.
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -6,6 +7,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::raw_event;
+use super::execute;
 
 /// The tenant's raw events with this outcome, newest first.
 pub async fn with_outcome<C: ConnectionTrait>(
@@ -21,6 +23,58 @@ pub async fn with_outcome<C: ConnectionTrait>(
         .limit(limit)
         .all(conn)
         .await
+}
+
+/// Keeps what the gateway answered the provider, so a redelivery gets the same answer.
+pub async fn set_answer<C: ConnectionTrait>(
+    conn: &C,
+    raw_id: Uuid,
+    answer: Option<&str>,
+) -> Result<(), DbErr> {
+    execute(
+        conn,
+        "UPDATE raw_events SET response_status = ?, response_body = ? WHERE id = ?",
+        vec![
+            200i32.into(),
+            answer.map(str::to_owned).into(),
+            raw_id.into(),
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Marks a raw event kept because it could not be read, with the reason it was answered.
+pub async fn mark_unreadable<C: ConnectionTrait>(
+    conn: &C,
+    raw_id: Uuid,
+    reason: &serde_json::Value,
+) -> Result<(), DbErr> {
+    execute(
+        conn,
+        "UPDATE raw_events SET outcome = 'unreadable', response_status = 202, \
+         response_body = ? WHERE id = ?",
+        vec![reason.to_string().into(), raw_id.into()],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Marks a kept, unreadable raw event as replayed; `false` when it is not (any more) one:
+/// another replay took it first.
+pub async fn claim_unreadable<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    raw_id: Uuid,
+) -> Result<bool, DbErr> {
+    let moved = execute(
+        conn,
+        "UPDATE raw_events SET outcome = 'replayed' \
+         WHERE id = ? AND tenant_id = ? AND outcome = 'unreadable'",
+        vec![raw_id.into(), tenant_id.into()],
+    )
+    .await?;
+    Ok(moved == 1)
 }
 
 /// One of the tenant's raw events.
