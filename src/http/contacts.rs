@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::auth::TenantAuth;
 use super::feedback::parse_query;
-use super::input::{decode_cursor, encode_cursor};
+use super::input::{decode_cursor, encode_cursor, page_limit};
 use super::json::JsonBody;
 use super::problem::ApiError;
 use super::AppState;
@@ -146,10 +146,7 @@ async fn list_invitations(
             )));
         }
     }
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(bad("limit: must be 1 to 500".into()));
-    }
+    let limit = page_limit(q.limit, 100)?;
     let before_id = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let filter = ListFilter {
         status: q.status,

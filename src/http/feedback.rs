@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::TenantAuth;
-use super::input::{bounded, contact_ref, decode_cursor, encode_cursor, ContactBody, MAX_REF};
+use super::input::{
+    bounded, contact_ref, decode_cursor, encode_cursor, page_limit, ContactBody, MAX_REF,
+};
 use super::json::JsonBody;
 use super::problem::ApiError;
 use super::AppState;
@@ -245,13 +247,7 @@ async fn list(
     uri: axum::http::Uri,
 ) -> Result<Json<Page>, ApiError> {
     let q: ListQuery = parse_query(uri.query())?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest {
-            kind: "invalid-query",
-            detail: "limit: must be 1 to 500".into(),
-        });
-    }
+    let limit = page_limit(q.limit, 50)?;
     let before_id = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let metric = q
         .metric

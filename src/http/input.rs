@@ -96,6 +96,19 @@ pub fn contact_ref(body: ContactBody, region: &str) -> Result<ContactRef, Invali
     })
 }
 
+/// A list's page size: `default` when not given, else 1 to 500.
+pub fn page_limit(given: Option<u64>, default: u64) -> Result<u64, ApiError> {
+    let limit = given.unwrap_or(default);
+    if (1..=500).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::BadRequest {
+            kind: "invalid-query",
+            detail: "limit: must be 1 to 500".into(),
+        })
+    }
+}
+
 /// Cursors are the last id of a page (UUIDv7, so id order is creation order), opaque to clients.
 pub fn encode_cursor(id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(id.as_bytes())

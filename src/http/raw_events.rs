@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::auth::TenantAuth;
 use super::feedback::parse_query;
 use super::hooks::platforms::apply;
+use super::input::page_limit;
 use super::problem::ApiError;
 use super::AppState;
 use crate::ingest::platforms::PlatformDelivery;
@@ -48,13 +49,7 @@ async fn list(
             detail: "outcome: unreadable or replayed".into(),
         });
     }
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest {
-            kind: "invalid-query",
-            detail: "limit: must be 1 to 500".into(),
-        });
-    }
+    let limit = page_limit(q.limit, 50)?;
     let rows = raw_events::with_outcome(&state.db.read, tenant.id, &outcome, limit)
         .await
         .map_err(|e| state.db_error(e))?;

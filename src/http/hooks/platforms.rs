@@ -194,14 +194,14 @@ pub async fn apply(
 ) -> Result<Response, ApiError> {
     let platform = delivery.platform;
     let region = &state.config.tenant_defaults.region;
+    let timeout = Duration::from_millis(state.config.dispatch.provider_timeout_ms);
+    let operator_base = state.config.providers.api_base_url(platform.name);
     let mut closes_ticket = false;
     for event in &mut parsed.events {
         let InboundEvent::TicketClosed(ticket) = event else {
             continue;
         };
         closes_ticket = true;
-        let timeout = Duration::from_millis(state.config.dispatch.provider_timeout_ms);
-        let operator_base = state.config.providers.api_base_url(platform.name);
         let found = chat::complete_requester(
             platform,
             &state.http,
