@@ -207,7 +207,7 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{at, headers};
+    use super::super::test_support::{at, fixture, headers};
     use super::*;
 
     const VECTOR_BODY: &str = r#"{"event":"conversation_status_changed","id":42,"status":"resolved","changed_attributes":[{"status":{"previous_value":"open","current_value":"resolved"}}]}"#;
@@ -238,11 +238,7 @@ mod tests {
     }
 
     fn events_sent_at(name: &str, sent: &str) -> Vec<InboundEvent> {
-        let path = format!(
-            "{}/../tests/fixtures/platforms/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let body = std::fs::read(&path).unwrap();
+        let body = fixture(name);
         let ts = at(sent).timestamp().to_string();
         let h = headers(&[(TIMESTAMP_HEADER, ts.as_str())]);
         let req = HookRequest {

@@ -306,7 +306,7 @@ fn parse_rating(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{at, headers};
+    use super::super::test_support::{at, fixture, headers};
     use super::*;
 
     fn basic() -> Credentials {
@@ -343,11 +343,7 @@ mod tests {
 
     #[test]
     fn simple_mode_is_read_without_a_field_mapping() {
-        let path = format!(
-            "{}/../tests/fixtures/platforms/freshdesk_simple_mode_resolved.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let t = closed_from(&std::fs::read(path).unwrap(), &basic());
+        let t = closed_from(&fixture("freshdesk_simple_mode_resolved"), &basic());
         assert_eq!(t.ticket_ref, "4711");
         assert_eq!(t.requester.identities[0].value(), "karen.holm@example.com");
         assert_eq!(t.requester_name.as_deref(), Some("Karen Holm"));

@@ -294,7 +294,7 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{at, headers};
+    use super::super::test_support::{at, fixture, headers};
     use super::*;
 
     const VECTOR_BODY: &str = r#"{"type":"notification_event","app_id":"abc123","data":{"type":"notification_event_data","item":{"type":"conversation","id":"1","conversation_rating":{"rating":5,"remark":"Great"}}},"id":"notif_1","topic":"conversation.rating.added","created_at":1700000000}"#;
@@ -377,14 +377,6 @@ mod tests {
         assert_eq!(parsed.kind, "ping");
         let out_of_range = VECTOR_BODY.replace("\"rating\":5", "\"rating\":6");
         assert!(parse(&request(&h, out_of_range.as_bytes()), &creds(), "DK").is_err());
-    }
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/../tests/fixtures/platforms/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
     fn closed(body: &[u8]) -> TicketClosed {

@@ -587,6 +587,15 @@ pub(crate) mod test_support {
     pub fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
     }
+
+    /// A platform's payload from the workspace's `tests/fixtures/platforms/`.
+    pub fn fixture(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/../tests/fixtures/platforms/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
 }
 
 #[cfg(test)]
