@@ -341,10 +341,7 @@ async fn internal_service() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
         counter.fetch_add(1, Ordering::SeqCst);
         async { r#"{"user": {"email": "internal-admin@corp.example"}, "code": 1, "message": "internal secret"}"# }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (base, hits)
+    (common::serve_on_loopback(app).await, hits)
 }
 
 async fn no_tenant_can_make_the_gateway_call_an_internal_address(backend: Backend) {

@@ -73,9 +73,7 @@ impl FakeIntercom {
         let app = Router::new()
             .route("/contacts/{id}", get(show_contact))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let base = super::serve_on_loopback(app).await;
         FakeIntercom { base, state }
     }
 

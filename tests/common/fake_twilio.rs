@@ -194,9 +194,7 @@ impl FakeTwilio {
                 post(create_message),
             )
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let base = super::serve_on_loopback(app).await;
         FakeTwilio { base, state }
     }
 

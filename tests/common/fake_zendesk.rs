@@ -83,9 +83,7 @@ impl FakeZendesk {
         let app = Router::new()
             .route("/api/v2/users/{file}", get(show_user))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let base = super::serve_on_loopback(app).await;
         FakeZendesk { base, state }
     }
 

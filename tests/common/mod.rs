@@ -388,6 +388,14 @@ impl TestServer {
     }
 }
 
+/// Serves a provider stand-in on a loopback port; its base URL.
+pub async fn serve_on_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
 /// A platform's payload from `tests/fixtures/platforms/` (each file names its source).
 pub fn platform_fixture(name: &str) -> Vec<u8> {
     let path = format!(
