@@ -6,7 +6,6 @@ mod common;
 
 use std::sync::Arc;
 
-use channels::chat::{chatwoot, intercom, zendesk};
 use channels::model::{ContactRef, FeedbackInput, Identity, Metric, Score, TicketRefs};
 use chrono::Utc;
 use common::{assert_problem, platform_fixture, Backend, TestServer};
@@ -283,7 +282,7 @@ async fn control_characters_and_impossible_times_from_providers_are_cleaned(back
         "satisfaction_comment": "Pakken\u{0} kom aldrig",
     }))
     .unwrap();
-    let headers = common::zendesk_headers(ZENDESK_SECRET, &body);
+    let headers = common::signed_headers("zendesk", ZENDESK_SECRET, &body, "", Utc::now());
     let (status, answer) = server
         .post_raw("/hooks/acme/zendesk", "application/json", &headers, body)
         .await;
@@ -441,7 +440,7 @@ async fn no_tenant_can_make_the_gateway_call_an_internal_address(backend: Backen
 
     // A Zendesk event that needs the Users API: 503 with a fixed text, nothing looked up.
     let body = platform_fixture("zendesk_ticket_status_changed");
-    let headers = common::zendesk_headers(ZENDESK_SECRET, &body);
+    let headers = common::signed_headers("zendesk", ZENDESK_SECRET, &body, "", Utc::now());
     let (status, answer) = server
         .post_raw("/hooks/acme/zendesk", "application/json", &headers, body)
         .await;
@@ -477,72 +476,56 @@ async fn replays_are_recognised_by_what_was_signed(backend: Backend) {
             .await;
     }
 
+    // The same signed content under each delivery id: one signing time for all.
+    let at = Utc::now();
+    let statuses = |platform: &'static str,
+                    secret: &'static str,
+                    body: Vec<u8>,
+                    deliveries: &'static [&'static str]| {
+        let server = &server;
+        async move {
+            let mut statuses = Vec::new();
+            for delivery in deliveries {
+                let headers = common::signed_headers(platform, secret, &body, delivery, at);
+                let (status, answer) = server
+                    .post_raw(
+                        &format!("/hooks/acme/{platform}"),
+                        "application/json",
+                        &headers,
+                        body.clone(),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{answer}");
+                statuses.push(answer["status"].as_str().unwrap().to_owned());
+            }
+            statuses
+        }
+    };
+
     // Chatwoot: signed timestamp and body, unsigned X-Chatwoot-Delivery.
     let body = platform_fixture("chatwoot_conversation_resolved");
-    let ts = Utc::now().timestamp().to_string();
-    let signed = chatwoot::signature(CHATWOOT_SECRET, &ts, &body);
-    let mut statuses = Vec::new();
-    for delivery in ["delivery-1", "delivery-2", "delivery-3"] {
-        let (status, answer) = server
-            .post_raw(
-                "/hooks/acme/chatwoot",
-                "application/json",
-                &[
-                    (chatwoot::SIGNATURE_HEADER, signed.clone()),
-                    (chatwoot::TIMESTAMP_HEADER, ts.clone()),
-                    (chatwoot::DELIVERY_HEADER, delivery.to_owned()),
-                ],
-                body.clone(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{answer}");
-        statuses.push(answer["status"].as_str().unwrap().to_owned());
-    }
-    assert_eq!(statuses, ["accepted", "duplicate", "duplicate"]);
+    let deliveries = &["delivery-1", "delivery-2", "delivery-3"];
+    assert_eq!(
+        statuses("chatwoot", CHATWOOT_SECRET, body, deliveries).await,
+        ["accepted", "duplicate", "duplicate"]
+    );
 
     // Zendesk trigger: signed timestamp and body, unsigned invocation id.
     let body = platform_fixture("zendesk_trigger_rating_good");
-    let ts = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let signed = zendesk::signature(ZENDESK_SECRET, &ts, &body);
-    let mut statuses = Vec::new();
-    for invocation in ["1001", "1002"] {
-        let (status, answer) = server
-            .post_raw(
-                "/hooks/acme/zendesk",
-                "application/json",
-                &[
-                    (zendesk::SIGNATURE_HEADER, signed.clone()),
-                    (zendesk::TIMESTAMP_HEADER, ts.clone()),
-                    (zendesk::INVOCATION_HEADER, invocation.to_owned()),
-                ],
-                body.clone(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{answer}");
-        statuses.push(answer["status"].as_str().unwrap().to_owned());
-    }
-    assert_eq!(statuses, ["accepted", "duplicate"]);
+    assert_eq!(
+        statuses("zendesk", ZENDESK_SECRET, body, &["1001", "1002"]).await,
+        ["accepted", "duplicate"]
+    );
 
     // Intercom: a body without its notification id, signed, sent three times.
     let mut notification: Value =
         serde_json::from_slice(&platform_fixture("intercom_conversation_rating_added")).unwrap();
     notification.as_object_mut().unwrap().remove("id");
     let body = serde_json::to_vec(&notification).unwrap();
-    let signed = intercom::signature(INTERCOM_SECRET, &body);
-    let mut statuses = Vec::new();
-    for _ in 0..3 {
-        let (status, answer) = server
-            .post_raw(
-                "/hooks/acme/intercom",
-                "application/json",
-                &[(intercom::SIGNATURE_HEADER, signed.clone())],
-                body.clone(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{answer}");
-        statuses.push(answer["status"].as_str().unwrap().to_owned());
-    }
-    assert_eq!(statuses, ["accepted", "duplicate", "duplicate"]);
+    assert_eq!(
+        statuses("intercom", INTERCOM_SECRET, body, &["", "", ""]).await,
+        ["accepted", "duplicate", "duplicate"]
+    );
 
     assert_eq!(server.count("raw_events").await, 3);
     assert_eq!(

@@ -10,7 +10,6 @@
 
 mod common;
 
-use channels::chat::{chatwoot, generic, intercom, zendesk};
 use channels::sms::twilio;
 use chrono::Utc;
 use common::{platform_fixture, Backend, TestServer};
@@ -74,47 +73,12 @@ fn mutate(rng: &mut StdRng, seed: &[u8]) -> Vec<u8> {
 
 /// The headers that sign `body` as `platform` does, now.
 fn signed(platform: &str, body: &[u8]) -> Vec<(String, String)> {
-    let now = Utc::now();
-    let h = |k: &str, v: String| (k.to_owned(), v);
-    match platform {
-        "zendesk" => {
-            let ts = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            vec![
-                h(
-                    zendesk::SIGNATURE_HEADER,
-                    zendesk::signature(SECRET, &ts, body),
-                ),
-                h(zendesk::TIMESTAMP_HEADER, ts),
-            ]
-        }
-        "intercom" => vec![h(
-            intercom::SIGNATURE_HEADER,
-            intercom::signature(SECRET, body),
-        )],
-        "chatwoot" => {
-            let ts = now.timestamp().to_string();
-            vec![
-                h(
-                    chatwoot::SIGNATURE_HEADER,
-                    chatwoot::signature(SECRET, &ts, body),
-                ),
-                h(chatwoot::TIMESTAMP_HEADER, ts),
-            ]
-        }
-        "generic" => {
-            let ts = now.timestamp().to_string();
-            let key = generic::secret_key(GENERIC_SECRET).unwrap();
-            vec![
-                h(
-                    "webhook-signature",
-                    generic::signature(&key, "msg_1", &ts, body),
-                ),
-                h("webhook-id", "msg_1".into()),
-                h("webhook-timestamp", ts),
-            ]
-        }
-        other => panic!("{other}"),
-    }
+    let secret = if platform == "generic" {
+        GENERIC_SECRET
+    } else {
+        SECRET
+    };
+    common::signed_headers(platform, secret, body, "msg_1", Utc::now())
 }
 
 struct Tally {

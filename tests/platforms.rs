@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
-use channels::chat::{chatwoot, generic, intercom, zendesk};
+use channels::chat::zendesk;
 use chrono::{DateTime, Duration, Utc};
 use common::fake_intercom::{self, FakeIntercom};
 use common::fake_twilio::{form, inbound_sms, FakeTwilio, AUTH_TOKEN};
@@ -74,61 +74,23 @@ struct Hooks {
     clock: std::sync::atomic::AtomicI64,
 }
 
-/// The headers a platform signs a delivery with, signed at `at`.
+/// The headers a platform signs a delivery with, with this test's secret, signed at `at`.
 fn signed_headers(
     platform: &str,
     body: &[u8],
     delivery: &str,
     at: DateTime<Utc>,
 ) -> Vec<(String, String)> {
-    let h = |k: &str, v: String| (k.to_owned(), v);
-    match platform {
-        "zendesk" => {
-            let ts = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            vec![
-                h(
-                    zendesk::SIGNATURE_HEADER,
-                    zendesk::signature(ZENDESK_SECRET, &ts, body),
-                ),
-                h(zendesk::TIMESTAMP_HEADER, ts),
-                h(zendesk::INVOCATION_HEADER, delivery.to_owned()),
-            ]
-        }
-        "intercom" => vec![h(
-            intercom::SIGNATURE_HEADER,
-            intercom::signature(INTERCOM_SECRET, body),
-        )],
-        "chatwoot" => {
-            let ts = at.timestamp().to_string();
-            vec![
-                h(
-                    chatwoot::SIGNATURE_HEADER,
-                    chatwoot::signature(CHATWOOT_SECRET, &ts, body),
-                ),
-                h(chatwoot::TIMESTAMP_HEADER, ts),
-                h(chatwoot::DELIVERY_HEADER, delivery.to_owned()),
-            ]
-        }
-        "freshdesk" => {
-            use base64::Engine;
-            let basic = base64::engine::general_purpose::STANDARD
-                .encode(format!("{FRESHDESK_USER}:{FRESHDESK_PASSWORD}"));
-            vec![h("authorization", format!("Basic {basic}"))]
-        }
-        "generic" => {
-            let ts = at.timestamp().to_string();
-            let key = generic::secret_key(GENERIC_SECRET).unwrap();
-            vec![
-                h(
-                    "webhook-signature",
-                    generic::signature(&key, delivery, &ts, body),
-                ),
-                h("webhook-id", delivery.to_owned()),
-                h("webhook-timestamp", ts),
-            ]
-        }
-        other => panic!("no signing for {other}"),
-    }
+    let freshdesk = format!("{FRESHDESK_USER}:{FRESHDESK_PASSWORD}");
+    let secret = match platform {
+        "zendesk" => ZENDESK_SECRET,
+        "intercom" => INTERCOM_SECRET,
+        "chatwoot" => CHATWOOT_SECRET,
+        "freshdesk" => &freshdesk,
+        "generic" => GENERIC_SECRET,
+        other => panic!("no secret for {other}"),
+    };
+    common::signed_headers(platform, secret, body, delivery, at)
 }
 
 impl Hooks {

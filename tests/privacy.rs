@@ -212,7 +212,8 @@ async fn run_every_path(backend: Backend) {
     .unwrap();
     let event = common::platform_fixture("zendesk_ticket_status_changed");
     for body in [rating, event] {
-        let headers = common::zendesk_headers(ZENDESK_SECRET, &body);
+        let headers =
+            common::signed_headers("zendesk", ZENDESK_SECRET, &body, "", chrono::Utc::now());
         let (status, answer) = server
             .post_raw("/hooks/acme/zendesk", "application/json", &headers, body)
             .await;

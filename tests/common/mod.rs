@@ -405,17 +405,71 @@ pub fn platform_fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// The headers Zendesk signs a webhook with, signed now.
-pub fn zendesk_headers(secret: &str, body: &[u8]) -> Vec<(String, String)> {
-    use channels::chat::zendesk;
-    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    vec![
-        (
-            zendesk::SIGNATURE_HEADER.to_owned(),
-            zendesk::signature(secret, &ts, body),
-        ),
-        (zendesk::TIMESTAMP_HEADER.to_owned(), ts),
-    ]
+/// The headers `platform` signs a delivery with, signed with `secret` at `at` (for Freshdesk,
+/// whose credential is a password, `secret` is `user:password`). An empty `delivery` leaves out
+/// the platform's unsigned delivery-id header.
+pub fn signed_headers(
+    platform: &str,
+    secret: &str,
+    body: &[u8],
+    delivery: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<(String, String)> {
+    use channels::chat::{chatwoot, generic, intercom, zendesk};
+    let h = |k: &str, v: String| (k.to_owned(), v);
+    let mut headers = match platform {
+        "zendesk" => {
+            let ts = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            vec![
+                h(
+                    zendesk::SIGNATURE_HEADER,
+                    zendesk::signature(secret, &ts, body),
+                ),
+                h(zendesk::TIMESTAMP_HEADER, ts),
+            ]
+        }
+        "intercom" => vec![h(
+            intercom::SIGNATURE_HEADER,
+            intercom::signature(secret, body),
+        )],
+        "chatwoot" => {
+            let ts = at.timestamp().to_string();
+            vec![
+                h(
+                    chatwoot::SIGNATURE_HEADER,
+                    chatwoot::signature(secret, &ts, body),
+                ),
+                h(chatwoot::TIMESTAMP_HEADER, ts),
+            ]
+        }
+        "freshdesk" => {
+            use base64::Engine;
+            let basic = base64::engine::general_purpose::STANDARD.encode(secret);
+            vec![h("authorization", format!("Basic {basic}"))]
+        }
+        "generic" => {
+            let ts = at.timestamp().to_string();
+            let key = generic::secret_key(secret).unwrap();
+            vec![
+                h(
+                    "webhook-signature",
+                    generic::signature(&key, delivery, &ts, body),
+                ),
+                h("webhook-id", delivery.to_owned()),
+                h("webhook-timestamp", ts),
+            ]
+        }
+        other => panic!("no signing for {other}"),
+    };
+    let delivery_header = match platform {
+        "zendesk" => Some(zendesk::INVOCATION_HEADER),
+        "chatwoot" => Some(chatwoot::DELIVERY_HEADER),
+        _ => None,
+    };
+    if let (Some(name), false) = (delivery_header, delivery.is_empty()) {
+        headers.push(h(name, delivery.to_owned()));
+    }
+    headers
 }
 
 /// A sink that keeps the type and record id of every event it is given.
