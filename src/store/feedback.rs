@@ -37,35 +37,6 @@ pub fn first_for_invitation(
         .order_by_asc(feedback::Column::Id)
 }
 
-/// Whether a delivery was stored before: under the platform's delivery id, or with the same
-/// signed content (a replay under a new, unsigned delivery id).
-pub async fn delivered_before<C: ConnectionTrait>(
-    conn: &C,
-    tenant_id: Uuid,
-    provider: &str,
-    delivery_ref: Option<&str>,
-    signed_sha256: Option<&str>,
-) -> Result<bool, DbErr> {
-    use sea_orm::Condition;
-    let mut either = Condition::any();
-    if let Some(r) = delivery_ref {
-        either = either.add(raw_event::Column::ProviderRef.eq(r));
-    }
-    if let Some(s) = signed_sha256 {
-        either = either.add(raw_event::Column::SignedSha256.eq(s));
-    }
-    if delivery_ref.is_none() && signed_sha256.is_none() {
-        return Ok(false);
-    }
-    Ok(raw_event::Entity::find()
-        .filter(raw_event::Column::TenantId.eq(tenant_id))
-        .filter(raw_event::Column::Provider.eq(provider))
-        .filter(either)
-        .one(conn)
-        .await?
-        .is_some())
-}
-
 pub fn from_row(m: feedback::Model) -> Result<Feedback, DbErr> {
     let corrupt = |what: &str| DbErr::Type(format!("feedback {}: bad {what}", m.id));
     Ok(Feedback {

@@ -2,12 +2,69 @@
 //! could not be read, and their replays.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, Value,
 };
 use uuid::Uuid;
 
 use super::entities::raw_event;
 use super::execute;
+
+/// Whether a delivery was stored before: under the platform's delivery id, or with the same
+/// signed content (a replay under a new, unsigned delivery id).
+pub async fn delivered_before<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    provider: &str,
+    delivery_ref: Option<&str>,
+    signed_sha256: Option<&str>,
+) -> Result<bool, DbErr> {
+    let backend = conn.get_database_backend();
+    let Some(statement) =
+        delivered_before_statement(backend, tenant_id, provider, delivery_ref, signed_sha256)
+    else {
+        return Ok(false);
+    };
+    Ok(conn.query_one_raw(statement).await?.is_some())
+}
+
+/// The statement behind [`delivered_before`]; `None` when there is nothing to recognise the
+/// delivery by. One select per key joined by `UNION ALL`, each the whole key of a unique index:
+/// an `OR` of the two lets PostgreSQL read every raw event of the tenant and provider.
+pub fn delivered_before_statement(
+    backend: DbBackend,
+    tenant_id: Uuid,
+    provider: &str,
+    delivery_ref: Option<&str>,
+    signed_sha256: Option<&str>,
+) -> Option<Statement> {
+    let branches: Vec<(&str, &str)> = [
+        ("provider_ref", delivery_ref),
+        ("signed_sha256", signed_sha256),
+    ]
+    .into_iter()
+    .filter_map(|(column, value)| value.map(|v| (column, v)))
+    .collect();
+    if branches.is_empty() {
+        return None;
+    }
+    let mut values: Vec<Value> = Vec::new();
+    let selects: Vec<String> = branches
+        .iter()
+        .map(|(column, value)| {
+            values.extend([tenant_id.into(), provider.into(), (*value).into()]);
+            format!(
+                "SELECT 1 AS hit FROM raw_events WHERE tenant_id = ? AND provider = ? AND {column} = ?"
+            )
+        })
+        .collect();
+    let sql = format!("{} LIMIT 1", selects.join(" UNION ALL "));
+    Some(Statement::from_sql_and_values(
+        backend,
+        super::placeholders(backend, &sql),
+        values,
+    ))
+}
 
 /// The tenant's raw events with this outcome, newest first.
 pub async fn with_outcome<C: ConnectionTrait>(

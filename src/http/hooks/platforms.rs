@@ -127,7 +127,7 @@ async fn receive(
     // A redelivery (same delivery id) or a replay (same signed content under a new, unsigned
     // delivery id) is answered without a lookup at the platform or a writer's time; the unique
     // keys on the raw event still decide when two copies arrive at once.
-    let seen = crate::store::feedback::delivered_before(
+    let seen = crate::store::raw_events::delivered_before(
         &state.db.read,
         tenant.id,
         platform.name,
