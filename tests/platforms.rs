@@ -417,20 +417,21 @@ async fn intercom_asks_the_customer_never_the_agent(backend: Backend) {
 }
 
 /// Zendesk renders `{{ticket.status}}` in the requester's language. A status the gateway cannot
-/// read is kept, listed, and applied once the tenant says what the label means.
+/// read (here Finnish, a language the gateway has no labels for) is kept, listed, and applied
+/// once the tenant says what the label means.
 async fn a_translated_status_is_kept_and_replayed_once_it_can_be_read(backend: Backend) {
     let hooks = Hooks::start(backend).await;
-    let danish = fixture_with("zendesk_trigger_solved", json!({"/status": "Løst"}));
-    let (status, answer) = hooks.deliver("zendesk", &danish, "inv-da").await;
+    let finnish = fixture_with("zendesk_trigger_solved", json!({"/status": "Ratkaistu"}));
+    let (status, answer) = hooks.deliver("zendesk", &finnish, "inv-fi").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     assert_eq!(answer["status"], "unreadable", "{answer}");
     assert_eq!(
         (&answer["field"], &answer["value"]),
-        (&json!("status"), &json!("Løst"))
+        (&json!("status"), &json!("Ratkaistu"))
     );
     assert_eq!(hooks.scheduled().await, 0);
     // Zendesk delivers it again: kept once.
-    let (_, again) = hooks.deliver("zendesk", &danish, "inv-da").await;
+    let (_, again) = hooks.deliver("zendesk", &finnish, "inv-fi").await;
     assert_eq!(again["status"], "duplicate", "{again}");
 
     let (status, list) = hooks
@@ -440,7 +441,7 @@ async fn a_translated_status_is_kept_and_replayed_once_it_can_be_read(backend: B
     assert_eq!(status, StatusCode::OK, "{list}");
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{list}");
-    assert_eq!(items[0]["reason"]["value"], "Løst");
+    assert_eq!(items[0]["reason"]["value"], "Ratkaistu");
     let id = items[0]["id"].as_str().unwrap().to_owned();
     let replay = format!("/v1/raw-events/{id}/replay");
 
@@ -451,7 +452,7 @@ async fn a_translated_status_is_kept_and_replayed_once_it_can_be_read(backend: B
 
     // The tenant maps the label; the replay schedules the survey, once.
     let mut config = hooks.zendesk.config(ZENDESK_SECRET);
-    config["status_labels"] = json!({"Løst": "solved", "Lukket": "closed"});
+    config["status_labels"] = json!({"Ratkaistu": "solved", "Suljettu": "closed"});
     let (status, body) = hooks.configure("zendesk", config).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, applied) = hooks.server.post(&replay, &hooks.key, json!({})).await;
@@ -476,9 +477,9 @@ async fn a_translated_status_is_kept_and_replayed_once_it_can_be_read(backend: B
             "zendesk",
             &fixture_with(
                 "zendesk_trigger_solved",
-                json!({"/status": "Lukket", "/ticket_id": "4712"}),
+                json!({"/status": "Suljettu", "/ticket_id": "4712"}),
             ),
-            "inv-da-2",
+            "inv-fi-2",
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -492,21 +493,24 @@ async fn a_translated_status_is_kept_and_replayed_once_it_can_be_read(backend: B
     hooks.server.stop().await;
 }
 
-/// The README's template names the event literally, so no translation can hide it.
+/// The README's template names the event literally, so no translation can hide it; a template
+/// already in use that sends `{{ticket.status}}` works in the labels Zendesk itself uses.
 async fn the_recommended_trigger_needs_no_translated_placeholder(backend: Backend) {
     let hooks = Hooks::start(backend).await;
-    let body = fixture_with("zendesk_trigger_solved", json!({"/status": "Gelöst"}));
-    let mut with_event: Value = serde_json::from_slice(&body).unwrap();
-    with_event["event"] = json!("ticket_solved");
-    let (status, answer) = hooks
-        .deliver(
-            "zendesk",
-            &serde_json::to_vec(&with_event).unwrap(),
-            "inv-de",
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(only_invitation(&answer)["status"], "scheduled", "{answer}");
+    for (name, delivery) in [
+        ("zendesk_trigger_solved_literal", "inv-literal"),
+        ("zendesk_trigger_solved_translated", "inv-da"),
+    ] {
+        let (status, answer) = hooks.deliver("zendesk", &fixture(name), delivery).await;
+        assert_eq!(status, StatusCode::OK, "{name}: {answer}");
+        assert_eq!(answer["event"], "trigger.ticket_solved", "{name}: {answer}");
+        assert_eq!(
+            only_invitation(&answer)["status"],
+            "scheduled",
+            "{name}: {answer}"
+        );
+    }
+    assert_eq!(hooks.scheduled().await, 2);
     hooks.server.stop().await;
 }
 

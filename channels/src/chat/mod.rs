@@ -402,7 +402,8 @@ pub(crate) fn mapped(v: &Value, mapping: &BTreeMap<String, String>, field: &str)
     mapping.get(field).and_then(|pointer| text_at(v, pointer))
 }
 
-/// A time as RFC 3339, Unix seconds, or the `2020-03-03 13:05:57 UTC` form some platforms use.
+/// A time as RFC 3339, Unix seconds, Zendesk's minute form, or Ruby's `Time#to_s` forms
+/// (`2020-03-03 13:05:57 UTC`, `… +0100`) that Rails-based platforms render.
 pub(crate) fn time_at(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
     match v.pointer(pointer)? {
         Value::Number(n) => n
@@ -425,6 +426,11 @@ pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     // Zendesk's `{{ticket.updated_at_with_timestamp}}` renders to the minute: 2013-12-12T05:35Z.
     if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%MZ") {
         return Some(t.and_utc());
+    }
+    // Ruby's `Time#to_s`, as Rails-based platforms render a time into text: in UTC with the
+    // zone's name, elsewhere with its offset.
+    if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S %z") {
+        return Some(t.with_timezone(&Utc));
     }
     let without_zone = s.trim_end_matches(" UTC");
     chrono::NaiveDateTime::parse_from_str(without_zone, "%Y-%m-%d %H:%M:%S")
@@ -644,6 +650,14 @@ mod tests {
             parse_time("2013-12-12T05:35Z"),
             Some(test_support::at("2013-12-12T05:35:00Z")),
             "Zendesk's placeholder reference renders minutes only"
+        );
+        assert_eq!(
+            parse_time("2026-11-25 10:31:40 +0100"),
+            Some(test_support::at("2026-11-25T09:31:40Z"))
+        );
+        assert_eq!(
+            parse_time("2026-11-25T10:31:40.512Z"),
+            Some(test_support::at("2026-11-25T10:31:40.512Z"))
         );
         assert_eq!(text_at(&v, "/a").as_deref(), Some("101"));
         assert_eq!(text_at(&v, "/b").as_deref(), Some("101"));

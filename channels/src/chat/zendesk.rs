@@ -87,7 +87,7 @@ struct ConfigBody {
     #[serde(default)]
     field_mapping: Option<BTreeMap<String, String>>,
     /// Status labels as the tenant's placeholders render them (translated into the
-    /// requester's language) → Zendesk's status: `{"Løst": "solved", "Lukket": "closed"}`.
+    /// requester's language) → Zendesk's status: `{"Ratkaistu": "solved", "Suljettu": "closed"}`.
     #[serde(default)]
     status_labels: Option<BTreeMap<String, String>>,
     /// Rating labels likewise → `good` or `bad`.
@@ -216,27 +216,73 @@ const KNOWN_STATUSES: &[&str] = &[
     "new", "open", "pending", "hold", "on-hold", "on hold", "solved", "closed",
 ];
 
-/// Zendesk's standard status names as its placeholders render them in other languages, from
-/// Zendesk's own help center article "Updating and solving tickets" (support.zendesk.com,
-/// article 4408832151834) in its German (`/hc/de/`), French (`/hc/fr/`) and Spanish (`/hc/es/`)
-/// editions: New, Open, Pending, On-hold, Solved. Zendesk publishes no such page in Danish,
-/// Swedish, Norwegian or Dutch; a tenant names those labels in `status_labels`.
+/// Zendesk's standard status names as its placeholders render them in other languages.
+///
+/// Sources, both Zendesk's own:
+/// - the help center article "Updating and solving tickets" (support.zendesk.com, article
+///   4408832151834) in its German (`/hc/de/`), French (`/hc/fr/`) and Spanish (`/hc/es/`)
+///   editions: New, Open, Pending, On-hold, Solved;
+/// - the status labels Zendesk ships for requesters in its reference help-center theme,
+///   github.com/zendesk/copenhagen_theme, `src/modules/request-list/translations/locales/
+///   {da,sv,no,nl,de,fr,es}.json`, keys `guide-requests-app.status{New,Open,Pending,Hold,
+///   Solved,Closed}` (read 2026-11-25 at commit 39eb65f). Requesters see "awaiting reply"
+///   for pending, so both wordings are listed.
 const TRANSLATED_STATUSES: &[(&str, &str)] = &[
+    // Danish
+    ("ny", "new"),
+    ("åben", "open"),
+    ("afventer svar", "pending"),
+    ("venter på dit svar", "pending"),
+    ("i bero", "hold"),
+    ("løst", "solved"),
+    ("lukket", "closed"),
+    // Swedish
+    ("öppen", "open"),
+    ("väntar på svar", "pending"),
+    ("väntar på ditt svar", "pending"),
+    ("parkerat", "hold"),
+    ("löst", "solved"),
+    ("stängt", "closed"),
+    // Norwegian (Danish shares "ny" and "løst")
+    ("åpen", "open"),
+    ("venter på svar", "pending"),
+    ("på vent", "hold"),
+    ("avsluttet", "closed"),
+    // Dutch
+    ("nieuw", "new"),
+    ("in afwachting van een reactie", "pending"),
+    ("in afwachting van uw reactie", "pending"),
+    ("geparkeerd", "hold"),
+    ("opgelost", "solved"),
+    ("gesloten", "closed"),
+    // German
     ("neu", "new"),
     ("offen", "open"),
     ("wartend", "pending"),
+    ("wartet auf antwort", "pending"),
+    ("wartet auf ihre antwort", "pending"),
     ("angehalten", "hold"),
     ("gelöst", "solved"),
+    ("geschlossen", "closed"),
+    // French
     ("nouveau", "new"),
     ("ouvert", "open"),
     ("en attente", "pending"),
+    ("en attente de réponse", "pending"),
+    ("en attente de votre réponse", "pending"),
     ("en pause", "hold"),
     ("résolu", "solved"),
+    ("fermé", "closed"),
+    ("clos", "closed"),
+    // Spanish
     ("nuevo", "new"),
     ("abierto", "open"),
     ("pendiente", "pending"),
+    ("esperando respuesta", "pending"),
+    ("esperando su respuesta", "pending"),
     ("en espera", "hold"),
     ("resuelto", "solved"),
+    ("cerrado", "closed"),
 ];
 
 /// A status label in Zendesk's own words, where the gateway knows the translation.
@@ -502,7 +548,7 @@ fn fetch<'a>(
 #[cfg(test)]
 mod tests {
     use super::super::needs_lookup;
-    use super::super::test_support::{at, headers};
+    use super::super::test_support::{at, fixture, headers};
     use super::*;
     use crate::model::Identity;
 
@@ -516,9 +562,24 @@ mod tests {
     }
 
     #[test]
-    fn status_labels_zendesk_publishes_in_german_french_and_spanish_are_read() {
+    fn status_labels_zendesk_publishes_are_read() {
         let creds = creds();
-        for solved in ["Gelöst", "Résolu", "Resuelto", "solved"] {
+        for solved in [
+            "Løst",
+            "Löst",
+            "Opgelost",
+            "Gelöst",
+            "Résolu",
+            "Resuelto",
+            "solved",
+            "Lukket",
+            "Stängt",
+            "Avsluttet",
+            "Gesloten",
+            "Geschlossen",
+            "Fermé",
+            "Cerrado",
+        ] {
             let body = json!({"ticket_id": "1", "status": solved,
                 "requester_email": "a@example.com"});
             let parsed = parse_body(&body, &creds).unwrap();
@@ -527,7 +588,16 @@ mod tests {
                 "{solved}: {parsed:?}"
             );
         }
-        for (open, read) in [("Wartend", true), ("En attente", true), ("Løst", false)] {
+        for (open, read) in [
+            ("Wartend", true),
+            ("En attente", true),
+            ("Afventer svar", true),
+            ("Väntar på ditt svar", true),
+            ("På vent", true),
+            ("In afwachting van uw reactie", true),
+            ("Åben", true),
+            ("Ratkaistu", false),
+        ] {
             let parsed = parse_body(&json!({"ticket_id": "1", "status": open}), &creds).unwrap();
             assert!(parsed.events.is_empty(), "{open}");
             assert_eq!(parsed.unreadable.is_none(), read, "{open}: {parsed:?}");
@@ -616,6 +686,34 @@ mod tests {
             creds,
             "DK",
         )
+    }
+
+    /// A Danish requester's ticket as an older template renders it ("Løst", the time to the
+    /// minute), and the README's template with the literal event: both are a solved ticket,
+    /// dated when Zendesk says, not when the gateway received it.
+    #[test]
+    fn translated_and_literal_templates_are_solved_tickets_at_zendesks_minute() {
+        for (name, ticket, minute) in [
+            (
+                "zendesk_trigger_solved_translated",
+                "4713",
+                "2026-11-24T10:07:00Z",
+            ),
+            (
+                "zendesk_trigger_solved_literal",
+                "4714",
+                "2026-11-24T10:09:00Z",
+            ),
+        ] {
+            let body: Value = serde_json::from_slice(&fixture(name)).unwrap();
+            let parsed = parse_body(&body, &creds()).unwrap();
+            assert!(parsed.unreadable.is_none(), "{name}: {parsed:?}");
+            let [InboundEvent::TicketClosed(t)] = parsed.events.as_slice() else {
+                panic!("{name}: {parsed:?}")
+            };
+            assert_eq!(t.ticket_ref, ticket);
+            assert_eq!(t.closed_at, at(minute), "{name}");
+        }
     }
 
     #[test]
