@@ -294,6 +294,33 @@ fn untranslated(status: &str) -> Option<&'static str> {
         .map(|(_, ours)| *ours)
 }
 
+/// The first words of `{{satisfaction.current_rating}}` in other languages ("Gut, ich bin
+/// zufrieden"), from Zendesk's help center article "About CSAT (customer satisfaction ratings)
+/// in Zendesk Support" (support.zendesk.com, article 4408886173338) in its German, French and
+/// Spanish editions, which quote the two answers a customer clicks: "Gut, ich bin zufrieden" /
+/// "Schlecht, ich bin unzufrieden", "Bonne, je suis satisfait" / "Mauvaise, je suis
+/// mécontent(e)", "Bueno, estoy satisfecho" / "Malo, no estoy satisfecho". Zendesk publishes
+/// the labels in no other of the languages the gateway reads; a tenant names those in
+/// `rating_labels`.
+const TRANSLATED_RATINGS: &[(&str, &str)] = &[
+    ("gut", "good"),
+    ("schlecht", "bad"),
+    ("bonne", "good"),
+    ("mauvaise", "bad"),
+    ("bueno", "good"),
+    ("malo", "bad"),
+];
+
+/// A rating label in Zendesk's own words, where the gateway knows the translation: the word
+/// before the first comma decides, as it does in English ("Good, I'm satisfied").
+fn untranslated_rating(rating: &str) -> Option<&'static str> {
+    let first = rating.split(',').next()?.trim().to_lowercase();
+    TRANSLATED_RATINGS
+        .iter()
+        .find(|(label, _)| *label == first)
+        .map(|(_, ours)| *ours)
+}
+
 /// Rating values that are not a rating (`{{satisfaction.current_rating}}` before the customer
 /// rated, in English).
 const NOT_RATED: &[&str] = &["offered", "unoffered", "not offered"];
@@ -413,7 +440,11 @@ fn parse_trigger(
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let rating = field("rating").map(|r| label("rating_labels", &r).unwrap_or(r.to_lowercase()));
+    let rating = field("rating").map(|r| {
+        label("rating_labels", &r)
+            .or_else(|| untranslated_rating(&r).map(str::to_owned))
+            .unwrap_or(r.to_lowercase())
+    });
     let status = field("status").map(|s| {
         label("status_labels", &s)
             .or_else(|| untranslated(&s).map(str::to_owned))
@@ -602,6 +633,37 @@ mod tests {
             assert!(parsed.events.is_empty(), "{open}");
             assert_eq!(parsed.unreadable.is_none(), read, "{open}: {parsed:?}");
         }
+    }
+
+    #[test]
+    fn rating_labels_zendesk_publishes_are_read() {
+        let creds = creds();
+        for (label, good) in [
+            ("Good, I'm satisfied", true),
+            ("Bad, I'm unsatisfied", false),
+            ("Gut, ich bin zufrieden", true),
+            ("Schlecht, ich bin unzufrieden", false),
+            ("Bonne, je suis satisfait", true),
+            ("Mauvaise, je suis mécontent(e)", false),
+            ("Bueno, estoy satisfecho", true),
+            ("Malo, no estoy satisfecho", false),
+        ] {
+            let body = json!({"ticket_id": "1", "satisfaction_rating": label,
+                "requester_email": "a@example.com"});
+            let parsed = parse_body(&body, &creds).unwrap();
+            let [InboundEvent::PlatformRating(r)] = parsed.events.as_slice() else {
+                panic!("{label}: {parsed:?}")
+            };
+            assert_eq!(r.score, Score::csat_good_bad(good), "{label}");
+        }
+        // A label in a language without a published translation is kept for the operator.
+        let parsed = parse_body(
+            &json!({"ticket_id": "1", "satisfaction_rating": "Hyvä, olen tyytyväinen"}),
+            &creds,
+        )
+        .unwrap();
+        assert!(parsed.events.is_empty());
+        assert!(parsed.unreadable.is_some_and(|u| u.field == "rating"));
     }
 
     #[test]
