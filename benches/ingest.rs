@@ -733,7 +733,8 @@ async fn kill_9_check(gw: Server, url: &str, clients: u64) -> String {
 /// The pure decision function alone, against a history of 50 earlier invitations (outside the
 /// rest period and window, so every rule is evaluated and the answer is to schedule).
 fn decisions_per_second() -> f64 {
-    use feedback_gateway::policy::decision::{decide, Contact, Past, Status, Survey, Trigger};
+    use channels::vocabulary::InvitationStatus;
+    use feedback_gateway::policy::decision::{decide, Contact, Past, Survey, Trigger};
     use feedback_gateway::policy::{Policy, PolicyOverrides};
     let config = feedback_gateway::config::Config::defaults();
     let policy = Policy::resolve(
@@ -747,7 +748,7 @@ fn decisions_per_second() -> f64 {
             survey_key: format!("s{}", i % 3),
             metric: channels::model::Metric::Csat,
             ticket_ref: Some(format!("T-{i}")),
-            status: Status::Sent,
+            status: InvitationStatus::Sent,
             at: now - chrono::Duration::days(31 + i),
         })
         .collect();

@@ -11,6 +11,7 @@ pub mod forward;
 pub mod http;
 pub mod ingest;
 pub mod policy;
+pub mod rules;
 pub mod store;
 pub mod telemetry;
 

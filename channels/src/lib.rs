@@ -9,3 +9,4 @@ pub mod sanitize;
 pub mod scrub;
 pub mod secret;
 pub mod sms;
+pub mod vocabulary;

@@ -28,23 +28,6 @@ impl InvalidValue {
     }
 }
 
-/// Channels an answer can arrive on. A closed list: channel is a label on metrics and a group
-/// key of scores, so free-form values would make both unbounded.
-pub const CHANNELS: &[&str] = &[
-    "api",
-    "sms",
-    "email",
-    "widget",
-    "web",
-    "in_app",
-    "voice",
-    "zendesk",
-    "intercom",
-    "freshdesk",
-    "chatwoot",
-    "webhook",
-];
-
 /// What was asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

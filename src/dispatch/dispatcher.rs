@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use channels::vocabulary::Channel;
 use chrono::Utc;
 use futures::StreamExt;
 use rand::Rng;
@@ -105,11 +106,9 @@ impl Dispatcher {
                 )
                 .await;
         }
-        let kind = match channel.as_str() {
-            "sms" => "phone",
-            "email" => "email",
-            _ => "",
-        };
+        let kind = Channel::parse(&channel)
+            .and_then(Channel::address_kind)
+            .unwrap_or_default();
         let Some(address) = contact
             .identities
             .iter()

@@ -5,6 +5,7 @@
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use channels::vocabulary::{Channel, InvitationStatus};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -19,7 +20,13 @@ use crate::store::contacts::{self, ContactView};
 use crate::store::invitations::{self, ListFilter};
 
 /// Channels a contact can opt out of; "all" covers every one.
-pub const OPT_OUT_CHANNELS: &[&str] = &["sms", "email", "all"];
+/// What a contact can opt out of: each sending channel, or `all`.
+fn opt_out_channels() -> Vec<&'static str> {
+    Channel::sending()
+        .map(Channel::as_str)
+        .chain(["all"])
+        .collect()
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -74,10 +81,10 @@ async fn set_opt_out(
     channel: &str,
     out: bool,
 ) -> Result<Json<ContactView>, ApiError> {
-    if !OPT_OUT_CHANNELS.contains(&channel) {
+    if !opt_out_channels().contains(&channel) {
         return Err(ApiError::validation(
             "channel",
-            format!("expected one of {}", OPT_OUT_CHANNELS.join(", ")),
+            format!("expected one of {}", opt_out_channels().join(", ")),
         ));
     }
     let uuid = contact_id(id)?;
@@ -118,16 +125,6 @@ struct InvitationQuery {
     limit: Option<u64>,
 }
 
-const STATUSES: &[&str] = &[
-    "scheduled",
-    "sent",
-    "answered",
-    "expired",
-    "suppressed",
-    "failed",
-    "cancelled",
-];
-
 async fn list_invitations(
     TenantAuth(tenant): TenantAuth,
     State(state): State<AppState>,
@@ -138,18 +135,22 @@ async fn list_invitations(
         kind: "invalid-query",
         detail,
     };
-    if let Some(s) = &q.status {
-        if !STATUSES.contains(&s.as_str()) {
-            return Err(bad(format!(
-                "status: expected one of {}",
-                STATUSES.join(", ")
-            )));
-        }
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            InvitationStatus::parse(s).ok_or_else(|| {
+                bad(format!(
+                    "status: expected one of {}",
+                    InvitationStatus::list()
+                ))
+            })
+        })
+        .transpose()?;
     let limit = page_limit(q.limit, 100)?;
     let before_id = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let filter = ListFilter {
-        status: q.status,
+        status,
         contact_id: q.contact,
         survey_key: q.survey,
         before_id,

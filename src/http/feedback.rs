@@ -6,7 +6,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use channels::model::{Feedback, FeedbackInput, InvalidValue, Metric, Score, TicketRefs, CHANNELS};
+use channels::model::{Feedback, FeedbackInput, InvalidValue, Metric, Score, TicketRefs};
+use channels::vocabulary::Channel;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -92,13 +93,13 @@ fn to_input(
     region: &str,
 ) -> Result<FeedbackInput, InvalidValue> {
     let metric: Metric = s.metric.parse()?;
-    if !CHANNELS.contains(&s.channel.as_str()) {
+    if Channel::parse(&s.channel).is_none() {
         return Err(InvalidValue::new(
             "channel",
             format!(
                 "unknown channel `{}`; expected one of {}",
                 s.channel,
-                CHANNELS.join(", ")
+                Channel::list()
             ),
         ));
     }

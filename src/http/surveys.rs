@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use channels::model::Metric;
+use channels::vocabulary::Channel;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -23,7 +24,6 @@ use crate::store::surveys::{self, Survey, SurveyDefinition};
 use crate::store::tenants::check_slug;
 
 /// Channels a survey can be sent on.
-pub const SEND_CHANNELS: &[&str] = &["sms", "email"];
 /// What starts a survey: the API (manual), or a support platform's "ticket closed" webhook.
 pub const TRIGGERS: &[&str] = &["manual", "ticket_closed", "call_ended"];
 
@@ -115,16 +115,16 @@ fn validate(body: SurveyBody) -> Result<SurveyDefinition, ApiError> {
     if body.channels.is_empty() {
         err(
             "channels",
-            format!("name at least one of {}", SEND_CHANNELS.join(", ")),
+            format!("name at least one of {}", sending_channels()),
         );
     }
     for (i, c) in body.channels.iter().enumerate() {
-        if !SEND_CHANNELS.contains(&c.as_str()) {
+        if !Channel::parse(c).is_some_and(Channel::can_send) {
             err(
                 &format!("channels[{i}]"),
                 format!(
                     "unknown channel `{c}`; expected one of {}",
-                    SEND_CHANNELS.join(", ")
+                    sending_channels()
                 ),
             );
         } else if body.channels[..i].contains(c) {
@@ -279,6 +279,14 @@ async fn send(
         )),
         Err(ScheduleError::Db(e)) => Err(state.db_error(e)),
     }
+}
+
+/// The channels a survey can be sent on, for error messages.
+fn sending_channels() -> String {
+    Channel::sending()
+        .map(Channel::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -14,65 +14,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::Policy;
-
-/// Invitation states. Only those that reached (or will reach) the contact count as "asked".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Scheduled,
-    Sent,
-    Answered,
-    Expired,
-    Suppressed,
-    Failed,
-    Cancelled,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Scheduled => "scheduled",
-            Status::Sent => "sent",
-            Status::Answered => "answered",
-            Status::Expired => "expired",
-            Status::Suppressed => "suppressed",
-            Status::Failed => "failed",
-            Status::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Some(match s {
-            "scheduled" => Status::Scheduled,
-            "sent" => Status::Sent,
-            "answered" => Status::Answered,
-            "expired" => Status::Expired,
-            "suppressed" => Status::Suppressed,
-            "failed" => Status::Failed,
-            "cancelled" => Status::Cancelled,
-            _ => return None,
-        })
-    }
-
-    /// Whether an invitation in this state counts as the contact having been asked.
-    pub fn counts_as_asked(self) -> bool {
-        matches!(
-            self,
-            Status::Scheduled | Status::Sent | Status::Answered | Status::Expired
-        )
-    }
-}
-
-/// One earlier invitation of the contact.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Past {
-    pub survey_key: String,
-    pub metric: Metric,
-    pub ticket_ref: Option<String>,
-    pub status: Status,
-    /// When it was (or will be) sent: send_at for scheduled ones.
-    pub at: DateTime<Utc>,
-}
+pub use crate::store::invitations::Past;
 
 /// What the decision needs to know about the contact.
 #[derive(Debug, Clone, PartialEq)]
@@ -309,6 +251,7 @@ pub fn decide(contact: &Contact, history: &[Past], survey: &Survey, trigger: &Tr
 mod tests {
     use super::*;
     use crate::policy::{Policy, PolicyOverrides};
+    use channels::vocabulary::InvitationStatus;
 
     fn utc(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
@@ -330,7 +273,13 @@ mod tests {
         }
     }
 
-    fn past(survey: &str, metric: Metric, ticket: Option<&str>, status: Status, at: &str) -> Past {
+    fn past(
+        survey: &str,
+        metric: Metric,
+        ticket: Option<&str>,
+        status: InvitationStatus,
+        at: &str,
+    ) -> Past {
         Past {
             survey_key: survey.into(),
             metric,
@@ -368,8 +317,8 @@ mod tests {
 
     #[test]
     fn table() {
+        use InvitationStatus::*;
         use Metric::{Csat, Nps};
-        use Status::*;
         let cases = vec![
             case("first survey: sms after the 15-minute delay"),
             Case {
@@ -702,6 +651,7 @@ mod never_panics {
     //! not panic: a panic there fails every send of the tenant.
     use super::*;
     use crate::policy::QuietHours;
+    use channels::vocabulary::InvitationStatus;
     use chrono::NaiveTime;
     use proptest::prelude::*;
 
@@ -746,8 +696,8 @@ mod never_panics {
             };
             let metrics = [Metric::Nps, Metric::Csat, Metric::Ces, Metric::Text];
             let statuses = [
-                Status::Scheduled, Status::Sent, Status::Answered, Status::Expired,
-                Status::Suppressed, Status::Failed, Status::Cancelled,
+                InvitationStatus::Scheduled, InvitationStatus::Sent, InvitationStatus::Answered, InvitationStatus::Expired,
+                InvitationStatus::Suppressed, InvitationStatus::Failed, InvitationStatus::Cancelled,
             ];
             let history: Vec<Past> = history
                 .into_iter()

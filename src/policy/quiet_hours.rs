@@ -1,75 +1,10 @@
 //! Quiet hours in the contact's time zone: a send time that falls inside them moves to the next
 //! allowed minute, computed in local time so that it is right across daylight-saving changes.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
 
-/// Local times `[start, end)`; when start is after end the window spans midnight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "QuietHoursJson", into = "QuietHoursJson")]
-pub struct QuietHours {
-    pub start: NaiveTime,
-    pub end: NaiveTime,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QuietHoursJson {
-    start: String,
-    end: String,
-}
-
-fn parse_hhmm(s: &str) -> Result<NaiveTime, String> {
-    NaiveTime::parse_from_str(s, "%H:%M").map_err(|_| format!("`{s}` is not a time HH:MM"))
-}
-
-impl TryFrom<QuietHoursJson> for QuietHours {
-    type Error = String;
-    fn try_from(j: QuietHoursJson) -> Result<Self, String> {
-        Ok(QuietHours {
-            start: parse_hhmm(&j.start)?,
-            end: parse_hhmm(&j.end)?,
-        })
-    }
-}
-
-impl From<QuietHours> for QuietHoursJson {
-    fn from(q: QuietHours) -> Self {
-        QuietHoursJson {
-            start: q.start.format("%H:%M").to_string(),
-            end: q.end.format("%H:%M").to_string(),
-        }
-    }
-}
-
-/// "21:00-08:00", for configuration and tests.
-impl FromStr for QuietHours {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (start, end) = s
-            .split_once('-')
-            .ok_or_else(|| format!("`{s}` is not START-END"))?;
-        Ok(QuietHours {
-            start: parse_hhmm(start.trim())?,
-            end: parse_hhmm(end.trim())?,
-        })
-    }
-}
-
-impl fmt::Display for QuietHours {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}-{}",
-            self.start.format("%H:%M"),
-            self.end.format("%H:%M")
-        )
-    }
-}
+pub use crate::rules::QuietHours;
 
 impl QuietHours {
     pub fn is_empty(&self) -> bool {

@@ -13,11 +13,12 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, TransactionTrait};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::decision::{self, Decision, Status};
+use super::decision::{self, Decision};
 use super::{Policy, PolicyDefaults};
 use crate::store::invitations::{self, InvitationView, NewDecision, NewInvitation};
 use crate::store::surveys::Survey;
 use crate::store::{self, batch, contacts, Db};
+use channels::vocabulary::{Channel, InvitationStatus};
 
 /// A request to ask a contact: from the API, a support platform's webhook, a phone system.
 #[derive(Debug, Clone, Default)]
@@ -169,11 +170,7 @@ impl Scheduler {
             .identities
             .iter()
             .filter(|i| i.status == "valid")
-            .filter_map(|i| match i.kind.as_str() {
-                "phone" => Some("sms".to_owned()),
-                "email" => Some("email".to_owned()),
-                _ => None,
-            })
+            .filter_map(|i| Channel::reaching(&i.kind).map(|c| c.as_str().to_owned()))
             .collect();
         let policy = Policy::resolve(&self.defaults, survey.metric, &survey.policy);
         let ticket = req.ticket_ref.as_deref();
@@ -246,7 +243,7 @@ impl Scheduler {
                     )
                 });
                 (
-                    Status::Scheduled,
+                    InvitationStatus::Scheduled,
                     deferred.as_ref().map(|_| "quiet_hours"),
                     deferred,
                     Some(channel.as_str()),
@@ -260,7 +257,7 @@ impl Scheduler {
                 )
             }
             Decision::Suppress { rule, detail } => (
-                Status::Suppressed,
+                InvitationStatus::Suppressed,
                 Some(rule.as_str()),
                 Some(detail.clone()),
                 None,

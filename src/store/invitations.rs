@@ -1,6 +1,7 @@
 //! Invitations and the decision log.
 
 use channels::model::Metric;
+use channels::vocabulary::InvitationStatus;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -11,7 +12,6 @@ use uuid::Uuid;
 
 use super::entities::{invitation, policy_decision};
 use super::placeholders;
-use crate::policy::decision::{Past, Status};
 
 /// An invitation as the API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -66,6 +66,17 @@ impl From<invitation::Model> for InvitationView {
             created_at: m.created_at,
         }
     }
+}
+
+/// One earlier invitation of the contact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Past {
+    pub survey_key: String,
+    pub metric: Metric,
+    pub ticket_ref: Option<String>,
+    pub status: InvitationStatus,
+    /// When it was (or will be) sent: send_at for scheduled ones.
+    pub at: DateTime<Utc>,
 }
 
 /// Serializes scheduling for one contact across transactions, connections and replicas. On
@@ -133,7 +144,7 @@ pub async fn history<C: ConnectionTrait>(
                 survey_key: r.try_get("", "survey_key").ok()?,
                 metric: metric.parse::<Metric>().ok()?,
                 ticket_ref: r.try_get("", "ticket_ref").ok()?,
-                status: Status::parse(&status)?,
+                status: InvitationStatus::parse(&status)?,
                 at: match r.try_get("", "at") {
                     Ok(at) => at,
                     Err(e) => return Some(Err(e)),
@@ -157,7 +168,7 @@ pub struct NewInvitation<'a> {
     pub agent_ref: Option<&'a str>,
     pub team_ref: Option<&'a str>,
     pub language: Option<&'a str>,
-    pub status: Status,
+    pub status: InvitationStatus,
     pub reason: Option<&'a str>,
     pub detail: Option<&'a str>,
     pub send_at: Option<DateTime<Utc>>,
@@ -245,7 +256,7 @@ pub async fn insert_decision<C: ConnectionTrait>(
 
 #[derive(Debug, Default)]
 pub struct ListFilter {
-    pub status: Option<String>,
+    pub status: Option<InvitationStatus>,
     pub contact_id: Option<Uuid>,
     pub survey_key: Option<String>,
     pub before_id: Option<Uuid>,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::entities::survey;
 use super::Db;
-use crate::policy::PolicyOverrides;
+use crate::rules::PolicyOverrides;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Survey {
