@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod forward;
 pub mod http;
 pub mod ingest;
+pub mod lifecycle;
 pub mod policy;
 pub mod rules;
 pub mod store;

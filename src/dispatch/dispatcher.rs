@@ -8,7 +8,7 @@ use channels::vocabulary::Channel;
 use chrono::Utc;
 use futures::StreamExt;
 use rand::Rng;
-use sea_orm::{DbErr, Value};
+use sea_orm::DbErr;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -16,6 +16,7 @@ use super::pacer::{Pacer, Slot};
 use super::{AddressVerdict, OutboundMessage, Senders};
 use crate::config::DispatchConfig;
 use crate::forward::relay::backoff;
+use crate::lifecycle::{self, Claim};
 use crate::store::entities::invitation;
 use crate::store::invitations::{self, NewDecision};
 use crate::store::{contacts, surveys, Db};
@@ -71,7 +72,7 @@ impl Dispatcher {
     /// them, several at a time. Returns the outcomes.
     pub async fn run_once(&self) -> Result<Vec<Outcome>, DbErr> {
         let now = Utc::now();
-        invitations::expire_open(&self.db, now).await?;
+        lifecycle::expire_open(&self.db, now).await?;
         let lease = chrono::Duration::seconds(self.cfg.lease_seconds as i64);
         let due =
             invitations::claim_due(&self.db, &self.worker, now, lease, self.cfg.batch_size).await?;
@@ -147,7 +148,9 @@ impl Dispatcher {
             }
         };
         if let Slot::Later(at) = self.pacer.reserve(&pace.key, row.id, pace.per_second, now) {
-            return self.settle(&row, Outcome::Paced, &postpone(&row, at)).await;
+            let (send_at, expires_at) = postponed(&row, at);
+            let held = self.claim(&row).postpone(send_at, expires_at, None).await?;
+            return Ok(held_or_lost(held, Outcome::Paced));
         }
         self.pacer.until_ready(&pace.key, pace.per_second).await;
 
@@ -170,23 +173,19 @@ impl Dispatcher {
                     .zip(row.send_at)
                     .map(|(e, s)| e - s)
                     .unwrap_or_else(|| chrono::Duration::hours(72));
-                self.settle(
-                    &row,
-                    Outcome::Sent,
-                    &[
-                        ("status", "sent".into()),
-                        ("sent_at", sent_at.into()),
-                        ("expires_at", (sent_at + window).into()),
-                        ("provider_ref", receipt.provider_ref.into()),
-                        ("sender", receipt.sender.into()),
-                        ("delivery_status", "queued".into()),
-                        ("address", address.into()),
-                        ("message", message.body.into()),
-                        ("attempts", attempts.into()),
-                        ("last_error", Value::String(None)),
-                    ],
-                )
-                .await
+                let held = self
+                    .claim(&row)
+                    .mark_sent(&lifecycle::Sent {
+                        at: sent_at,
+                        expires_at: sent_at + window,
+                        provider_ref: &receipt.provider_ref,
+                        sender: receipt.sender.as_deref(),
+                        address: &address,
+                        message: &message.body,
+                        attempts,
+                    })
+                    .await?;
+                Ok(held_or_lost(held, Outcome::Sent))
             }
             Err(e) => {
                 self.refused(&row, &channel, kind, &address, attempts, e)
@@ -229,15 +228,13 @@ impl Dispatcher {
         }
     }
 
-    /// Settles the claimed row with `columns`; `outcome` if the claim still held, else Lost.
-    async fn settle(
-        &self,
-        row: &invitation::Model,
-        outcome: Outcome,
-        columns: &[(&str, Value)],
-    ) -> Result<Outcome, DbErr> {
-        let held = invitations::settle(&self.db, &self.worker, row.id, columns).await?;
-        Ok(if held { outcome } else { Outcome::Lost })
+    /// This worker's hold on a claimed row, through which the lifecycle moves it.
+    fn claim<'a>(&'a self, row: &invitation::Model) -> Claim<'a> {
+        Claim {
+            db: &self.db,
+            worker: &self.worker,
+            id: row.id,
+        }
     }
 
     async fn fail(
@@ -247,16 +244,8 @@ impl Dispatcher {
         error: &str,
     ) -> Result<Outcome, DbErr> {
         tracing::warn!(invitation = %row.id, channel = ?row.channel, error, "invitation failed");
-        self.settle(
-            row,
-            Outcome::Failed,
-            &[
-                ("status", "failed".into()),
-                ("attempts", attempts.into()),
-                ("last_error", error.into()),
-            ],
-        )
-        .await
+        let held = self.claim(row).fail(attempts, error).await?;
+        Ok(held_or_lost(held, Outcome::Failed))
     }
 
     async fn retry(
@@ -278,10 +267,12 @@ impl Dispatcher {
             )
         });
         let next = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-        let mut columns = postpone(row, next).to_vec();
-        columns.push(("attempts", attempts.into()));
-        columns.push(("last_error", error.into()));
-        self.settle(row, Outcome::Retry, &columns).await
+        let (send_at, expires_at) = postponed(row, next);
+        let held = self
+            .claim(row)
+            .postpone(send_at, expires_at, Some((attempts, error)))
+            .await?;
+        Ok(held_or_lost(held, Outcome::Retry))
     }
 
     async fn cancel(
@@ -290,17 +281,10 @@ impl Dispatcher {
         reason: &str,
         detail: &str,
     ) -> Result<Outcome, DbErr> {
-        let outcome = self
-            .settle(
-                row,
-                Outcome::Cancelled,
-                &[
-                    ("status", "cancelled".into()),
-                    ("reason", reason.into()),
-                    ("detail", detail.into()),
-                ],
-            )
-            .await?;
+        let outcome = held_or_lost(
+            self.claim(row).cancel(reason, detail).await?,
+            Outcome::Cancelled,
+        );
         let settled = outcome == Outcome::Cancelled;
         if settled {
             invitations::insert_decision(
@@ -350,12 +334,24 @@ impl Dispatcher {
     }
 }
 
-/// Columns that move an invitation's send time to `at`, keeping its reply window: the
+/// The send time and expiry of an invitation moved to `at`, keeping its reply window: the
 /// expiry moves by the same amount, so a paced or retried message still gets the full window.
-fn postpone(row: &invitation::Model, at: chrono::DateTime<Utc>) -> [(&'static str, Value); 2] {
+fn postponed(
+    row: &invitation::Model,
+    at: chrono::DateTime<Utc>,
+) -> (chrono::DateTime<Utc>, Option<chrono::DateTime<Utc>>) {
     let expires_at = match (row.expires_at, row.send_at) {
         (Some(expires), Some(send)) => Some(expires + (at - send)),
         (expires, _) => expires,
     };
-    [("send_at", at.into()), ("expires_at", expires_at.into())]
+    (at, expires_at)
+}
+
+/// `outcome` when the transition happened under this worker's claim, else Lost.
+fn held_or_lost(held: bool, outcome: Outcome) -> Outcome {
+    if held {
+        outcome
+    } else {
+        Outcome::Lost
+    }
 }

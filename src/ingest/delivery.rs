@@ -3,9 +3,10 @@
 //! a state only replaces one of lower rank; a failed delivery closes the invitation.
 
 use channels::model::{DeliveryState, DeliveryStatus};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::{Ingest, IngestError, Received};
+use crate::lifecycle;
 use crate::store::entities::invitation;
 use crate::store::tenants::Tenant;
 use crate::store::{self, contacts};
@@ -61,31 +62,12 @@ impl Ingest {
             txn.commit().await?;
             return Ok(current);
         }
-        let backend = txn.get_database_backend();
-        let mut sql = String::from("UPDATE invitations SET delivery_status = ?, updated_at = ?");
-        let mut values: Vec<sea_orm::Value> = vec![status.state.as_str().into(), now.into()];
-        // An answer proves the message arrived, whatever a late report says.
-        if status.state.is_failure() && inv.status == "sent" {
-            sql.push_str(", status = 'failed', reason = 'undelivered', last_error = ?");
-            values.push(
-                format!(
-                    "{} {}",
-                    status.state.as_str(),
-                    status.error_code.as_deref().unwrap_or("")
-                )
-                .trim_end()
-                .to_owned()
-                .into(),
-            );
-        }
-        sql.push_str(" WHERE id = ?");
-        values.push(inv.id.into());
-        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-            backend,
-            store::placeholders(backend, &sql),
-            values,
-        ))
-        .await?;
+        let error = format!(
+            "{} {}",
+            status.state.as_str(),
+            status.error_code.as_deref().unwrap_or("")
+        );
+        lifecycle::record_delivery(&txn, inv.id, status.state, Some(error.trim_end())).await?;
         if let (true, Some(code), Some(address), Some(channel)) = (
             status.state.is_failure(),
             status.error_code.as_deref(),

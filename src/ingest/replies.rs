@@ -12,14 +12,16 @@ use channels::model::{
     ContactRef, Feedback, Identity, InboundEvent, Metric, ReplyText, Scale, TicketRefs,
 };
 use channels::reply::{self, Reading};
+use channels::vocabulary::InvitationStatus;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::{Ingest, IngestError, Received};
+use crate::lifecycle;
 use crate::store::entities::invitation;
 use crate::store::outbox::Event;
 use crate::store::tenants::Tenant;
@@ -227,7 +229,7 @@ impl Ingest {
                     record.comment = None;
                 }
                 super::insert_record(txn, &record, events, now).await?;
-                mark_answered(txn, inv.id, now).await?;
+                lifecycle::mark_answered(txn, inv.id, now).await?;
                 let thanks = reply::localized(settings.thank_you, language.as_deref());
                 ("answered", thanks.map(str::to_owned))
             }
@@ -239,7 +241,7 @@ impl Ingest {
                     record.comment = Some(join_comment(record.comment.as_deref(), text));
                 }
                 super::update_record(txn, &record, events, now).await?;
-                mark_answered(txn, inv.id, now).await?;
+                lifecycle::mark_answered(txn, inv.id, now).await?;
                 let thanks = reply::localized(settings.thank_you, language.as_deref());
                 ("answered", thanks.map(str::to_owned))
             }
@@ -249,7 +251,7 @@ impl Ingest {
                     record.comment = Some(join_comment(record.comment.as_deref(), text));
                 }
                 super::update_record(txn, &record, events, now).await?;
-                mark_answered(txn, inv.id, now).await?;
+                lifecycle::mark_answered(txn, inv.id, now).await?;
                 ("rescored", None)
             }
             (Plan::Comment, Some(mut record)) => {
@@ -277,7 +279,7 @@ impl Ingest {
                     }
                 }
                 if ask {
-                    mark_clarified(txn, inv.id, now).await?;
+                    lifecycle::mark_clarified(txn, inv.id, now).await?;
                 }
                 let question = ask.then(|| reply::ask_for_one_number(language.as_deref(), scale));
                 ("unreadable", question)
@@ -326,7 +328,7 @@ async fn open_invitation(
         .filter(invitation::Column::TenantId.eq(tenant_id))
         .filter(invitation::Column::ContactId.eq(contact_id))
         .filter(invitation::Column::Channel.eq(r.channel.as_str()))
-        .filter(invitation::Column::Status.is_in(["sent", "answered"]))
+        .filter(invitation::Column::Status.is_in(InvitationStatus::OPEN.iter().map(|s| s.as_str())))
         .filter(invitation::Column::ExpiresAt.gt(now))
         .filter(invitation::Column::Address.eq(r.from.value()))
         .filter(
@@ -393,47 +395,6 @@ fn new_record(
         received_at: now,
         metadata: serde_json::json!({}),
     }
-}
-
-async fn set_invitation(
-    txn: &DatabaseTransaction,
-    sql: &str,
-    values: Vec<sea_orm::Value>,
-) -> Result<(), DbErr> {
-    let backend = txn.get_database_backend();
-    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-        backend,
-        store::placeholders(backend, sql),
-        values,
-    ))
-    .await?;
-    Ok(())
-}
-
-async fn mark_answered(
-    txn: &DatabaseTransaction,
-    id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    set_invitation(
-        txn,
-        "UPDATE invitations SET status = 'answered', answered_at = ?, updated_at = ? WHERE id = ?",
-        vec![now.into(), now.into(), id.into()],
-    )
-    .await
-}
-
-async fn mark_clarified(
-    txn: &DatabaseTransaction,
-    id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    set_invitation(
-        txn,
-        "UPDATE invitations SET clarified_at = ?, updated_at = ? WHERE id = ?",
-        vec![now.into(), now.into(), id.into()],
-    )
-    .await
 }
 
 #[cfg(test)]

@@ -2,10 +2,11 @@
 //! Opting out is absolute and immediate: invitations already scheduled on that channel are
 //! cancelled in the same transaction, and the dispatcher checks again at send time.
 
-use sea_orm::{ConnectionTrait, DbErr, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbErr, TransactionTrait};
 use uuid::Uuid;
 
-use crate::store::{self, contacts, Db};
+use crate::lifecycle;
+use crate::store::{contacts, Db};
 
 /// Returns false when the tenant has no such contact.
 pub async fn set(
@@ -35,24 +36,7 @@ pub async fn apply<C: ConnectionTrait>(
         return Ok(false);
     }
     if opt_out {
-        let sql = "UPDATE invitations SET status = 'cancelled', reason = 'opt_out', \
-                   detail = ?, updated_at = ? \
-                   WHERE tenant_id = ? AND contact_id = ? AND status = 'scheduled' \
-                   AND (channel = ? OR ? = 'all')";
-        let backend = conn.get_database_backend();
-        conn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            store::placeholders(backend, sql),
-            [
-                format!("the contact opted out of {channel}").into(),
-                store::now().into(),
-                tenant_id.into(),
-                contact_id.into(),
-                channel.into(),
-                channel.into(),
-            ],
-        ))
-        .await?;
+        lifecycle::cancel_on_opt_out(conn, tenant_id, contact_id, channel).await?;
     }
     tracing::info!(contact = %contact_id, channel, opt_out, "contact opt-out changed");
     Ok(true)

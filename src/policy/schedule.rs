@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::decision::{self, Decision};
 use super::{Policy, PolicyDefaults};
+use crate::lifecycle;
 use crate::store::invitations::{self, InvitationView, NewDecision, NewInvitation};
 use crate::store::surveys::Survey;
 use crate::store::{self, batch, contacts, Db};
@@ -266,7 +267,7 @@ impl Scheduler {
                 "suppressed",
             ),
         };
-        let row = invitations::insert(
+        let row = lifecycle::create(
             txn,
             &NewInvitation {
                 id: invitation_id,

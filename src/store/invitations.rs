@@ -364,39 +364,3 @@ pub async fn claim_due(
     rows.sort_by_key(|r| r.send_at);
     Ok(rows)
 }
-
-/// Sets columns on an invitation this worker holds and releases the claim. Nothing happens if
-/// the claim was lost (its lease ran out and another worker took the row).
-pub async fn settle(
-    db: &super::Db,
-    worker: &str,
-    id: Uuid,
-    columns: &[(&str, sea_orm::Value)],
-) -> Result<bool, DbErr> {
-    let mut sql = String::from("UPDATE invitations SET ");
-    let mut values = Vec::with_capacity(columns.len() + 3);
-    for (name, value) in columns {
-        sql.push_str(name);
-        sql.push_str(" = ?, ");
-        values.push(value.clone());
-    }
-    sql.push_str(
-        "locked_until = NULL, locked_by = NULL, updated_at = ? WHERE id = ? AND locked_by = ?",
-    );
-    values.extend([super::now().into(), id.into(), worker.into()]);
-    let result = db.write.execute_raw(db.statement(&sql, values)).await?;
-    Ok(result.rows_affected() == 1)
-}
-
-/// Sent invitations whose reply window has passed are no longer open. Returns how many.
-pub async fn expire_open(db: &super::Db, now: DateTime<Utc>) -> Result<u64, DbErr> {
-    let result = db
-        .write
-        .execute_raw(db.statement(
-            "UPDATE invitations SET status = 'expired', updated_at = ? \
-             WHERE status = 'sent' AND expires_at < ?",
-            vec![now.into(), now.into()],
-        ))
-        .await?;
-    Ok(result.rows_affected())
-}

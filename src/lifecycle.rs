@@ -1,0 +1,284 @@
+//! The invitation lifecycle: the one module that moves `invitations.status`. Scheduling,
+//! dispatch, replies, delivery reports and opt-outs call these named transitions; none of them
+//! writes a status itself.
+//!
+//! ```text
+//!             ┌── send ──────▶ sent ── answer ──▶ answered ── answer again ─┐
+//!             │                 │ ├── expire ──▶ expired                     │
+//!  scheduled ─┤                 │ └── undelivered ──▶ failed      answered ◀─┘
+//!             ├── cancel (opted out, no address, erased, survey gone) ──▶ cancelled
+//!             └── fail (refused for good, attempts spent) ──▶ failed
+//!  suppressed: decided at creation, never moves.
+//! ```
+//!
+//! Each transition is one conditional `UPDATE` that names the states it leaves from, so a late
+//! or repeated call (a delivery report after the answer, a second worker after a lost lease)
+//! changes nothing instead of moving an invitation backwards. Transitions of a claimed
+//! invitation also require the dispatcher's claim. Every function answers whether the row moved.
+
+use channels::model::DeliveryState;
+use channels::vocabulary::InvitationStatus;
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbErr, Value};
+use uuid::Uuid;
+
+use crate::store::entities::invitation;
+use crate::store::invitations::{self, NewInvitation};
+use crate::store::{self, Db};
+
+/// `status IN (…)` for the states a transition leaves from.
+fn from_states(states: &[InvitationStatus]) -> String {
+    let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    format!("status IN ({})", list.join(", "))
+}
+
+/// `UPDATE invitations SET {set}, updated_at = ? WHERE {condition}`, with the values of `set`
+/// first and those of `condition` after `updated_at`.
+async fn update<C: ConnectionTrait>(
+    conn: &C,
+    set: &[(&str, Value)],
+    condition: &str,
+    condition_values: Vec<Value>,
+) -> Result<u64, DbErr> {
+    let mut sql = String::from("UPDATE invitations SET ");
+    let mut values = Vec::with_capacity(set.len() + 1 + condition_values.len());
+    for (column, value) in set {
+        sql.push_str(column);
+        sql.push_str(" = ?, ");
+        values.push(value.clone());
+    }
+    sql.push_str("updated_at = ? WHERE ");
+    sql.push_str(condition);
+    values.push(store::now().into());
+    values.extend(condition_values);
+    store::execute(conn, &sql, values).await
+}
+
+/// Creates an invitation: scheduled, or suppressed with the rule that stopped it.
+pub async fn create<C: ConnectionTrait>(
+    conn: &C,
+    new: &NewInvitation<'_>,
+    now: DateTime<Utc>,
+) -> Result<invitation::Model, DbErr> {
+    debug_assert!(matches!(
+        new.status,
+        InvitationStatus::Scheduled | InvitationStatus::Suppressed
+    ));
+    invitations::insert(conn, new, now).await
+}
+
+/// The dispatcher's hold on a claimed invitation: transitions through it happen only while the
+/// claim is this worker's, and release it.
+pub struct Claim<'a> {
+    pub db: &'a Db,
+    pub worker: &'a str,
+    pub id: Uuid,
+}
+
+impl Claim<'_> {
+    /// Sets `columns` (and the status, when given) and releases the claim, if the claim still
+    /// holds and the invitation is still scheduled.
+    async fn settle(
+        &self,
+        status: Option<InvitationStatus>,
+        columns: &[(&str, Value)],
+    ) -> Result<bool, DbErr> {
+        let mut set: Vec<(&str, Value)> = columns.to_vec();
+        if let Some(status) = status {
+            set.push(("status", status.as_str().into()));
+        }
+        set.push(("locked_until", Value::ChronoDateTimeUtc(None)));
+        set.push(("locked_by", Value::String(None)));
+        let condition = format!(
+            "id = ? AND locked_by = ? AND {}",
+            from_states(&[InvitationStatus::Scheduled])
+        );
+        let moved = update(
+            &self.db.write,
+            &set,
+            &condition,
+            vec![self.id.into(), self.worker.into()],
+        )
+        .await?;
+        Ok(moved == 1)
+    }
+
+    /// scheduled → sent: the provider took the message.
+    pub async fn mark_sent(&self, sent: &Sent<'_>) -> Result<bool, DbErr> {
+        self.settle(
+            Some(InvitationStatus::Sent),
+            &[
+                ("sent_at", sent.at.into()),
+                ("expires_at", sent.expires_at.into()),
+                ("provider_ref", sent.provider_ref.into()),
+                ("sender", sent.sender.map(str::to_owned).into()),
+                ("delivery_status", DeliveryState::Queued.as_str().into()),
+                ("address", sent.address.into()),
+                ("message", sent.message.into()),
+                ("attempts", sent.attempts.into()),
+                ("last_error", Value::String(None)),
+            ],
+        )
+        .await
+    }
+
+    /// Stays scheduled, at a later time (paced, or retried after `last_error`), with its
+    /// expiry moved by the same amount so the reply window stays whole.
+    pub async fn postpone(
+        &self,
+        send_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+        retry: Option<(i32, &str)>,
+    ) -> Result<bool, DbErr> {
+        let mut columns: Vec<(&str, Value)> = vec![
+            ("send_at", send_at.into()),
+            ("expires_at", expires_at.into()),
+        ];
+        if let Some((attempts, error)) = retry {
+            columns.push(("attempts", attempts.into()));
+            columns.push(("last_error", error.into()));
+        }
+        self.settle(None, &columns).await
+    }
+
+    /// scheduled → cancelled at send time (opted out, no address, contact erased, survey gone).
+    pub async fn cancel(&self, reason: &str, detail: &str) -> Result<bool, DbErr> {
+        self.settle(
+            Some(InvitationStatus::Cancelled),
+            &[("reason", reason.into()), ("detail", detail.into())],
+        )
+        .await
+    }
+
+    /// scheduled → failed: refused for good, or every attempt spent.
+    pub async fn fail(&self, attempts: i32, error: &str) -> Result<bool, DbErr> {
+        self.settle(
+            Some(InvitationStatus::Failed),
+            &[("attempts", attempts.into()), ("last_error", error.into())],
+        )
+        .await
+    }
+}
+
+/// What the provider's acceptance of a message records.
+pub struct Sent<'a> {
+    pub at: DateTime<Utc>,
+    /// One reply window after `at`.
+    pub expires_at: DateTime<Utc>,
+    pub provider_ref: &'a str,
+    /// The number it went from; `None` when the provider picked it.
+    pub sender: Option<&'a str>,
+    pub address: &'a str,
+    pub message: &'a str,
+    pub attempts: i32,
+}
+
+/// sent | answered → answered: a score arrived (again, when the customer changes it).
+pub async fn mark_answered<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let condition = format!("id = ? AND {}", from_states(InvitationStatus::OPEN));
+    let moved = update(
+        conn,
+        &[
+            ("status", InvitationStatus::Answered.as_str().into()),
+            ("answered_at", now.into()),
+        ],
+        &condition,
+        vec![id.into()],
+    )
+    .await?;
+    Ok(moved == 1)
+}
+
+/// Notes that the customer was asked once for a single number (no status change).
+pub async fn mark_clarified<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let condition = format!("id = ? AND {}", from_states(InvitationStatus::OPEN));
+    let moved = update(
+        conn,
+        &[("clarified_at", now.into())],
+        &condition,
+        vec![id.into()],
+    )
+    .await?;
+    Ok(moved == 1)
+}
+
+/// A provider's delivery report: records the state; a failure while the invitation is still
+/// only sent closes it (an answer already proves the message arrived, whatever a late report
+/// says). The caller has checked that the report is newer than the recorded state.
+pub async fn record_delivery<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    state: DeliveryState,
+    error: Option<&str>,
+) -> Result<bool, DbErr> {
+    let delivery = [("delivery_status", Value::from(state.as_str()))];
+    if state.is_failure() {
+        let failed = [
+            ("delivery_status", Value::from(state.as_str())),
+            ("status", InvitationStatus::Failed.as_str().into()),
+            ("reason", "undelivered".into()),
+            ("last_error", error.unwrap_or(state.as_str()).into()),
+        ];
+        let condition = format!("id = ? AND {}", from_states(&[InvitationStatus::Sent]));
+        if update(conn, &failed, &condition, vec![id.into()]).await? == 1 {
+            return Ok(true);
+        }
+    }
+    Ok(update(conn, &delivery, "id = ?", vec![id.into()]).await? == 1)
+}
+
+/// sent → expired for every invitation whose reply window has passed. Returns how many.
+pub async fn expire_open(db: &Db, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    let condition = format!(
+        "{} AND expires_at < ?",
+        from_states(&[InvitationStatus::Sent])
+    );
+    update(
+        &db.write,
+        &[("status", InvitationStatus::Expired.as_str().into())],
+        &condition,
+        vec![now.into()],
+    )
+    .await
+}
+
+/// scheduled → cancelled for the contact's invitations on `channel` (or every channel for
+/// `all`): an opt-out is absolute and immediate. Returns how many.
+pub async fn cancel_on_opt_out<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    contact_id: Uuid,
+    channel: &str,
+) -> Result<u64, DbErr> {
+    let condition = format!(
+        "tenant_id = ? AND contact_id = ? AND {} AND (channel = ? OR ? = 'all')",
+        from_states(&[InvitationStatus::Scheduled])
+    );
+    update(
+        conn,
+        &[
+            ("status", InvitationStatus::Cancelled.as_str().into()),
+            ("reason", "opt_out".into()),
+            (
+                "detail",
+                format!("the contact opted out of {channel}").into(),
+            ),
+        ],
+        &condition,
+        vec![
+            tenant_id.into(),
+            contact_id.into(),
+            channel.into(),
+            channel.into(),
+        ],
+    )
+    .await
+}
