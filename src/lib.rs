@@ -7,11 +7,13 @@
 
 pub mod config;
 pub mod dispatch;
+pub mod events;
 pub mod forward;
 pub mod http;
 pub mod ingest;
 pub mod lifecycle;
 pub mod policy;
+pub mod retry;
 pub mod rules;
 pub mod store;
 pub mod telemetry;

@@ -39,6 +39,12 @@ async fn row(server: &TestServer, key: &str, id: Uuid) -> Value {
         .unwrap()
 }
 
+/// A claim time past any send time and any lease the gateway's own dispatcher (which makes
+/// one round at start) could hold, so the test's claim takes the row whatever ran first.
+fn later() -> chrono::DateTime<chrono::Utc> {
+    feedback_gateway::store::now() + Duration::hours(1)
+}
+
 fn sent(at: chrono::DateTime<chrono::Utc>) -> Sent<'static> {
     Sent {
         at,
@@ -86,15 +92,9 @@ async fn transitions_only_move_forward(backend: Backend) {
     assert_eq!(row(&server, &key, first).await["status"], "scheduled");
 
     // Claimed and sent; a second send, or a cancel, after that changes nothing.
-    let claimed = invitations::claim_due(
-        db,
-        "w1",
-        now + Duration::seconds(1),
-        Duration::minutes(5),
-        10,
-    )
-    .await
-    .unwrap();
+    let claimed = invitations::claim_due(db, "w1", later(), Duration::minutes(5), 10)
+        .await
+        .unwrap();
     assert_eq!(claimed.iter().map(|r| r.id).collect::<Vec<_>>(), [first]);
     let claim = Claim {
         db,
@@ -144,15 +144,9 @@ async fn transitions_only_move_forward(backend: Backend) {
 
     // A second invitation: sent, expired, and then no answer opens it again.
     let second = schedule(&server, &key, "+4522334466").await;
-    invitations::claim_due(
-        db,
-        "w2",
-        now + Duration::seconds(1),
-        Duration::minutes(5),
-        10,
-    )
-    .await
-    .unwrap();
+    invitations::claim_due(db, "w2", later(), Duration::minutes(5), 10)
+        .await
+        .unwrap();
     let claim = Claim {
         db,
         worker: "w2",
@@ -172,15 +166,9 @@ async fn transitions_only_move_forward(backend: Backend) {
 
     // A third: undelivered while only sent, it fails; its claim is gone, so nothing re-sends it.
     let third = schedule(&server, &key, "+4522334477").await;
-    invitations::claim_due(
-        db,
-        "w3",
-        now + Duration::seconds(1),
-        Duration::minutes(5),
-        10,
-    )
-    .await
-    .unwrap();
+    invitations::claim_due(db, "w3", later(), Duration::minutes(5), 10)
+        .await
+        .unwrap();
     let claim = Claim {
         db,
         worker: "w3",

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{assert_problem, Backend, TestServer};
+use feedback_gateway::events::Event;
 use feedback_gateway::forward::relay::Relay;
 use feedback_gateway::forward::{Sink, SinkError};
-use feedback_gateway::store::outbox::{self, Event};
+use feedback_gateway::store::outbox;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

@@ -5,7 +5,7 @@ pub mod scoring;
 
 use async_trait::async_trait;
 
-use crate::store::outbox::Event;
+use crate::events::Event;
 
 /// Why a sink did not take an event.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use channels::model::Feedback;
 
 use super::{Sink, SinkError};
-use crate::ingest::{FEEDBACK_CREATED, FEEDBACK_UPDATED};
-use crate::store::outbox::Event;
+use crate::events::Event;
+use crate::events::{FEEDBACK_CREATED, FEEDBACK_UPDATED};
 use crate::store::{scores, Db};
 
 pub struct ScoringStore {

@@ -19,9 +19,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, Notify};
 use uuid::Uuid;
 
+use crate::events::Event;
 use crate::store::batch::{self, Owned, RawRow};
 use crate::store::feedback as rows;
-use crate::store::outbox::Event;
 use crate::store::tenants::{hex, Tenant};
 use crate::store::{self, Db};
 
@@ -29,8 +29,7 @@ pub mod delivery;
 pub mod platforms;
 pub mod replies;
 
-pub const FEEDBACK_CREATED: &str = "feedback.created";
-pub const FEEDBACK_UPDATED: &str = "feedback.updated";
+pub use crate::events::{FEEDBACK_CREATED, FEEDBACK_UPDATED};
 
 #[derive(Debug)]
 pub enum Accepted {
@@ -365,7 +364,7 @@ async fn write_transaction(
         .iter()
         .map(|&(i, _)| (jobs[i].tenant_id, &jobs[i].input.contact))
         .collect();
-    let contacts = batch::resolve_contacts(&txn, &requests, now).await?;
+    let contacts = crate::store::contacts::resolve_contacts(&txn, &requests, now).await?;
 
     let records: Vec<(Feedback, Uuid)> = winners
         .iter()

@@ -16,9 +16,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{Ingest, IngestError, Received};
+use crate::events::Event;
 use crate::policy::schedule::{ScheduleError, Scheduler, SendRequest};
 use crate::store::invitations::InvitationView;
-use crate::store::outbox::Event;
 use crate::store::surveys::Survey;
 use crate::store::tenants::Tenant;
 use crate::store::{self, batch, raw_events};
@@ -212,7 +212,7 @@ async fn apply_rating(
     let contact_id = if rating.requester.is_empty() {
         None
     } else {
-        batch::resolve_contacts(txn, &[(tenant_id, &rating.requester)], now)
+        crate::store::contacts::resolve_contacts(txn, &[(tenant_id, &rating.requester)], now)
             .await?
             .into_iter()
             .next()

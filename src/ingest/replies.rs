@@ -21,9 +21,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{Ingest, IngestError, Received};
+use crate::events::Event;
 use crate::lifecycle;
 use crate::store::entities::invitation;
-use crate::store::outbox::Event;
 use crate::store::tenants::Tenant;
 use crate::store::{self, batch, invitations};
 
@@ -307,7 +307,7 @@ async fn contact_of(
         identities: vec![address.clone()],
         ..ContactRef::default()
     };
-    batch::resolve_contacts(txn, &[(tenant_id, &contact)], now)
+    crate::store::contacts::resolve_contacts(txn, &[(tenant_id, &contact)], now)
         .await?
         .into_iter()
         .next()

@@ -148,15 +148,18 @@ impl Scheduler {
                 {
                     return Err(ScheduleError::UnknownContact(id));
                 }
-                batch::resolve_contacts(txn, &[(tenant_id, &req.contact)], now).await?;
+                crate::store::contacts::resolve_contacts(txn, &[(tenant_id, &req.contact)], now)
+                    .await?;
                 id
             }
-            None => batch::resolve_contacts(txn, &[(tenant_id, &req.contact)], now)
-                .await?
-                .into_iter()
-                .flatten()
-                .next()
-                .ok_or_else(|| DbErr::Custom("a send request names no contact".into()))?,
+            None => {
+                crate::store::contacts::resolve_contacts(txn, &[(tenant_id, &req.contact)], now)
+                    .await?
+                    .into_iter()
+                    .flatten()
+                    .next()
+                    .ok_or_else(|| DbErr::Custom("a send request names no contact".into()))?
+            }
         };
         invitations::lock_contact(txn, contact_id).await?;
         let contact = contacts::get(txn, tenant_id, contact_id)

@@ -6,18 +6,18 @@
 //! batch in ~8 statements instead of ~8 per answer is what lets one SQLite writer (and fewer
 //! PostgreSQL round trips) keep up. Every statement is plain SQL both databases accept.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use channels::model::{ContactRef, Feedback, Identity};
+use channels::model::Feedback;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
 use uuid::Uuid;
 
-use super::outbox::Event;
 use super::placeholders;
+use crate::events::Event;
 
 /// `INSERT INTO table (cols) VALUES (?, …), (?, …) suffix`.
-fn insert_sql(table: &str, columns: &[&str], rows: usize, suffix: &str) -> String {
+pub(super) fn insert_sql(table: &str, columns: &[&str], rows: usize, suffix: &str) -> String {
     let one = format!("({})", vec!["?"; columns.len()].join(", "));
     let all = vec![one.as_str(); rows].join(", ");
     format!(
@@ -26,11 +26,15 @@ fn insert_sql(table: &str, columns: &[&str], rows: usize, suffix: &str) -> Strin
     )
 }
 
-async fn run<C: ConnectionTrait>(conn: &C, sql: &str, values: Vec<Value>) -> Result<(), DbErr> {
+pub(super) async fn run<C: ConnectionTrait>(
+    conn: &C,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<(), DbErr> {
     super::execute(conn, sql, values).await.map(|_| ())
 }
 
-async fn query<C: ConnectionTrait>(
+pub(super) async fn query<C: ConnectionTrait>(
     conn: &C,
     sql: &str,
     values: Vec<Value>,
@@ -153,204 +157,6 @@ pub async fn insert_raw_events<C: ConnectionTrait>(
         .iter()
         .map(|r| r.try_get("", "id"))
         .collect()
-}
-
-type IdentityKey = (Uuid, &'static str, String);
-
-fn key_of(tenant_id: Uuid, identity: &Identity) -> IdentityKey {
-    (tenant_id, identity.kind(), identity.value().to_owned())
-}
-
-async fn owners<C: ConnectionTrait>(
-    conn: &C,
-    keys: &[IdentityKey],
-) -> Result<HashMap<IdentityKey, Uuid>, DbErr> {
-    let mut found = HashMap::new();
-    // Bounded statements: SQLite parses long OR chains slowly and both databases cap parameters.
-    for chunk in keys.chunks(200) {
-        let condition =
-            vec!["(tenant_id = ? AND kind = ? AND value = ?)"; chunk.len()].join(" OR ");
-        let values = chunk
-            .iter()
-            .flat_map(|(t, k, v)| [Value::from(*t), (*k).into(), v.clone().into()])
-            .collect();
-        let rows = query(
-            conn,
-            &format!(
-                "SELECT tenant_id, kind, value, contact_id FROM contact_identities WHERE {condition}"
-            ),
-            values,
-        )
-        .await?;
-        for r in rows {
-            let tenant: Uuid = r.try_get("", "tenant_id")?;
-            let kind: String = r.try_get("", "kind")?;
-            let value: String = r.try_get("", "value")?;
-            let contact: Uuid = r.try_get("", "contact_id")?;
-            if let Some(k) = chunk
-                .iter()
-                .find(|(t, k, v)| *t == tenant && *k == kind && *v == value)
-            {
-                found.insert(k.clone(), contact);
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// Finds or creates the contact of each request (by id, else by any identity), attaching
-/// identities a contact does not have yet. Requests in one batch that share an identity get one
-/// contact. Concurrent writers (replicas on one PostgreSQL) that create the same identity at
-/// once converge on the identity's stored owner; the loser's new contact is removed.
-pub async fn resolve_contacts<C: ConnectionTrait>(
-    conn: &C,
-    requests: &[(Uuid, &ContactRef)],
-    now: DateTime<Utc>,
-) -> Result<Vec<Option<Uuid>>, DbErr> {
-    let mut wanted: Vec<IdentityKey> = Vec::new();
-    for (tenant, contact) in requests {
-        for identity in &contact.identities {
-            let k = key_of(*tenant, identity);
-            if !wanted.contains(&k) {
-                wanted.push(k);
-            }
-        }
-    }
-    let mut owner = owners(conn, &wanted).await?;
-    let mut new_contacts: Vec<(Uuid, Uuid, &ContactRef)> = Vec::new();
-    let mut new_identities: Vec<(Uuid, IdentityKey, Uuid)> = Vec::new();
-    let mut resolved = Vec::with_capacity(requests.len());
-    for (tenant, contact) in requests {
-        if contact.is_empty() {
-            resolved.push(None);
-            continue;
-        }
-        let keys: Vec<IdentityKey> = contact
-            .identities
-            .iter()
-            .map(|i| key_of(*tenant, i))
-            .collect();
-        let id = contact
-            .id
-            .or_else(|| keys.iter().find_map(|k| owner.get(k).copied()))
-            .unwrap_or_else(|| {
-                let id = channels::model::new_id();
-                new_contacts.push((id, *tenant, contact));
-                id
-            });
-        for k in keys {
-            if let std::collections::hash_map::Entry::Vacant(e) = owner.entry(k.clone()) {
-                e.insert(id);
-                new_identities.push((channels::model::new_id(), k, id));
-            }
-        }
-        resolved.push(Some(id));
-    }
-
-    if !new_contacts.is_empty() {
-        let columns = [
-            "id",
-            "tenant_id",
-            "locale",
-            "time_zone",
-            "opt_outs",
-            "created_at",
-            "updated_at",
-        ];
-        let mut values = Vec::new();
-        for (id, tenant, c) in &new_contacts {
-            values.extend([
-                Value::from(*id),
-                (*tenant).into(),
-                c.locale.clone().into(),
-                c.time_zone.clone().into(),
-                serde_json::json!([]).into(),
-                now.into(),
-                now.into(),
-            ]);
-        }
-        run(
-            conn,
-            &insert_sql("contacts", &columns, new_contacts.len(), ""),
-            values,
-        )
-        .await?;
-    }
-    if new_identities.is_empty() {
-        return Ok(resolved);
-    }
-    let columns = [
-        "id",
-        "tenant_id",
-        "contact_id",
-        "kind",
-        "value",
-        "status",
-        "created_at",
-    ];
-    let mut inserted: HashSet<Uuid> = HashSet::new();
-    for chunk in new_identities.chunks(200) {
-        let mut values = Vec::new();
-        for (id, (tenant, kind, value), contact) in chunk {
-            values.extend([
-                Value::from(*id),
-                (*tenant).into(),
-                (*contact).into(),
-                (*kind).into(),
-                value.clone().into(),
-                "valid".into(),
-                now.into(),
-            ]);
-        }
-        let sql = insert_sql(
-            "contact_identities",
-            &columns,
-            chunk.len(),
-            "ON CONFLICT (tenant_id, kind, value) DO NOTHING RETURNING id",
-        );
-        for row in query(conn, &sql, values).await? {
-            inserted.insert(row.try_get("", "id")?);
-        }
-    }
-    let lost: Vec<&(Uuid, IdentityKey, Uuid)> = new_identities
-        .iter()
-        .filter(|(id, _, _)| !inserted.contains(id))
-        .collect();
-    if lost.is_empty() {
-        return Ok(resolved);
-    }
-    // Another writer committed these identities first: their contact is the contact of record.
-    let lost_keys: Vec<IdentityKey> = lost.iter().map(|(_, k, _)| k.clone()).collect();
-    let stored = owners(conn, &lost_keys).await?;
-    let mut replaced: HashMap<Uuid, Uuid> = HashMap::new();
-    for (_, k, ours) in &lost {
-        if let Some(theirs) = stored.get(k) {
-            if theirs != ours {
-                replaced.insert(*ours, *theirs);
-            }
-        }
-    }
-    for (ours, theirs) in &replaced {
-        let is_new = new_contacts.iter().any(|(id, _, _)| id == ours);
-        if is_new {
-            run(
-                conn,
-                "UPDATE contact_identities SET contact_id = ? WHERE contact_id = ?",
-                vec![(*theirs).into(), (*ours).into()],
-            )
-            .await?;
-            run(
-                conn,
-                "DELETE FROM contacts WHERE id = ?",
-                vec![(*ours).into()],
-            )
-            .await?;
-        }
-    }
-    Ok(resolved
-        .into_iter()
-        .map(|c| c.map(|id| replaced.get(&id).copied().unwrap_or(id)))
-        .collect())
 }
 
 pub async fn insert_feedback<C: ConnectionTrait>(

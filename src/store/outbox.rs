@@ -6,24 +6,12 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, Value,
 };
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::entities::{dead_letter, outbox};
 use super::{placeholders, Db};
 
-/// An event as it travels to sinks. `id` is the de-duplication key for consumers: a redelivery
-/// carries the same id.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct Event {
-    pub id: Uuid,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub tenant_id: Uuid,
-    pub aggregate_id: Uuid,
-    pub created_at: DateTime<Utc>,
-    pub data: serde_json::Value,
-}
+use crate::events::Event;
 
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct Claimed {

@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use feedback_gateway::config::Config;
+use feedback_gateway::events::Event;
 use feedback_gateway::forward::relay::Relay;
 use feedback_gateway::forward::{Sink, SinkError};
-use feedback_gateway::store::outbox::Event;
 use feedback_gateway::store::Db;
 use feedback_gateway::App;
 use reqwest::{Method, StatusCode};
