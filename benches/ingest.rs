@@ -361,7 +361,7 @@ fn sms_reply(i: u64) -> Payload {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let signature = channels::sms::twilio::signature(
+    let signature = channels::messaging::twilio::signature(
         TWILIO_AUTH_TOKEN,
         &format!("{PUBLIC_URL}{SMS_HOOK}"),
         &params,

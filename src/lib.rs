@@ -108,12 +108,15 @@ impl App {
         };
         // Built-in senders first: a sender from the extensions replaces one for its channel.
         let mut senders: Vec<Arc<dyn dispatch::Sender>> =
-            vec![Arc::new(dispatch::twilio::TwilioSender::new(
-                db.clone(),
-                http_client,
+            dispatch::provider::ProviderSender::for_every_channel(
+                &db,
+                &http_client,
                 &config.public_url,
-                &config.providers.twilio.api_base_url,
-            ))];
+                &config.providers,
+            )
+            .into_iter()
+            .map(|s| Arc::new(s) as Arc<dyn dispatch::Sender>)
+            .collect();
         senders.extend(extensions.senders);
         let dispatcher = dispatch::dispatcher::Dispatcher::new(
             db.clone(),

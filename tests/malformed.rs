@@ -10,7 +10,7 @@
 
 mod common;
 
-use channels::sms::twilio;
+use channels::messaging::twilio;
 use chrono::Utc;
 use common::{platform_fixture, Backend, TestServer};
 use rand::rngs::StdRng;

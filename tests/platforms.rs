@@ -1100,7 +1100,7 @@ async fn a_closed_ticket_is_asked_by_sms_and_scored_by_agent_and_team(backend: B
     let path = "/hooks/acme/twilio/sms";
     let params = inbound_sms("+4522334455", "2", "SM0000000000000000000000000000a001");
     let signature =
-        channels::sms::twilio::signature(AUTH_TOKEN, &format!("{PUBLIC_URL}{path}"), &params);
+        channels::messaging::twilio::signature(AUTH_TOKEN, &format!("{PUBLIC_URL}{path}"), &params);
     let resp = hooks
         .server
         .client

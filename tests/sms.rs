@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use channels::sms::twilio::signature;
+use channels::messaging::twilio::signature;
 use common::fake_twilio::{form, inbound_sms, FakeTwilio, Refusal, ACCOUNT_SID, AUTH_TOKEN, FROM};
 use common::{assert_problem, Backend, EventTypes, TestServer};
 use reqwest::{Method, StatusCode};

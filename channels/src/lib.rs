@@ -2,11 +2,11 @@
 //! Each provider's file owns its signature check, payload parsing and outbound client.
 
 pub mod chat;
+pub mod messaging;
 pub mod model;
 pub mod outbound;
 pub mod reply;
 pub mod sanitize;
 pub mod scrub;
 pub mod secret;
-pub mod sms;
 pub mod vocabulary;

@@ -487,24 +487,44 @@ impl Feedback {
     }
 }
 
-/// What a provider's webhook means, once verified and parsed. Adapters produce these; ingest
-/// turns them into records.
+/// What a support platform's webhook means, once verified and parsed. Adapters produce these;
+/// ingest turns them into records and surveys.
 #[derive(Debug, Clone, PartialEq)]
-pub enum InboundEvent {
-    /// A customer's message: free text that may carry a score.
-    Reply(ReplyText),
-    /// The customer asked for no more messages on `channel` (SMS STOP and its synonyms).
-    OptOut { channel: String, address: Identity },
-    /// The customer asked for messages again (SMS START).
-    OptIn { channel: String, address: Identity },
-    /// The customer asked what this is (SMS HELP).
-    HelpRequested { channel: String, address: Identity },
-    /// The provider's news about a message the gateway sent.
-    DeliveryStatus(DeliveryStatus),
+pub enum PlatformEvent {
     /// A support platform solved or closed a ticket or conversation: a survey may follow.
     TicketClosed(TicketClosed),
     /// A support platform collected its own rating: a finished answer.
     PlatformRating(PlatformRating),
+}
+
+/// What a messaging provider's webhook means (SMS today, e-mail next).
+#[derive(Debug, Clone, PartialEq)]
+pub enum MessagingEvent {
+    /// A customer's message: free text that may carry a score, or a keyword.
+    Message(ReplyText),
+    /// The provider's news about a message the gateway sent.
+    Delivery(DeliveryStatus),
+}
+
+/// A message that is a request rather than an answer (SMS STOP, START, HELP and their
+/// synonyms; an e-mail unsubscribe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyword {
+    /// No more messages on this channel.
+    OptOut,
+    /// Messages again.
+    OptIn,
+    /// What is this?
+    Help,
+}
+
+/// What a provider's refusal or failed delivery says about the contact's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressVerdict {
+    /// The recipient unsubscribed at the provider: opt the contact out of the channel.
+    OptedOut,
+    /// The address cannot receive messages: mark it invalid.
+    Invalid,
 }
 
 /// A ticket or conversation that a support platform solved or closed.
@@ -560,6 +580,8 @@ pub struct ReplyText {
     pub text: String,
     /// Attachments (MMS pictures), which are not read.
     pub attachments: u32,
+    /// Set when the whole message is a keyword (STOP, START, HELP): a request, not an answer.
+    pub keyword: Option<Keyword>,
 }
 
 /// The provider's report on a sent message.
@@ -571,6 +593,8 @@ pub struct DeliveryStatus {
     pub state: DeliveryState,
     /// The provider's error code on failure (Twilio's ErrorCode, e.g. 30003).
     pub error_code: Option<String>,
+    /// What the failure says about the address, as the provider's codes tell it.
+    pub verdict: Option<AddressVerdict>,
 }
 
 /// Where a sent message is on its way. Reports can arrive out of order; `rank` tells which of

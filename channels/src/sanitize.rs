@@ -13,7 +13,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::Value;
 
 use crate::chat::Parsed;
-use crate::model::{ContactRef, DeliveryStatus, Identity, InboundEvent};
+use crate::model::{
+    ContactRef, DeliveryStatus, Identity, MessagingEvent, PlatformEvent, ReplyText,
+};
 
 /// A control character that text may not carry: C0 except tab, line feed and carriage return.
 pub fn is_forbidden_control(c: char) -> bool {
@@ -104,28 +106,35 @@ fn clean_contact(contact: &mut ContactRef) {
     clean_option(&mut contact.time_zone);
 }
 
-impl InboundEvent {
+impl ReplyText {
+    /// As [`PlatformEvent::sanitize`], for a customer's message.
+    pub fn sanitize(&mut self) {
+        clean_string(&mut self.channel);
+        clean_string(&mut self.provider);
+        clean_string(&mut self.provider_ref);
+        clean_identity(&mut self.from);
+        clean_string(&mut self.to);
+        clean_string(&mut self.text);
+    }
+}
+
+impl MessagingEvent {
+    /// As [`PlatformEvent::sanitize`], for a messaging provider's event.
+    pub fn sanitize(&mut self) {
+        match self {
+            MessagingEvent::Message(r) => r.sanitize(),
+            MessagingEvent::Delivery(s) => s.sanitize(),
+        }
+    }
+}
+
+impl PlatformEvent {
     /// Removes forbidden control characters from every text the event carries and replaces
     /// implausible timestamps with `now`. Call it after the signature check (which covers the
     /// bytes as sent) and before anything is stored.
     pub fn sanitize(&mut self, now: DateTime<Utc>) {
         match self {
-            InboundEvent::Reply(r) => {
-                clean_string(&mut r.channel);
-                clean_string(&mut r.provider);
-                clean_string(&mut r.provider_ref);
-                clean_identity(&mut r.from);
-                clean_string(&mut r.to);
-                clean_string(&mut r.text);
-            }
-            InboundEvent::OptOut { channel, address }
-            | InboundEvent::OptIn { channel, address }
-            | InboundEvent::HelpRequested { channel, address } => {
-                clean_string(channel);
-                clean_identity(address);
-            }
-            InboundEvent::DeliveryStatus(s) => s.sanitize(),
-            InboundEvent::TicketClosed(t) => {
+            PlatformEvent::TicketClosed(t) => {
                 clean_string(&mut t.platform);
                 clean_string(&mut t.ticket_ref);
                 clean_contact(&mut t.requester);
@@ -135,7 +144,7 @@ impl InboundEvent {
                 clean_option(&mut t.team_ref);
                 t.closed_at = provider_time(t.closed_at, now);
             }
-            InboundEvent::PlatformRating(r) => {
+            PlatformEvent::PlatformRating(r) => {
                 clean_string(&mut r.platform);
                 clean_string(&mut r.rating_ref);
                 clean_option(&mut r.comment);
@@ -161,7 +170,7 @@ impl DeliveryStatus {
 }
 
 impl Parsed {
-    /// [`InboundEvent::sanitize`] for every event, and the delivery's own id and kind.
+    /// [`PlatformEvent::sanitize`] for every event, and the delivery's own id and kind.
     pub fn sanitize(&mut self, now: DateTime<Utc>) {
         clean_option(&mut self.delivery_ref);
         clean_string(&mut self.kind);
@@ -206,7 +215,7 @@ mod tests {
     #[test]
     fn a_platform_rating_is_cleaned_throughout() {
         let now = Utc::now();
-        let mut event = InboundEvent::PlatformRating(PlatformRating {
+        let mut event = PlatformEvent::PlatformRating(PlatformRating {
             platform: "zendesk".into(),
             rating_ref: "r\u{0}1".into(),
             score: Score::new(Metric::Csat, 2).unwrap(),
@@ -223,7 +232,7 @@ mod tests {
             raw_value: json!({"c": "\u{0}"}),
         });
         event.sanitize(now);
-        let InboundEvent::PlatformRating(r) = event else {
+        let PlatformEvent::PlatformRating(r) = event else {
             unreachable!()
         };
         assert_eq!(r.rating_ref, "r1");

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use channels::vocabulary::Channel;
+use channels::vocabulary::{Channel, DecisionOutcome};
 use chrono::Utc;
 use futures::StreamExt;
 use rand::Rng;
@@ -294,7 +294,7 @@ impl Dispatcher {
                     contact_id: Some(row.contact_id),
                     survey_key: &row.survey_key,
                     invitation_id: Some(row.id),
-                    outcome: "cancelled",
+                    outcome: DecisionOutcome::Cancelled,
                     rule: Some(reason),
                     detail: Some(detail),
                     inputs: serde_json::json!({"at": "send time", "channel": row.channel}),

@@ -4,11 +4,10 @@
 
 pub mod dispatcher;
 pub mod pacer;
-pub mod twilio;
+pub mod provider;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -25,72 +24,14 @@ pub struct OutboundMessage {
     pub body: String,
 }
 
-/// The provider's acknowledgement.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Receipt {
-    /// The provider's id for the message (Twilio's message SID, an SMTP queue id).
-    pub provider_ref: String,
-    /// The address the message was sent from (the SMS number); a reply to it is matched on
-    /// the (customer, sender) pair. `None` when the provider picks it (a Messaging Service).
-    pub sender: Option<String>,
-}
+/// The provider's acknowledgement: its id of the message and the number it went from.
+pub type Receipt = channels::messaging::Accepted;
 
-/// How fast messages may go out, and which messages share that rate.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Pace {
-    /// Messages with the same key share one rate: one sending number or account. Keys include
-    /// the tenant, so one tenant's flood never spends another tenant's rate.
-    pub key: String,
-    /// Messages per second (a Twilio long code sends about one).
-    pub per_second: f64,
-}
+pub use channels::messaging::{Pace, SendError};
+pub use channels::model::AddressVerdict;
 
-/// What the provider's refusal means for the contact's address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AddressVerdict {
-    /// The recipient unsubscribed at the provider: opt the contact out of the channel.
-    OptedOut,
-    /// The address cannot receive messages: mark it invalid.
-    Invalid,
-}
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{message}")]
-pub struct SendError {
-    /// Transient (provider overloaded, 429, 5xx, network): try again later.
-    pub retryable: bool,
-    /// The provider's error code, kept on the invitation.
-    pub code: Option<String>,
-    pub message: String,
-    /// The provider's own Retry-After, when it gave one.
-    pub retry_after: Option<Duration>,
-    pub verdict: Option<AddressVerdict>,
-}
-
-impl SendError {
-    pub fn transient(message: impl Into<String>) -> Self {
-        SendError {
-            retryable: true,
-            code: None,
-            message: message.into(),
-            retry_after: None,
-            verdict: None,
-        }
-    }
-
-    pub fn permanent(code: Option<String>, message: impl Into<String>) -> Self {
-        SendError {
-            retryable: false,
-            code,
-            message: message.into(),
-            retry_after: None,
-            verdict: None,
-        }
-    }
-}
-
-/// A channel's way out. Senders are registered per channel; a provider adapter (Twilio, SMTP)
-/// implements this.
+/// A channel's way out. The messaging providers' table gives one sender per channel
+/// ([`provider::ProviderSender`]); an extension may register its own for a channel.
 #[async_trait]
 pub trait Sender: Send + Sync {
     fn channel(&self) -> &'static str;

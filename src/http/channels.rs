@@ -5,9 +5,9 @@
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use channels::chat;
+use channels::chat::{self, Credentials};
+use channels::messaging;
 use channels::model::InvalidValue;
-use channels::sms::twilio;
 use serde_json::{json, Value};
 
 use super::auth::TenantAuth;
@@ -16,18 +16,33 @@ use super::problem::{ApiError, FieldError};
 use super::AppState;
 use crate::store::channel_configs;
 
-/// Providers that can be configured besides the support platforms.
-pub const PROVIDERS: &[&str] = &[twilio::PROVIDER];
-
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/channels/{provider}", get(show).put(put))
 }
 
+/// Checks a configuration body with the provider's own rules: a messaging provider (numbers
+/// read in the gateway's default region) or a support platform.
+fn configure(
+    provider: &str,
+    body: &Value,
+    region: &str,
+) -> Option<Result<Credentials, Vec<InvalidValue>>> {
+    if let Some(p) = messaging::provider(provider) {
+        Some((p.configure)(body, region))
+    } else {
+        chat::platform(provider).map(|p| (p.configure)(body))
+    }
+}
+
 fn known(provider: &str) -> Result<(), ApiError> {
-    if PROVIDERS.contains(&provider) || chat::platform(provider).is_some() {
+    if messaging::provider(provider).is_some() || chat::platform(provider).is_some() {
         Ok(())
     } else {
-        let names: Vec<&str> = PROVIDERS.iter().copied().chain(chat::names()).collect();
+        let names: Vec<&str> = messaging::PROVIDERS
+            .iter()
+            .map(|p| p.name)
+            .chain(chat::names())
+            .collect();
         Err(ApiError::NotFound(format!(
             "no provider `{provider}`; one of: {}",
             names.join(", ")
@@ -63,23 +78,11 @@ async fn put(
     body: JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     known(&provider)?;
-    let (settings, secrets) = match provider.as_str() {
-        twilio::PROVIDER => {
-            let body: twilio::ConfigBody = super::json::parse(&body.raw)?;
-            let config = body
-                .validate(&state.config.tenant_defaults.region)
-                .map_err(invalid)?;
-            let settings =
-                serde_json::to_value(&config.settings).map_err(|_| ApiError::Internal)?;
-            (settings, json!({"auth_token": config.auth_token}))
-        }
-        name => {
-            let platform = chat::platform(name).expect("checked by known()");
-            let creds = (platform.configure)(&body.value).map_err(invalid)?;
-            let secrets = serde_json::to_value(&creds.secrets).map_err(|_| ApiError::Internal)?;
-            (creds.settings, secrets)
-        }
-    };
+    let creds = configure(&provider, &body.value, &state.config.tenant_defaults.region)
+        .expect("checked by known()")
+        .map_err(invalid)?;
+    let secrets = serde_json::to_value(&creds.secrets).map_err(|_| ApiError::Internal)?;
+    let settings = creds.settings;
     channel_configs::put(
         &state.db,
         tenant.id,

@@ -92,7 +92,7 @@ async fn replay(
         });
     }
     let platform = chat::platform(&raw.provider).ok_or_else(not_found)?;
-    let creds = channel_configs::platform(&state.db, tenant.id, platform.name)
+    let creds = channel_configs::credentials(&state.db, tenant.id, platform.name)
         .await
         .map_err(|e| state.db_error(e))?
         .ok_or_else(|| ApiError::Conflict {

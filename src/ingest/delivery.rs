@@ -2,7 +2,8 @@
 //! queued → sending → sent → delivered / undelivered / failed. Reports arrive out of order, so
 //! a state only replaces one of lower rank; a failed delivery closes the invitation.
 
-use channels::model::{DeliveryState, DeliveryStatus};
+use channels::model::{AddressVerdict, DeliveryState, DeliveryStatus};
+use channels::vocabulary::Channel;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::{Ingest, IngestError, Received};
@@ -10,12 +11,6 @@ use crate::lifecycle;
 use crate::store::entities::invitation;
 use crate::store::tenants::Tenant;
 use crate::store::{self, contacts};
-
-/// Twilio error codes of a failed delivery that say the number cannot get SMS: unknown
-/// handset, landline or unreachable carrier.
-const UNREACHABLE: &[&str] = &["30005", "30006"];
-/// The recipient has opted out (texted STOP to this sender).
-const UNSUBSCRIBED: &str = "21610";
 
 impl Ingest {
     /// Applies a delivery report. Returns the invitation's delivery state afterwards, or `None`
@@ -68,17 +63,23 @@ impl Ingest {
             status.error_code.as_deref().unwrap_or("")
         );
         lifecycle::record_delivery(&txn, inv.id, status.state, Some(error.trim_end())).await?;
-        if let (true, Some(code), Some(address), Some(channel)) = (
-            status.state.is_failure(),
-            status.error_code.as_deref(),
+        // The provider's codes say what the failure means for the address.
+        if let (Some(verdict), Some(address), Some(channel)) = (
+            status.verdict,
             inv.address.as_deref(),
             inv.channel.as_deref(),
         ) {
-            if code == UNSUBSCRIBED {
-                crate::policy::opt_out::apply(&txn, tenant.id, inv.contact_id, channel, true)
-                    .await?;
-            } else if UNREACHABLE.contains(&code) {
-                contacts::mark_identity_invalid(&txn, tenant.id, "phone", address).await?;
+            match verdict {
+                AddressVerdict::OptedOut => {
+                    crate::policy::opt_out::apply(&txn, tenant.id, inv.contact_id, channel, true)
+                        .await?;
+                }
+                AddressVerdict::Invalid => {
+                    let kind = Channel::parse(channel)
+                        .and_then(Channel::address_kind)
+                        .unwrap_or_default();
+                    contacts::mark_identity_invalid(&txn, tenant.id, kind, address).await?;
+                }
             }
         }
         txn.commit().await?;

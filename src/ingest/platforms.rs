@@ -8,7 +8,8 @@
 //! record's unique key; the loser is applied again and finds the winner's record.
 
 use channels::chat::Platform;
-use channels::model::{Feedback, InboundEvent, PlatformRating, TicketClosed};
+use channels::model::{Feedback, PlatformEvent, PlatformRating, TicketClosed};
+use channels::vocabulary::RatingChange;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseTransaction, DbErr, TransactionTrait};
 use serde::Serialize;
@@ -31,7 +32,7 @@ pub struct PlatformDelivery<'a> {
     /// Digest of the signed content (signature timestamp and body): a replay is stored once
     /// even under a new delivery id.
     pub signed_sha256: Option<&'a str>,
-    pub events: &'a [InboundEvent],
+    pub events: &'a [PlatformEvent],
     pub received: Received<'a>,
     /// A stored delivery applied again (an operator's replay of one kept as unreadable): its
     /// raw event exists and is claimed instead of inserted.
@@ -42,8 +43,7 @@ pub struct PlatformDelivery<'a> {
 #[derive(Debug, Clone, Serialize)]
 pub struct RatingOutcome {
     pub feedback_id: Uuid,
-    /// created, updated (the customer changed it), unchanged (the same rating again)
-    pub outcome: &'static str,
+    pub outcome: RatingChange,
 }
 
 /// What a delivery did.
@@ -153,17 +153,15 @@ impl Ingest {
         let mut events = Vec::new();
         for event in delivery.events {
             match event {
-                InboundEvent::PlatformRating(rating) => {
+                PlatformEvent::PlatformRating(rating) => {
                     let applied =
                         apply_rating(&txn, tenant.id, platform, rating, now, &mut events).await?;
                     outcome.ratings.push(applied);
                 }
-                InboundEvent::TicketClosed(ticket) => {
+                PlatformEvent::TicketClosed(ticket) => {
                     schedule_surveys(&txn, tenant.id, scheduler, surveys, ticket, &mut outcome)
                         .await?;
                 }
-                // Adapters produce only the two above; anything else is not a platform's to send.
-                _ => {}
             }
         }
         batch::enqueue(&txn, &events, &self.sinks).await?;
@@ -195,7 +193,7 @@ async fn apply_rating(
         if !changed {
             return Ok(RatingOutcome {
                 feedback_id: record.id,
-                outcome: "unchanged",
+                outcome: RatingChange::Unchanged,
             });
         }
         record.metric = rating.score.metric();
@@ -206,7 +204,7 @@ async fn apply_rating(
         super::update_record(txn, &record, events, now).await?;
         return Ok(RatingOutcome {
             feedback_id: record.id,
-            outcome: "updated",
+            outcome: RatingChange::Updated,
         });
     }
     let contact_id = if rating.requester.is_empty() {
@@ -241,7 +239,7 @@ async fn apply_rating(
     super::insert_record(txn, &record, events, now).await?;
     Ok(RatingOutcome {
         feedback_id: record.id,
-        outcome: "created",
+        outcome: RatingChange::Created,
     })
 }
 

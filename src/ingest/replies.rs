@@ -9,10 +9,10 @@
 use std::collections::BTreeMap;
 
 use channels::model::{
-    ContactRef, Feedback, Identity, InboundEvent, Metric, ReplyText, Scale, TicketRefs,
+    ContactRef, Feedback, Identity, Keyword, Metric, ReplyText, Scale, TicketRefs,
 };
 use channels::reply::{self, Reading};
-use channels::vocabulary::InvitationStatus;
+use channels::vocabulary::{InvitationStatus, ReplyOutcome};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -39,12 +39,11 @@ pub struct ReplySettings<'a> {
 
 /// What became of a reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplyOutcome {
+pub struct Replied {
     /// What to answer the customer on the same channel, if anything.
     pub answer: Option<String>,
-    /// answered, rescored, comment, unreadable, unsolicited, repeat, empty, opt_out, opt_in,
-    /// help, or duplicate for a redelivery (then `answer` is the first delivery's).
-    pub outcome: &'static str,
+    /// For a redelivery, `Duplicate`, and `answer` is the first delivery's.
+    pub outcome: ReplyOutcome,
 }
 
 /// What a reply does to the invitation's record, decided from what is stored.
@@ -95,30 +94,17 @@ fn join_comment(existing: Option<&str>, text: &str) -> String {
 }
 
 impl Ingest {
-    /// Applies an SMS keyword or a reply. A redelivery (same provider reference) changes
-    /// nothing and answers what the first delivery answered.
+    /// Applies a customer's message: a keyword (opt-out, opt-in, help) or a reply. A
+    /// redelivery (same provider reference) changes nothing and answers what the first delivery
+    /// answered.
     pub async fn receive_message(
         &self,
         tenant: &Tenant,
-        event: &InboundEvent,
-        provider_ref: &str,
+        message: &ReplyText,
         received: Received<'_>,
         settings: &ReplySettings<'_>,
-    ) -> Result<ReplyOutcome, IngestError> {
-        let (provider, address) = match event {
-            InboundEvent::Reply(r) => (r.provider.as_str(), &r.from),
-            InboundEvent::OptOut { address, .. }
-            | InboundEvent::OptIn { address, .. }
-            | InboundEvent::HelpRequested { address, .. } => {
-                (channels::sms::twilio::PROVIDER, address)
-            }
-            InboundEvent::DeliveryStatus(_) => {
-                unreachable!("delivery reports go to Ingest::delivery_status")
-            }
-            InboundEvent::TicketClosed(_) | InboundEvent::PlatformRating(_) => {
-                unreachable!("support-platform events are not customer messages")
-            }
-        };
+    ) -> Result<Replied, IngestError> {
+        let (provider, provider_ref) = (message.provider.as_str(), message.provider_ref.as_str());
         let now = store::now();
         let txn = self.db.write.begin().await?;
         let Some(raw_id) = super::insert_raw(
@@ -133,36 +119,49 @@ impl Ingest {
         .await?
         else {
             txn.rollback().await?;
-            return Ok(ReplyOutcome {
+            return Ok(Replied {
                 answer: super::stored_answer(&self.db, tenant.id, provider, provider_ref).await?,
-                outcome: "duplicate",
+                outcome: ReplyOutcome::Duplicate,
             });
         };
-        let contact_id = contact_of(&txn, tenant.id, address, now).await?;
+        let contact_id = contact_of(&txn, tenant.id, &message.from, now).await?;
         invitations::lock_contact(&txn, contact_id).await?;
 
         let mut events = Vec::new();
-        let (outcome, answer) = match event {
-            InboundEvent::OptOut { channel, .. } | InboundEvent::OptIn { channel, .. } => {
-                let opt_out = matches!(event, InboundEvent::OptOut { .. });
+        let channel = message.channel.as_str();
+        let (outcome, answer) = match message.keyword {
+            Some(keyword @ (Keyword::OptOut | Keyword::OptIn)) => {
+                let opt_out = keyword == Keyword::OptOut;
                 crate::policy::opt_out::apply(&txn, tenant.id, contact_id, channel, opt_out)
                     .await?;
                 // The provider confirms opt-out and opt-in itself (Twilio answers STOP).
-                (if opt_out { "opt_out" } else { "opt_in" }, None)
+                (
+                    if opt_out {
+                        ReplyOutcome::OptOut
+                    } else {
+                        ReplyOutcome::OptIn
+                    },
+                    None,
+                )
             }
-            InboundEvent::HelpRequested { channel, .. } => {
+            Some(Keyword::Help) => {
                 let language = newest_language(&txn, tenant.id, contact_id, channel).await?;
                 let text = reply::localized(settings.help_text, language.as_deref())
                     .or_else(|| settings.help_text.values().next().map(String::as_str));
-                ("help", text.map(str::to_owned))
+                (ReplyOutcome::Help, text.map(str::to_owned))
             }
-            InboundEvent::Reply(r) => {
-                self.apply_reply(&txn, tenant, contact_id, r, settings, now, &mut events)
-                    .await?
+            None => {
+                self.apply_reply(
+                    &txn,
+                    tenant,
+                    contact_id,
+                    message,
+                    settings,
+                    now,
+                    &mut events,
+                )
+                .await?
             }
-            InboundEvent::DeliveryStatus(_)
-            | InboundEvent::TicketClosed(_)
-            | InboundEvent::PlatformRating(_) => unreachable!(),
         };
         store::raw_events::set_answer(&txn, raw_id, answer.as_deref()).await?;
         batch::enqueue(&txn, &events, &self.sinks).await?;
@@ -170,7 +169,7 @@ impl Ingest {
         if !events.is_empty() {
             self.wake_relay();
         }
-        Ok(ReplyOutcome { answer, outcome })
+        Ok(Replied { answer, outcome })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -183,11 +182,11 @@ impl Ingest {
         settings: &ReplySettings<'_>,
         now: DateTime<Utc>,
         events: &mut Vec<Event>,
-    ) -> Result<(&'static str, Option<String>), DbErr> {
+    ) -> Result<(ReplyOutcome, Option<String>), DbErr> {
         let text = r.text.trim();
         if text.is_empty() {
             // A picture without words: kept as the raw event only.
-            return Ok(("empty", None));
+            return Ok((ReplyOutcome::Empty, None));
         }
         let open = open_invitation(txn, tenant.id, contact_id, r, now).await?;
         let scale = open.as_ref().and_then(|inv| {
@@ -199,7 +198,7 @@ impl Ingest {
         let (Some(inv), Some(scale)) = (open, scale) else {
             let record = new_record(tenant.id, contact_id, r, None, Metric::Text, text, now);
             super::insert_record(txn, &record, events, now).await?;
-            return Ok(("unsolicited", None));
+            return Ok((ReplyOutcome::Unsolicited, None));
         };
         let language = inv.language.clone();
         let read = reply::read(text, scale, language.as_deref());
@@ -231,7 +230,7 @@ impl Ingest {
                 super::insert_record(txn, &record, events, now).await?;
                 lifecycle::mark_answered(txn, inv.id, now).await?;
                 let thanks = reply::localized(settings.thank_you, language.as_deref());
-                ("answered", thanks.map(str::to_owned))
+                (ReplyOutcome::Answered, thanks.map(str::to_owned))
             }
             (Plan::Score { value, remark }, Some(mut record)) => {
                 // The text came first; now the score.
@@ -243,7 +242,7 @@ impl Ingest {
                 super::update_record(txn, &record, events, now).await?;
                 lifecycle::mark_answered(txn, inv.id, now).await?;
                 let thanks = reply::localized(settings.thank_you, language.as_deref());
-                ("answered", thanks.map(str::to_owned))
+                (ReplyOutcome::Answered, thanks.map(str::to_owned))
             }
             (Plan::Rescore { value, remark }, Some(mut record)) => {
                 (record.score, record.scale) = score_of(value);
@@ -252,12 +251,12 @@ impl Ingest {
                 }
                 super::update_record(txn, &record, events, now).await?;
                 lifecycle::mark_answered(txn, inv.id, now).await?;
-                ("rescored", None)
+                (ReplyOutcome::Rescored, None)
             }
             (Plan::Comment, Some(mut record)) => {
                 record.comment = Some(join_comment(record.comment.as_deref(), text));
                 super::update_record(txn, &record, events, now).await?;
-                ("comment", None)
+                (ReplyOutcome::Comment, None)
             }
             (Plan::Unreadable { ask }, existing) => {
                 match existing {
@@ -282,15 +281,15 @@ impl Ingest {
                     lifecycle::mark_clarified(txn, inv.id, now).await?;
                 }
                 let question = ask.then(|| reply::ask_for_one_number(language.as_deref(), scale));
-                ("unreadable", question)
+                (ReplyOutcome::Unreadable, question)
             }
-            (Plan::Repeat, _) => ("repeat", None),
+            (Plan::Repeat, _) => (ReplyOutcome::Repeat, None),
             // Unsolicited, or a plan that needs a record when none is stored (cannot happen:
             // a recorded score implies the record).
             _ => {
                 let record = new_record(tenant.id, contact_id, r, None, Metric::Text, text, now);
                 super::insert_record(txn, &record, events, now).await?;
-                ("unsolicited", None)
+                (ReplyOutcome::Unsolicited, None)
             }
         })
     }

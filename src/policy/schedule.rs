@@ -19,7 +19,7 @@ use crate::lifecycle;
 use crate::store::invitations::{self, InvitationView, NewDecision, NewInvitation};
 use crate::store::surveys::Survey;
 use crate::store::{self, batch, contacts, Db};
-use channels::vocabulary::{Channel, InvitationStatus};
+use channels::vocabulary::{Channel, DecisionOutcome, InvitationStatus};
 
 /// A request to ask a contact: from the API, a support platform's webhook, a phone system.
 #[derive(Debug, Clone, Default)]
@@ -115,7 +115,7 @@ impl Scheduler {
                 contact_id: None,
                 survey_key: &survey.key,
                 invitation_id: None,
-                outcome: "suppressed",
+                outcome: DecisionOutcome::Suppressed,
                 rule: Some(decision::Rule::NoChannel.as_str()),
                 detail: Some(detail),
                 inputs: json!({
@@ -254,9 +254,9 @@ impl Scheduler {
                     Some(*send_at),
                     Some(decision::later(*send_at, window)),
                     if deferred_from.is_some() {
-                        "deferred"
+                        DecisionOutcome::Deferred
                     } else {
-                        "scheduled"
+                        DecisionOutcome::Scheduled
                     },
                 )
             }
@@ -267,7 +267,7 @@ impl Scheduler {
                 None,
                 None,
                 None,
-                "suppressed",
+                DecisionOutcome::Suppressed,
             ),
         };
         let row = lifecycle::create(
@@ -308,7 +308,7 @@ impl Scheduler {
             now,
         )
         .await?;
-        metrics::counter!("invitations_decided_total", "outcome" => outcome, "rule" => reason.unwrap_or("none"))
+        metrics::counter!("invitations_decided_total", "outcome" => outcome.as_str(), "rule" => reason.unwrap_or("none"))
             .increment(1);
         Ok(row.into())
     }

@@ -62,26 +62,9 @@ pub async fn get(db: &Db, tenant_id: Uuid, provider: &str) -> Result<Option<Stor
     .transpose()
 }
 
-/// The tenant's Twilio account, if configured.
-pub async fn twilio(
-    db: &Db,
-    tenant_id: Uuid,
-) -> Result<Option<channels::sms::twilio::Config>, DbErr> {
-    let Some(stored) = get(db, tenant_id, channels::sms::twilio::PROVIDER).await? else {
-        return Ok(None);
-    };
-    let corrupt = |e: serde_json::Error| DbErr::Json(format!("twilio configuration: {e}"));
-    let settings = serde_json::from_value(stored.settings).map_err(corrupt)?;
-    let auth_token =
-        serde_json::from_value(stored.secrets["auth_token"].clone()).map_err(corrupt)?;
-    Ok(Some(channels::sms::twilio::Config {
-        settings,
-        auth_token,
-    }))
-}
-
-/// The tenant's credentials for a support platform, if configured.
-pub async fn platform(
+/// The tenant's credentials for a provider (a support platform or a messaging provider), if
+/// configured.
+pub async fn credentials(
     db: &Db,
     tenant_id: Uuid,
     name: &str,

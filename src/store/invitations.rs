@@ -1,7 +1,7 @@
 //! Invitations and the decision log.
 
 use channels::model::Metric;
-use channels::vocabulary::InvitationStatus;
+use channels::vocabulary::{DecisionOutcome, InvitationStatus};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -225,8 +225,7 @@ pub struct NewDecision<'a> {
     pub contact_id: Option<Uuid>,
     pub survey_key: &'a str,
     pub invitation_id: Option<Uuid>,
-    /// scheduled, deferred, suppressed
-    pub outcome: &'a str,
+    pub outcome: DecisionOutcome,
     pub rule: Option<&'a str>,
     pub detail: Option<&'a str>,
     pub inputs: serde_json::Value,
@@ -243,7 +242,7 @@ pub async fn insert_decision<C: ConnectionTrait>(
         contact_id: Set(d.contact_id),
         survey_key: Set(d.survey_key.to_owned()),
         invitation_id: Set(d.invitation_id),
-        outcome: Set(d.outcome.to_owned()),
+        outcome: Set(d.outcome.as_str().to_owned()),
         rule: Set(d.rule.map(str::to_owned)),
         detail: Set(d.detail.map(str::to_owned)),
         inputs: Set(d.inputs),

@@ -376,8 +376,11 @@ impl TestServer {
         auth_token: &str,
         params: &[(String, String)],
     ) -> (StatusCode, Value) {
-        let signature =
-            channels::sms::twilio::signature(auth_token, &format!("{public_url}{path}"), params);
+        let signature = channels::messaging::twilio::signature(
+            auth_token,
+            &format!("{public_url}{path}"),
+            params,
+        );
         self.post_raw(
             path,
             "application/x-www-form-urlencoded",

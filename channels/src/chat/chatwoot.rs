@@ -18,7 +18,7 @@ use super::{
     Parsed, Platform, Rejection, SignedContent,
 };
 use crate::model::{
-    ContactRef, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
+    ContactRef, InvalidValue, Metric, PlatformEvent, PlatformRating, Scale, Score, TicketClosed,
 };
 use crate::secret::Secret;
 
@@ -152,18 +152,20 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
             let resolved = text_at(&body, "/status").is_some_and(|s| s == "resolved");
             if let (true, Some(id)) = (resolved, text_at(&body, "/id")) {
                 let sender = body.pointer("/meta/sender").cloned().unwrap_or_default();
-                parsed.events.push(InboundEvent::TicketClosed(TicketClosed {
-                    platform: NAME.into(),
-                    ticket_ref: id,
-                    requester: contact(&sender, region),
-                    requester_platform_id: None,
-                    requester_name: text_at(&sender, "/name"),
-                    assignee_ref: text_at(&body, "/meta/assignee/id"),
-                    team_ref: text_at(&body, "/meta/team/id"),
-                    // `updated_at` moved when the status did (Chatwoot's conversation
-                    // presenter sends it, as float seconds); `timestamp` is the last activity.
-                    closed_at: time_at(&body, "/updated_at").unwrap_or_else(|| sent_at(req)),
-                }));
+                parsed
+                    .events
+                    .push(PlatformEvent::TicketClosed(TicketClosed {
+                        platform: NAME.into(),
+                        ticket_ref: id,
+                        requester: contact(&sender, region),
+                        requester_platform_id: None,
+                        requester_name: text_at(&sender, "/name"),
+                        assignee_ref: text_at(&body, "/meta/assignee/id"),
+                        team_ref: text_at(&body, "/meta/team/id"),
+                        // `updated_at` moved when the status did (Chatwoot's conversation
+                        // presenter sends it, as float seconds); `timestamp` is the last activity.
+                        closed_at: time_at(&body, "/updated_at").unwrap_or_else(|| sent_at(req)),
+                    }));
             }
         }
         "message_updated" | "message_created" => {
@@ -181,7 +183,7 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
                     .unwrap_or_default();
                 parsed
                     .events
-                    .push(InboundEvent::PlatformRating(PlatformRating {
+                    .push(PlatformEvent::PlatformRating(PlatformRating {
                         platform: NAME.into(),
                         // The survey message: a changed answer updates the same message.
                         rating_ref: format!("message:{message}"),
@@ -237,7 +239,7 @@ mod tests {
         )
     }
 
-    fn events_sent_at(name: &str, sent: &str) -> Vec<InboundEvent> {
+    fn events_sent_at(name: &str, sent: &str) -> Vec<PlatformEvent> {
         let body = fixture(name);
         let ts = at(sent).timestamp().to_string();
         let h = headers(&[(TIMESTAMP_HEADER, ts.as_str())]);
@@ -255,7 +257,7 @@ mod tests {
         // The conversation's `timestamp` is its last activity; the CSAT message's `created_at`
         // is when the survey was sent. Neither is when it was resolved or answered.
         let resolved = events_sent_at("chatwoot_conversation_resolved", "2026-11-25T11:59:58Z");
-        let [InboundEvent::TicketClosed(t)] = resolved.as_slice() else {
+        let [PlatformEvent::TicketClosed(t)] = resolved.as_slice() else {
             panic!("{resolved:?}")
         };
         assert_eq!(
@@ -265,7 +267,7 @@ mod tests {
         );
         assert_ne!(t.closed_at.timestamp(), 1764071000, "not its last activity");
         let answered = events_sent_at("chatwoot_csat_submitted", "2026-11-25T11:59:59Z");
-        let [InboundEvent::PlatformRating(r)] = answered.as_slice() else {
+        let [PlatformEvent::PlatformRating(r)] = answered.as_slice() else {
             panic!("{answered:?}")
         };
         assert_eq!(r.rated_at, at("2026-11-25T11:59:59Z"));
@@ -356,7 +358,7 @@ mod tests {
             "changed_attributes": [{"status": {"previous_value": "open", "current_value": "resolved"}}]});
         let parsed = parse_json(&resolved, "d-1");
         assert_eq!(parsed.delivery_ref.as_deref(), Some("d-1"));
-        let [InboundEvent::TicketClosed(t)] = parsed.events.as_slice() else {
+        let [PlatformEvent::TicketClosed(t)] = parsed.events.as_slice() else {
             panic!("{parsed:?}")
         };
         assert_eq!(
@@ -384,7 +386,7 @@ mod tests {
             "conversation": {"id": 77, "display_id": 42,
                 "meta": {"sender": {"id": 9, "email": "anna@example.com"}, "assignee": {"id": 3}}}});
         let parsed = parse_json(&csat, "d-3");
-        let [InboundEvent::PlatformRating(r)] = parsed.events.as_slice() else {
+        let [PlatformEvent::PlatformRating(r)] = parsed.events.as_slice() else {
             panic!("{parsed:?}")
         };
         assert_eq!((r.score.value(), r.rating_ref.as_str()), (2, "message:501"));

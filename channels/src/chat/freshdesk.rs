@@ -15,7 +15,7 @@ use super::{
     same, text_at, time_at, Credentials, HookRequest, Parsed, Platform, Rejection, SignedContent,
 };
 use crate::model::{
-    InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
+    InvalidValue, Metric, PlatformEvent, PlatformRating, Scale, Score, TicketClosed,
 };
 use crate::secret::Secret;
 
@@ -246,19 +246,21 @@ fn parse(req: &HookRequest, creds: &Credentials, region: &str) -> Result<Parsed,
         if let Some(id) = field("requester_id") {
             contact.identities.push(platform_identity(NAME, &id));
         }
-        parsed.events.push(InboundEvent::TicketClosed(TicketClosed {
-            platform: NAME.into(),
-            ticket_ref: ticket,
-            requester: contact,
-            requester_platform_id: None,
-            requester_name: field("requester_name"),
-            assignee_ref: field("agent"),
-            team_ref: field("group"),
-            closed_at: mapping
-                .get("updated_at")
-                .and_then(|p| time_at(&body, p))
-                .unwrap_or(req.now),
-        }));
+        parsed
+            .events
+            .push(PlatformEvent::TicketClosed(TicketClosed {
+                platform: NAME.into(),
+                ticket_ref: ticket,
+                requester: contact,
+                requester_platform_id: None,
+                requester_name: field("requester_name"),
+                assignee_ref: field("agent"),
+                team_ref: field("group"),
+                closed_at: mapping
+                    .get("updated_at")
+                    .and_then(|p| time_at(&body, p))
+                    .unwrap_or(req.now),
+            }));
     }
     Ok(parsed)
 }
@@ -285,7 +287,7 @@ fn parse_rating(
     Ok(Parsed {
         delivery_ref: None,
         kind: "satisfaction_rating".into(),
-        events: vec![InboundEvent::PlatformRating(PlatformRating {
+        events: vec![PlatformEvent::PlatformRating(PlatformRating {
             platform: NAME.into(),
             rating_ref: id,
             score: Score::on_scale(Metric::Csat, score, Scale::OneToFive)?,
@@ -336,7 +338,7 @@ mod tests {
             now: at("2026-11-24T10:00:00Z"),
         };
         match parse(&req, creds, "DK").unwrap().events.as_slice() {
-            [InboundEvent::TicketClosed(t)] => t.clone(),
+            [PlatformEvent::TicketClosed(t)] => t.clone(),
             other => panic!("{other:?}"),
         }
     }
@@ -414,7 +416,7 @@ mod tests {
             "requester_email": "anna@example.com", "requester_phone": "",
             "requester_name": "Anna", "agent_email": "bo@acme.example", "group_name": "Support DK"});
         let parsed = parse_json(&resolved).unwrap();
-        let [InboundEvent::TicketClosed(t)] = parsed.events.as_slice() else {
+        let [PlatformEvent::TicketClosed(t)] = parsed.events.as_slice() else {
             panic!("{parsed:?}")
         };
         assert_eq!(t.ticket_ref, "123");
@@ -434,7 +436,7 @@ mod tests {
                 "created_at": "2026-07-21T04:15:00Z", "updated_at": "2026-07-21T04:15:00Z",
                 "ratings": {"default_question": value}, "feedback": "Tak"});
             let parsed = parse_json(&json!({"satisfaction_rating": rating})).unwrap();
-            let [InboundEvent::PlatformRating(r)] = parsed.events.as_slice() else {
+            let [PlatformEvent::PlatformRating(r)] = parsed.events.as_slice() else {
                 panic!("{parsed:?}")
             };
             assert_eq!((r.score.value(), r.raw_value.clone()), (csat, json!(value)));

@@ -21,7 +21,7 @@ use super::{
     SignedContent,
 };
 use crate::model::{
-    ContactRef, InboundEvent, InvalidValue, Metric, PlatformRating, Score, TicketClosed,
+    ContactRef, InvalidValue, Metric, PlatformEvent, PlatformRating, Score, TicketClosed,
 };
 use crate::secret::Secret;
 
@@ -149,16 +149,18 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
         "ticket.closed" => {
             let ticket = text_at(&data, "/ticket_ref")
                 .ok_or_else(|| InvalidValue::new("data.ticket_ref", "is required"))?;
-            parsed.events.push(InboundEvent::TicketClosed(TicketClosed {
-                platform: NAME.into(),
-                ticket_ref: ticket,
-                requester: contact(&person, region),
-                requester_platform_id: None,
-                requester_name: text_at(&person, "/name"),
-                assignee_ref: text_at(&data, "/agent_ref"),
-                team_ref: text_at(&data, "/team_ref"),
-                closed_at: time_at(&data, "/closed_at").unwrap_or(when),
-            }));
+            parsed
+                .events
+                .push(PlatformEvent::TicketClosed(TicketClosed {
+                    platform: NAME.into(),
+                    ticket_ref: ticket,
+                    requester: contact(&person, region),
+                    requester_platform_id: None,
+                    requester_name: text_at(&person, "/name"),
+                    assignee_ref: text_at(&data, "/agent_ref"),
+                    team_ref: text_at(&data, "/team_ref"),
+                    closed_at: time_at(&data, "/closed_at").unwrap_or(when),
+                }));
         }
         "rating.created" | "rating.updated" => {
             let rating_ref = text_at(&data, "/rating_ref")
@@ -173,7 +175,7 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
             let score = Score::new(metric, value)?;
             parsed
                 .events
-                .push(InboundEvent::PlatformRating(PlatformRating {
+                .push(PlatformEvent::PlatformRating(PlatformRating {
                     platform: NAME.into(),
                     rating_ref,
                     score,
@@ -319,7 +321,7 @@ mod tests {
                      "contact": {"phone": "22334455", "locale": "da", "time_zone": "Europe/Copenhagen"}}}))
         .unwrap();
         assert_eq!(parsed.delivery_ref.as_deref(), Some("msg_1"));
-        let [InboundEvent::TicketClosed(t)] = parsed.events.as_slice() else {
+        let [PlatformEvent::TicketClosed(t)] = parsed.events.as_slice() else {
             panic!("{parsed:?}")
         };
         assert_eq!(t.requester.identities[0].value(), "+4522334455");
@@ -329,7 +331,7 @@ mod tests {
         .unwrap();
         assert!(matches!(
             parsed.events.as_slice(),
-            [InboundEvent::PlatformRating(r)] if r.score.value() == 9
+            [PlatformEvent::PlatformRating(r)] if r.score.value() == 9
         ));
         assert!(run(json!({"type": "rating.created",
             "data": {"rating_ref": "r-1", "metric": "nps", "score": 11}}))

@@ -23,7 +23,7 @@ use super::{
     LookupFuture, Parsed, Platform, Rejection, RequesterLookup, SignedContent,
 };
 use crate::model::{
-    ContactRef, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
+    ContactRef, InvalidValue, Metric, PlatformEvent, PlatformRating, Scale, Score, TicketClosed,
 };
 use crate::outbound::Outbound;
 use crate::secret::Secret;
@@ -241,16 +241,18 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
     match (topic.as_str(), conversation) {
         ("conversation.admin.closed", Some(conversation)) => {
             let customer = customer(&item, region);
-            parsed.events.push(InboundEvent::TicketClosed(TicketClosed {
-                platform: NAME.into(),
-                ticket_ref: conversation,
-                requester: customer.contact,
-                requester_platform_id: customer.id,
-                requester_name: customer.name,
-                assignee_ref: agent(&item),
-                team_ref: text_at(&item, "/team_assignee_id"),
-                closed_at: when,
-            }));
+            parsed
+                .events
+                .push(PlatformEvent::TicketClosed(TicketClosed {
+                    platform: NAME.into(),
+                    ticket_ref: conversation,
+                    requester: customer.contact,
+                    requester_platform_id: customer.id,
+                    requester_name: customer.name,
+                    assignee_ref: agent(&item),
+                    team_ref: text_at(&item, "/team_assignee_id"),
+                    closed_at: when,
+                }));
         }
         ("conversation.rating.added", Some(conversation)) => {
             let rating = item
@@ -268,7 +270,7 @@ fn parse(req: &HookRequest, _creds: &Credentials, region: &str) -> Result<Parsed
             }
             parsed
                 .events
-                .push(InboundEvent::PlatformRating(PlatformRating {
+                .push(PlatformEvent::PlatformRating(PlatformRating {
                     platform: NAME.into(),
                     // One rating per conversation; a changed one replaces it.
                     rating_ref: format!("conversation:{conversation}"),
@@ -346,7 +348,7 @@ mod tests {
         let h = headers(&[]);
         let parsed = parse(&request(&h, VECTOR_BODY.as_bytes()), &creds(), "DK").unwrap();
         assert_eq!(parsed.delivery_ref.as_deref(), Some("notif_1"));
-        let [InboundEvent::PlatformRating(r)] = parsed.events.as_slice() else {
+        let [PlatformEvent::PlatformRating(r)] = parsed.events.as_slice() else {
             panic!("{parsed:?}")
         };
         assert_eq!((r.score.value(), r.score.scale()), (5, Scale::OneToFive));
@@ -363,7 +365,7 @@ mod tests {
                   {"type": "contact", "id": "5ba682d2", "external_id": "crm-17"}]}}}});
         let body = serde_json::to_vec(&closed).unwrap();
         let parsed = parse(&request(&h, &body), &creds(), "DK").unwrap();
-        let [InboundEvent::TicketClosed(t)] = parsed.events.as_slice() else {
+        let [PlatformEvent::TicketClosed(t)] = parsed.events.as_slice() else {
             panic!("{parsed:?}")
         };
         assert_eq!(t.ticket_ref, "4711");
@@ -383,7 +385,7 @@ mod tests {
         let h = headers(&[]);
         let parsed = parse(&request(&h, body), &creds(), "DK").unwrap();
         match parsed.events.as_slice() {
-            [InboundEvent::TicketClosed(t)] => t.clone(),
+            [PlatformEvent::TicketClosed(t)] => t.clone(),
             other => panic!("{other:?}"),
         }
     }
@@ -451,7 +453,7 @@ mod tests {
                                       "teammate": {"type": "admin", "id": "814860"}}}}});
         let body = serde_json::to_vec(&body).unwrap();
         let parsed = parse(&request(&h, &body), &creds(), "DK").unwrap();
-        let [InboundEvent::PlatformRating(r)] = parsed.events.as_slice() else {
+        let [PlatformEvent::PlatformRating(r)] = parsed.events.as_slice() else {
             panic!("{parsed:?}")
         };
         assert_eq!(
@@ -463,7 +465,7 @@ mod tests {
             .unwrap()
             .replace(",\"updated_at\":1795000200", "");
         let parsed = parse(&request(&h, without_update.as_bytes()), &creds(), "DK").unwrap();
-        let [InboundEvent::PlatformRating(r)] = parsed.events.as_slice() else {
+        let [PlatformEvent::PlatformRating(r)] = parsed.events.as_slice() else {
             panic!("{parsed:?}")
         };
         assert_eq!(

@@ -1,6 +1,6 @@
 //! Support platforms: Zendesk, Intercom, Freshdesk, Chatwoot, and a generic hook signed per the
 //! Standard Webhooks spec. Each platform's file owns its signature check and turns its payloads
-//! into [`InboundEvent::TicketClosed`] and [`InboundEvent::PlatformRating`].
+//! into [`PlatformEvent::TicketClosed`] and [`PlatformEvent::PlatformRating`].
 //!
 //! An adapter is a [`Platform`] value; [`PLATFORMS`] is the one table that names them, so adding
 //! a platform is one file and one line there.
@@ -23,7 +23,7 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 
 use crate::model::{
-    ContactRef, E164Phone, Email, Identity, InboundEvent, InvalidValue, TicketClosed,
+    ContactRef, E164Phone, Email, Identity, InvalidValue, PlatformEvent, TicketClosed,
 };
 use crate::outbound::Outbound;
 use crate::secret::Secret;
@@ -76,7 +76,7 @@ pub struct Parsed {
     /// The platform's name of the event, for the raw event log and metrics.
     pub kind: String,
     /// Empty when the event is one the gateway does not act on (counted and answered 202).
-    pub events: Vec<InboundEvent>,
+    pub events: Vec<PlatformEvent>,
     /// Set when the delivery carries a value the gateway cannot read (a status label in a
     /// language it does not know): kept for the operator to replay once a mapping is fixed,
     /// never dropped silently.

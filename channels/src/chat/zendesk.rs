@@ -17,7 +17,7 @@ use super::{
     RequesterLookup, SignedContent, Unreadable,
 };
 use crate::model::{
-    ContactRef, InboundEvent, InvalidValue, Metric, PlatformRating, Scale, Score, TicketClosed,
+    ContactRef, InvalidValue, Metric, PlatformEvent, PlatformRating, Scale, Score, TicketClosed,
 };
 use crate::outbound::Outbound;
 use crate::secret::Secret;
@@ -373,16 +373,18 @@ fn parse_event(body: &Value, kind: &str, invocation: Option<String>, req: &HookR
     if let (Some(status), Some(ticket)) = (status, ticket) {
         if is_closed(&status) {
             let requester_id = text_at(body, "/detail/requester_id");
-            parsed.events.push(InboundEvent::TicketClosed(TicketClosed {
-                platform: NAME.into(),
-                ticket_ref: ticket,
-                requester: known_by_id(ContactRef::default(), requester_id.as_deref()),
-                requester_platform_id: requester_id,
-                requester_name: None,
-                assignee_ref: text_at(body, "/detail/assignee_id"),
-                team_ref: text_at(body, "/detail/group_id"),
-                closed_at: time_at(body, "/time").unwrap_or(req.now),
-            }));
+            parsed
+                .events
+                .push(PlatformEvent::TicketClosed(TicketClosed {
+                    platform: NAME.into(),
+                    ticket_ref: ticket,
+                    requester: known_by_id(ContactRef::default(), requester_id.as_deref()),
+                    requester_platform_id: requester_id,
+                    requester_name: None,
+                    assignee_ref: text_at(body, "/detail/assignee_id"),
+                    team_ref: text_at(body, "/detail/group_id"),
+                    closed_at: time_at(body, "/time").unwrap_or(req.now),
+                }));
         }
     }
     parsed
@@ -470,7 +472,7 @@ fn parse_trigger(
         parsed.kind = "trigger.satisfaction_rating".into();
         parsed
             .events
-            .push(InboundEvent::PlatformRating(PlatformRating {
+            .push(PlatformEvent::PlatformRating(PlatformRating {
                 platform: NAME.into(),
                 // Zendesk keeps one rating per ticket; a changed rating replaces it.
                 rating_ref: field("rating_id").unwrap_or_else(|| format!("ticket:{ticket}")),
@@ -486,16 +488,18 @@ fn parse_trigger(
             }));
     } else if solved_by_event || status.as_deref().is_some_and(is_closed) {
         parsed.kind = "trigger.ticket_solved".into();
-        parsed.events.push(InboundEvent::TicketClosed(TicketClosed {
-            platform: NAME.into(),
-            ticket_ref: ticket,
-            requester_platform_id: field("requester_id"),
-            requester_name: field("requester_name"),
-            requester: contact,
-            assignee_ref: field("assignee_id"),
-            team_ref: field("group_id"),
-            closed_at: when,
-        }));
+        parsed
+            .events
+            .push(PlatformEvent::TicketClosed(TicketClosed {
+                platform: NAME.into(),
+                ticket_ref: ticket,
+                requester_platform_id: field("requester_id"),
+                requester_name: field("requester_name"),
+                requester: contact,
+                assignee_ref: field("assignee_id"),
+                team_ref: field("group_id"),
+                closed_at: when,
+            }));
     }
     Ok(parsed)
 }
@@ -615,7 +619,7 @@ mod tests {
                 "requester_email": "a@example.com"});
             let parsed = parse_body(&body, &creds).unwrap();
             assert!(
-                matches!(parsed.events.as_slice(), [InboundEvent::TicketClosed(_)]),
+                matches!(parsed.events.as_slice(), [PlatformEvent::TicketClosed(_)]),
                 "{solved}: {parsed:?}"
             );
         }
@@ -651,7 +655,7 @@ mod tests {
             let body = json!({"ticket_id": "1", "satisfaction_rating": label,
                 "requester_email": "a@example.com"});
             let parsed = parse_body(&body, &creds).unwrap();
-            let [InboundEvent::PlatformRating(r)] = parsed.events.as_slice() else {
+            let [PlatformEvent::PlatformRating(r)] = parsed.events.as_slice() else {
                 panic!("{label}: {parsed:?}")
             };
             assert_eq!(r.score, Score::csat_good_bad(good), "{label}");
@@ -770,7 +774,7 @@ mod tests {
             let body: Value = serde_json::from_slice(&fixture(name)).unwrap();
             let parsed = parse_body(&body, &creds()).unwrap();
             assert!(parsed.unreadable.is_none(), "{name}: {parsed:?}");
-            let [InboundEvent::TicketClosed(t)] = parsed.events.as_slice() else {
+            let [PlatformEvent::TicketClosed(t)] = parsed.events.as_slice() else {
                 panic!("{name}: {parsed:?}")
             };
             assert_eq!(t.ticket_ref, ticket);
@@ -790,7 +794,7 @@ mod tests {
         });
         let parsed = parse_body(&event, &creds()).unwrap();
         assert_eq!(parsed.delivery_ref.as_deref(), Some("01J-EVENT"));
-        let [InboundEvent::TicketClosed(t)] = parsed.events.as_slice() else {
+        let [PlatformEvent::TicketClosed(t)] = parsed.events.as_slice() else {
             panic!("{parsed:?}")
         };
         assert_eq!(t.ticket_ref, "101");
@@ -823,7 +827,7 @@ mod tests {
             "requester_locale": "da", "assignee_id": "7", "group_id": "3",
             "satisfaction_rating": "Offered"});
         let parsed = parse_body(&solved, &creds()).unwrap();
-        let [InboundEvent::TicketClosed(t)] = parsed.events.as_slice() else {
+        let [PlatformEvent::TicketClosed(t)] = parsed.events.as_slice() else {
             panic!("{parsed:?}")
         };
         assert_eq!(t.ticket_ref, "4711");
@@ -841,7 +845,7 @@ mod tests {
             "satisfaction_rating": "Bad, I'm unsatisfied", "satisfaction_comment": "Too slow",
             "satisfaction_reason": "Issue took too long to resolve"});
         let parsed = parse_body(&rated, &creds()).unwrap();
-        let [InboundEvent::PlatformRating(r)] = parsed.events.as_slice() else {
+        let [PlatformEvent::PlatformRating(r)] = parsed.events.as_slice() else {
             panic!("{parsed:?}")
         };
         assert_eq!((r.score.value(), r.score.scale()), (0, Scale::GoodBad));
@@ -856,7 +860,7 @@ mod tests {
         let parsed = parse_body(&json!({"ticket": {"id": 9, "state": "closed"}}), &custom).unwrap();
         assert!(matches!(
             parsed.events.as_slice(),
-            [InboundEvent::TicketClosed(t)] if t.ticket_ref == "9"
+            [PlatformEvent::TicketClosed(t)] if t.ticket_ref == "9"
         ));
         assert_eq!(
             parse_body(&json!({"status": "solved"}), &creds())

@@ -2,8 +2,8 @@
 //! provider, each verified by that provider's signature before anything is read or stored.
 //! A request that fails verification is answered 403 and leaves nothing but a counter.
 
+pub mod messaging;
 pub mod platforms;
-pub mod twilio;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -17,7 +17,7 @@ use crate::store::tenants::{self, Tenant};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .merge(twilio::router())
+        .merge(messaging::router())
         .merge(platforms::router())
 }
 

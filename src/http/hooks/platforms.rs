@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use channels::chat::{self, HookRequest, Platform, Rejection};
-use channels::model::InboundEvent;
+use channels::model::PlatformEvent;
 use serde_json::json;
 
 use super::{count, no_hook_here, tenant};
@@ -41,10 +41,10 @@ fn platform_named(name: &str) -> Result<&'static Platform, ApiError> {
 }
 
 /// The metric label of a delivery: what it carried.
-fn kind_label(events: &[InboundEvent]) -> &'static str {
+fn kind_label(events: &[PlatformEvent]) -> &'static str {
     if events
         .iter()
-        .any(|e| matches!(e, InboundEvent::PlatformRating(_)))
+        .any(|e| matches!(e, PlatformEvent::PlatformRating(_)))
     {
         "rating"
     } else {
@@ -72,7 +72,7 @@ async fn receive(
 ) -> Result<Response, ApiError> {
     let platform = platform_named(&name)?;
     let tenant = tenant(&state, &slug).await?;
-    let creds = channel_configs::platform(&state.db, tenant.id, platform.name)
+    let creds = channel_configs::credentials(&state.db, tenant.id, platform.name)
         .await
         .map_err(|e| state.db_error(e))?
         .ok_or_else(no_hook_here)?;
@@ -198,7 +198,7 @@ pub async fn apply(
     let operator_base = state.config.providers.api_base_url(platform.name);
     let mut closes_ticket = false;
     for event in &mut parsed.events {
-        let InboundEvent::TicketClosed(ticket) = event else {
+        let PlatformEvent::TicketClosed(ticket) = event else {
             continue;
         };
         closes_ticket = true;

@@ -16,11 +16,19 @@ use serde::Deserialize;
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
+use super::{
+    Accepted, BodyFormat, Credentials, HookAnswer, HookKind, Messaging, MessagingRequest, Outgoing,
+    Pace, Rejection, SendError, SendFuture,
+};
+use crate::model::MessagingEvent;
 use crate::model::{
-    DeliveryState, DeliveryStatus, E164Phone, Identity, InboundEvent, InvalidValue, ReplyText,
+    AddressVerdict, DeliveryState, DeliveryStatus, E164Phone, Identity, InvalidValue, Keyword,
+    ReplyText,
 };
 use crate::outbound::Outbound;
 use crate::secret::Secret;
+use crate::vocabulary::Channel;
+use serde_json::Value;
 
 pub const PROVIDER: &str = "twilio";
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
@@ -124,14 +132,6 @@ fn required<'a>(
         .ok_or_else(|| InvalidValue::new(name, format!("Twilio sends `{name}`; it is missing")))
 }
 
-/// What an incoming message asks for when it is a keyword.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keyword {
-    OptOut,
-    OptIn,
-    Help,
-}
-
 /// The keyword a message is, matched as carriers do: the whole trimmed message, any case.
 /// Twilio's `OptOutType` (sent when Advanced Opt-Out is on) decides when present.
 pub fn keyword(body: &str, opt_out_type: Option<&str>) -> Option<Keyword> {
@@ -151,34 +151,39 @@ pub fn keyword(body: &str, opt_out_type: Option<&str>) -> Option<Keyword> {
     }
 }
 
-/// An incoming SMS webhook (`application/x-www-form-urlencoded` parameters, decoded) as an
-/// event: a keyword, or a reply. `From` must be a phone number.
-pub fn parse_inbound(params: &[(String, String)]) -> Result<InboundEvent, InvalidValue> {
+/// An incoming SMS webhook (`application/x-www-form-urlencoded` parameters, decoded) as a
+/// message, a keyword or a reply. `From` must be a phone number.
+pub fn parse_inbound(params: &[(String, String)]) -> Result<ReplyText, InvalidValue> {
     let message_sid = required(params, "MessageSid")?;
     let from = E164Phone::parse(required(params, "From")?, None)
         .map_err(|e| InvalidValue::new("From", e.message))?;
     let to = required(params, "To")?;
     let body = param(params, "Body").unwrap_or("");
-    let address = Identity::Phone(from);
-    let channel = "sms".to_owned();
-    Ok(
-        match keyword(body, param(params, "OptOutType").filter(|v| !v.is_empty())) {
-            Some(Keyword::OptOut) => InboundEvent::OptOut { channel, address },
-            Some(Keyword::OptIn) => InboundEvent::OptIn { channel, address },
-            Some(Keyword::Help) => InboundEvent::HelpRequested { channel, address },
-            None => InboundEvent::Reply(ReplyText {
-                channel,
-                provider: PROVIDER.to_owned(),
-                provider_ref: message_sid.to_owned(),
-                from: address,
-                to: to.to_owned(),
-                text: body.to_owned(),
-                attachments: param(params, "NumMedia")
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0),
-            }),
-        },
-    )
+    Ok(ReplyText {
+        channel: Channel::Sms.as_str().to_owned(),
+        provider: PROVIDER.to_owned(),
+        provider_ref: message_sid.to_owned(),
+        from: Identity::Phone(from),
+        to: to.to_owned(),
+        text: body.to_owned(),
+        attachments: param(params, "NumMedia")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+        keyword: keyword(body, param(params, "OptOutType").filter(|v| !v.is_empty())),
+    })
+}
+
+/// Error codes of a failed delivery that say the number cannot get SMS: unknown handset,
+/// landline or unreachable carrier (Twilio's error reference, 30005 and 30006).
+const UNDELIVERABLE_NUMBER: &[&str] = &["30005", "30006"];
+
+/// What a delivery failure's error code says about the number.
+fn delivery_verdict(code: Option<&str>) -> Option<AddressVerdict> {
+    match code? {
+        c if c.parse() == Ok(UNSUBSCRIBED) => Some(AddressVerdict::OptedOut),
+        c if UNDELIVERABLE_NUMBER.contains(&c) => Some(AddressVerdict::Invalid),
+        _ => None,
+    }
 }
 
 /// A status callback for a sent message. Statuses that say nothing about delivery
@@ -188,13 +193,13 @@ pub fn parse_status(params: &[(String, String)]) -> Result<Option<DeliveryStatus
     let status = param(params, "MessageStatus")
         .or_else(|| param(params, "SmsStatus"))
         .ok_or_else(|| InvalidValue::new("MessageStatus", "Twilio sends `MessageStatus`"))?;
+    let error_code = param(params, "ErrorCode").filter(|c| !c.is_empty());
     Ok(DeliveryState::parse(status).map(|state| DeliveryStatus {
         provider: PROVIDER.to_owned(),
         provider_ref: message_sid.to_owned(),
         state,
-        error_code: param(params, "ErrorCode")
-            .filter(|c| !c.is_empty())
-            .map(str::to_owned),
+        error_code: error_code.map(str::to_owned),
+        verdict: delivery_verdict(error_code.filter(|_| state.is_failure())),
     }))
 }
 
@@ -608,6 +613,162 @@ impl Client {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The provider table's entry
+
+/// Twilio in the messaging-provider table.
+pub static MESSAGING: Messaging = Messaging {
+    name: PROVIDER,
+    channel: Channel::Sms,
+    kinds: &[
+        HookKind {
+            name: "sms",
+            format: BodyFormat::Form,
+        },
+        HookKind {
+            name: "status",
+            format: BodyFormat::Form,
+        },
+    ],
+    status_kind: "status",
+    configure,
+    verify,
+    parse: parse_hook,
+    answer,
+    pace,
+    send: send_message,
+};
+
+fn configure(body: &Value, default_region: &str) -> Result<Credentials, Vec<InvalidValue>> {
+    let config = crate::chat::config_body::<ConfigBody>(body)?.validate(default_region)?;
+    let settings = serde_json::to_value(&config.settings)
+        .map_err(|e| vec![InvalidValue::new("body", e.to_string())])?;
+    Ok(Credentials {
+        settings,
+        secrets: BTreeMap::from([("auth_token".to_owned(), config.auth_token)]),
+    })
+}
+
+impl Config {
+    /// The account as a tenant's stored credentials give it.
+    pub fn from_credentials(creds: &Credentials) -> Result<Config, String> {
+        let settings = serde_json::from_value(creds.settings.clone())
+            .map_err(|e| format!("twilio configuration: {e}"))?;
+        let auth_token = creds
+            .secret("auth_token")
+            .cloned()
+            .ok_or("twilio configuration: no auth token")?;
+        Ok(Config {
+            settings,
+            auth_token,
+        })
+    }
+}
+
+fn verify(req: &MessagingRequest, creds: &Credentials) -> Result<(), Rejection> {
+    let signature = req
+        .header(SIGNATURE_HEADER)
+        .ok_or(Rejection::Missing("X-Twilio-Signature"))?;
+    let token = creds
+        .secret("auth_token")
+        .ok_or(Rejection::Mismatch("X-Twilio-Signature"))?;
+    if verify_signature(token, req.url, req.form, signature) {
+        Ok(())
+    } else {
+        Err(Rejection::Mismatch("X-Twilio-Signature"))
+    }
+}
+
+fn parse_hook(kind: &str, req: &MessagingRequest) -> Result<Option<MessagingEvent>, InvalidValue> {
+    match kind {
+        "sms" => parse_inbound(req.form).map(|m| Some(MessagingEvent::Message(m))),
+        _ => parse_status(req.form).map(|s| s.map(MessagingEvent::Delivery)),
+    }
+}
+
+fn answer(reply: Option<&str>) -> HookAnswer {
+    HookAnswer {
+        content_type: "text/xml; charset=utf-8",
+        body: twiml(reply),
+    }
+}
+
+fn pace(creds: &Credentials, tenant: &str) -> Pace {
+    let (sender, per_second) = match Config::from_credentials(creds) {
+        Ok(config) => {
+            let sender = match config.send_from() {
+                SendFrom::Number(n) => n,
+                SendFrom::MessagingService(sid) => sid,
+            };
+            (sender, config.settings.messages_per_second)
+        }
+        Err(_) => (String::new(), 1.0),
+    };
+    Pace {
+        key: format!("twilio:{tenant}:{sender}"),
+        per_second,
+    }
+}
+
+fn send_message<'a>(
+    http: &'a Outbound,
+    api_base_url: &'a str,
+    creds: &'a Credentials,
+    message: Outgoing<'a>,
+) -> SendFuture<'a> {
+    Box::pin(async move {
+        let config = Config::from_credentials(creds).map_err(SendError::transient)?;
+        let from = config.send_from();
+        let client = Client::new(http.clone(), config.account(api_base_url));
+        let sent = client
+            .send(message.to, &from, message.body, message.status_callback)
+            .await
+            .map_err(send_error)?;
+        Ok(Accepted {
+            provider_ref: sent.sid,
+            sender: match from {
+                SendFrom::Number(n) => Some(n),
+                SendFrom::MessagingService(_) => None,
+            },
+        })
+    })
+}
+
+/// Twilio's refusal as the dispatcher keeps it. The message is fixed text by error code:
+/// Twilio's own text names the recipient's number, and a tenant sees `last_error`. A short,
+/// scrubbed excerpt of Twilio's text goes to the log for the operator.
+fn send_error(failure: SendFailure) -> SendError {
+    let verdict = if failure.recipient_unsubscribed() {
+        Some(AddressVerdict::OptedOut)
+    } else if failure.recipient_unreachable() {
+        Some(AddressVerdict::Invalid)
+    } else {
+        None
+    };
+    let message = match &failure {
+        SendFailure::Api(e) => {
+            tracing::warn!(
+                code = e.code,
+                http_status = e.http_status,
+                excerpt = %crate::scrub::excerpt(&e.message),
+                "Twilio refused a message"
+            );
+            format!("Twilio error {}: {}", e.code, describe(e.code))
+        }
+        SendFailure::Transport(reason) => {
+            tracing::warn!(reason = %crate::scrub::excerpt(reason), "Twilio could not be reached");
+            "Twilio could not be reached".to_owned()
+        }
+    };
+    SendError {
+        retryable: failure.is_retryable(),
+        code: failure.code().map(|c| c.to_string()),
+        message,
+        retry_after: failure.retry_after(),
+        verdict,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -832,21 +993,18 @@ mod tests {
             ("From", "+4522334455"),
             ("ApiVersion", "2010-04-01"),
         ]);
-        match parse_inbound(&params).unwrap() {
-            InboundEvent::Reply(r) => {
-                assert_eq!(r.provider_ref, "SMb711289e438f577f230f5837e9c74a08");
-                assert_eq!(r.from.value(), "+4522334455");
-                assert_eq!(r.to, "+4578787878");
-                assert_eq!(r.text, "5 tak!");
-                assert_eq!(r.attachments, 0);
-            }
-            other => panic!("{other:?}"),
-        }
+        let r = parse_inbound(&params).unwrap();
+        assert_eq!(r.provider_ref, "SMb711289e438f577f230f5837e9c74a08");
+        assert_eq!(r.from.value(), "+4522334455");
+        assert_eq!(r.to, "+4578787878");
+        assert_eq!(r.text, "5 tak!");
+        assert_eq!(r.attachments, 0);
+        assert_eq!(r.keyword, None);
         params[5].1 = "STOP".into();
-        assert!(matches!(
-            parse_inbound(&params).unwrap(),
-            InboundEvent::OptOut { .. }
-        ));
+        assert_eq!(
+            parse_inbound(&params).unwrap().keyword,
+            Some(Keyword::OptOut)
+        );
         params[10].1 = "not a number".into();
         assert_eq!(parse_inbound(&params).unwrap_err().field, "From");
         params.retain(|(k, _)| k != "MessageSid");
@@ -863,6 +1021,23 @@ mod tests {
         let s = parse_status(&params).unwrap().unwrap();
         assert_eq!(s.state, DeliveryState::Undelivered);
         assert_eq!(s.error_code.as_deref(), Some("30003"));
+        assert_eq!(
+            s.verdict, None,
+            "30003: the handset was unreachable this time"
+        );
+        let code = |c: &str| {
+            parse_status(&pairs(&[
+                ("MessageSid", "SM1"),
+                ("MessageStatus", "failed"),
+                ("ErrorCode", c),
+            ]))
+            .unwrap()
+            .unwrap()
+            .verdict
+        };
+        assert_eq!(code("21610"), Some(AddressVerdict::OptedOut));
+        assert_eq!(code("30005"), Some(AddressVerdict::Invalid));
+        assert_eq!(code("30006"), Some(AddressVerdict::Invalid));
         let accepted = pairs(&[("MessageSid", "SM1"), ("MessageStatus", "accepted")]);
         assert_eq!(parse_status(&accepted).unwrap(), None);
         assert!(parse_status(&pairs(&[("MessageSid", "SM1")])).is_err());
