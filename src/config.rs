@@ -25,7 +25,7 @@ pub struct Config {
     pub dispatch: DispatchConfig,
     pub replies: RepliesConfig,
     pub tenant_defaults: TenantDefaults,
-    pub policy: crate::policy::PolicyDefaults,
+    pub policy: crate::rules::PolicyDefaults,
     pub outbound: OutboundConfig,
     pub providers: ProvidersConfig,
     pub demo: DemoConfig,
@@ -330,7 +330,7 @@ impl Config {
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return invalid("log.format", "expected \"pretty\" or \"json\"".into());
         }
-        if self.demo.create_tenant && crate::store::tenants::check_slug(&self.demo.slug).is_err() {
+        if self.demo.create_tenant && channels::vocabulary::check_slug(&self.demo.slug).is_err() {
             return invalid(
                 "demo.slug",
                 "lowercase letters, digits and dashes, 2–40 long".into(),

@@ -1,6 +1,6 @@
 //! The fatigue rules as data: the tenant defaults (`[policy]` in the configuration), a survey's
 //! overrides, quiet hours, and the bounds of every value. Read by the configuration, stored with
-//! surveys, applied by [`crate::policy`]; nothing here decides.
+//! surveys, applied by the policy module; nothing here decides.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -162,6 +162,23 @@ words! {
     }
 }
 
+/// A tenant's slug or a survey's key. Slugs appear in webhook URLs (`/hooks/{slug}/…`): keep
+/// them URL-safe and readable.
+pub fn check_slug(slug: &str) -> Result<(), &'static str> {
+    let ok_chars = slug
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !(2..=40).contains(&slug.len()) {
+        Err("must be 2 to 40 characters long")
+    } else if !ok_chars {
+        Err("may hold only lowercase letters, digits and dashes")
+    } else if slug.starts_with('-') || slug.ends_with('-') {
+        Err("may not start or end with a dash")
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -211,9 +211,12 @@ impl Dispatcher {
         };
         match e.verdict {
             Some(AddressVerdict::OptedOut) => {
+                // This invitation first, under the claim (released, and logged as cancelled at
+                // send time); then the opt-out cancels the contact's other scheduled ones.
+                let outcome = self.cancel(row, "opt_out", &error).await?;
                 crate::policy::opt_out::set(&self.db, row.tenant_id, row.contact_id, channel, true)
                     .await?;
-                return self.cancel(row, "opt_out", &error).await;
+                return Ok(outcome);
             }
             Some(AddressVerdict::Invalid) => {
                 contacts::mark_identity_invalid(&self.db.write, row.tenant_id, kind, address)

@@ -21,7 +21,7 @@ use crate::policy::schedule::{ScheduleError, SendRequest};
 use crate::policy::PolicyOverrides;
 use crate::store::invitations::InvitationView;
 use crate::store::surveys::{self, Survey, SurveyDefinition};
-use crate::store::tenants::check_slug;
+use channels::vocabulary::check_slug;
 
 /// Channels a survey can be sent on.
 /// What starts a survey: the API (manual), or a support platform's "ticket closed" webhook.

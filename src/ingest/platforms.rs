@@ -7,8 +7,11 @@
 //! (closed, re-opened and closed again asks once). Two deliveries racing on one rating meet the
 //! record's unique key; the loser is applied again and finds the winner's record.
 
-use channels::chat::Platform;
+use std::time::Duration;
+
+use channels::chat::{self, Credentials, LookupError, Platform};
 use channels::model::{Feedback, PlatformEvent, PlatformRating, TicketClosed};
+use channels::outbound::Outbound;
 use channels::vocabulary::RatingChange;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseTransaction, DbErr, TransactionTrait};
@@ -22,7 +25,7 @@ use crate::policy::schedule::{ScheduleError, Scheduler, SendRequest};
 use crate::store::invitations::InvitationView;
 use crate::store::surveys::Survey;
 use crate::store::tenants::Tenant;
-use crate::store::{self, batch, raw_events};
+use crate::store::{self, batch, raw_events, surveys};
 
 /// A verified delivery from a platform.
 pub struct PlatformDelivery<'a> {
@@ -58,6 +61,25 @@ pub struct PlatformOutcome {
     pub unreachable: Vec<String>,
 }
 
+/// Where a delivery's requester may be looked up: the guarded client, the operator's API base
+/// URL for the platform, the region national numbers are read in, and how long to wait.
+pub struct Enrichment<'a> {
+    pub http: &'a Outbound,
+    pub api_base_url: &'a str,
+    pub region: &'a str,
+    pub timeout: Duration,
+}
+
+/// What became of a parsed delivery.
+pub enum Delivered {
+    /// Seen before (the same delivery id, or the same signed content): nothing was done.
+    Duplicate,
+    /// The requester could not be looked up now; the platform should deliver again later.
+    LookupUnavailable(LookupError),
+    /// Applied, or found stored by a copy that committed first (`duplicate` in the outcome).
+    Applied(PlatformOutcome),
+}
+
 impl Ingest {
     /// Keeps a verified delivery the gateway could not read, with the reason, for the operator
     /// to replay once its mapping is fixed. `false`: stored before (a redelivery).
@@ -86,6 +108,82 @@ impl Ingest {
         raw_events::mark_unreadable(&txn, raw_id, reason).await?;
         txn.commit().await?;
         Ok(true)
+    }
+
+    /// Applies a verified, parsed delivery, for a live webhook and for an operator's replay:
+    /// answers a redelivery or replay without work, completes a requester named only by id
+    /// through the platform's look-up (when its table entry has one), selects the surveys a
+    /// closed ticket on this platform starts, and applies it all in one transaction.
+    pub async fn platform_delivery(
+        &self,
+        tenant: &Tenant,
+        creds: &Credentials,
+        scheduler: &Scheduler,
+        enrichment: &Enrichment<'_>,
+        events: &mut [PlatformEvent],
+        delivery: PlatformDelivery<'_>,
+    ) -> Result<Delivered, IngestError> {
+        let platform = delivery.platform;
+        // A redelivery or a replay is answered without a look-up at the platform or a writer's
+        // time; the unique keys on the raw event still decide when two copies arrive at once.
+        if delivery.replay_of.is_none()
+            && raw_events::delivered_before(
+                &self.db.read,
+                tenant.id,
+                platform.name,
+                delivery.delivery_ref,
+                delivery.signed_sha256,
+            )
+            .await?
+        {
+            return Ok(Delivered::Duplicate);
+        }
+        let mut closes_ticket = false;
+        for event in events.iter_mut() {
+            let PlatformEvent::TicketClosed(ticket) = event else {
+                continue;
+            };
+            closes_ticket = true;
+            let found = chat::complete_requester(
+                platform,
+                enrichment.http,
+                enrichment.api_base_url,
+                creds,
+                ticket,
+                enrichment.region,
+                enrichment.timeout,
+            )
+            .await;
+            match found {
+                Ok(_) => {}
+                // Platforms deliver a webhook again after a 5xx: the look-up is retried then.
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(tenant = %tenant.slug, platform = platform.name, error = %e, "requester look-up failed; asking for a redelivery");
+                    return Ok(Delivered::LookupUnavailable(e));
+                }
+                // A deleted user or a revoked token: the ticket is kept, its survey suppressed.
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant.slug, platform = platform.name, error = %e, "requester look-up failed");
+                }
+            }
+        }
+        let triggered: Vec<Survey> = if closes_ticket {
+            surveys::list(&self.db, tenant.id)
+                .await?
+                .into_iter()
+                .filter(|s| s.triggered_by_ticket_from(platform.name))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let delivery = PlatformDelivery {
+            events: &*events,
+            ..delivery
+        };
+        let outcome = self
+            .platform_events(tenant, scheduler, &triggered, &delivery)
+            .await?;
+        Ok(Delivered::Applied(outcome))
     }
 
     /// Applies a verified delivery. `surveys`: the tenant's surveys a closed ticket on this

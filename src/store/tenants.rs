@@ -6,6 +6,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use channels::vocabulary::check_slug;
 use chrono::Utc;
 use rand::RngCore;
 use sea_orm::{
@@ -52,22 +53,6 @@ pub enum CreateTenantError {
     Exists(String),
     #[error(transparent)]
     Db(#[from] DbErr),
-}
-
-/// Slugs appear in webhook URLs (`/hooks/{slug}/…`): keep them URL-safe and readable.
-pub fn check_slug(slug: &str) -> Result<(), &'static str> {
-    let ok_chars = slug
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !(2..=40).contains(&slug.len()) {
-        Err("must be 2 to 40 characters long")
-    } else if !ok_chars {
-        Err("may hold only lowercase letters, digits and dashes")
-    } else if slug.starts_with('-') || slug.ends_with('-') {
-        Err("may not start or end with a dash")
-    } else {
-        Ok(())
-    }
 }
 
 pub fn hash_key(key: &str) -> String {

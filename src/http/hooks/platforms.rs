@@ -21,10 +21,10 @@ use super::{count, no_hook_here, tenant};
 use crate::http::input::RawBody;
 use crate::http::problem::ApiError;
 use crate::http::AppState;
-use crate::ingest::platforms::PlatformDelivery;
+use crate::ingest::platforms::{Delivered, Enrichment, PlatformDelivery};
 use crate::ingest::{sha256_hex, Received};
+use crate::store::channel_configs;
 use crate::store::tenants::Tenant;
-use crate::store::{channel_configs, surveys};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/hooks/{tenant}/{platform}", post(receive))
@@ -124,22 +124,6 @@ async fn receive(
             .into_response());
     }
 
-    // A redelivery (same delivery id) or a replay (same signed content under a new, unsigned
-    // delivery id) is answered without a lookup at the platform or a writer's time; the unique
-    // keys on the raw event still decide when two copies arrive at once.
-    let seen = crate::store::raw_events::delivered_before(
-        &state.db.read,
-        tenant.id,
-        platform.name,
-        delivery_ref.as_deref(),
-        signed_sha256.as_deref(),
-    )
-    .await
-    .map_err(|e| state.db_error(e))?;
-    if seen {
-        count(platform.name, kind_label(&parsed.events), "duplicate");
-        return Ok(Json(json!({"status": "duplicate", "event": parsed.kind})).into_response());
-    }
     apply(&state, &tenant, &creds, &mut parsed, delivery).await
 }
 
@@ -183,8 +167,8 @@ fn count_unreadable(tenant: &Tenant, platform: &'static str, unreadable: &chat::
         value = %unreadable.value, "a value the gateway cannot read");
 }
 
-/// Applies a verified, parsed delivery: looks up a requester named only by id, starts the
-/// surveys a closed ticket triggers, stores ratings. Shared by live deliveries and replays.
+/// Hands a verified, parsed delivery to ingest and answers for it. Shared by live deliveries
+/// and the operator's replays.
 pub async fn apply(
     state: &AppState,
     tenant: &Tenant,
@@ -193,77 +177,54 @@ pub async fn apply(
     delivery: PlatformDelivery<'_>,
 ) -> Result<Response, ApiError> {
     let platform = delivery.platform;
-    let region = &state.config.tenant_defaults.region;
-    let timeout = Duration::from_millis(state.config.dispatch.provider_timeout_ms);
-    let operator_base = state.config.providers.api_base_url(platform.name);
-    let mut closes_ticket = false;
-    for event in &mut parsed.events {
-        let PlatformEvent::TicketClosed(ticket) = event else {
-            continue;
-        };
-        closes_ticket = true;
-        let found = chat::complete_requester(
-            platform,
-            &state.http,
-            operator_base,
-            creds,
-            ticket,
-            region,
-            timeout,
-        )
-        .await;
-        match found {
-            Ok(_) => {}
-            // Platforms deliver a webhook again after a 5xx: the look-up is retried then. The
-            // answer says no more than that: what failed, and how, is the operator's to read
-            // in the log.
-            Err(e) if e.is_transient() => {
-                tracing::warn!(tenant = %tenant.slug, platform = platform.name, error = %e, "requester look-up failed; asking for a redelivery");
-                return Err(ApiError::UpstreamUnavailable {
-                    detail: format!(
-                        "the requester could not be looked up at {} now; deliver again later",
-                        platform.name
-                    ),
-                    retry_after_secs: state.config.http.retry_after_seconds,
-                });
-            }
-            // A deleted user or a revoked token: the ticket is kept, its survey suppressed.
-            Err(e) => {
-                tracing::warn!(tenant = %tenant.slug, platform = platform.name, error = %e, "requester look-up failed");
-            }
-        }
-    }
-    let triggered = if closes_ticket {
-        surveys::list(&state.db, tenant.id)
-            .await
-            .map_err(|e| state.db_error(e))?
-            .into_iter()
-            .filter(|s| s.triggered_by_ticket_from(platform.name))
-            .collect()
-    } else {
-        Vec::new()
+    let enrichment = Enrichment {
+        http: &state.http,
+        api_base_url: state.config.providers.api_base_url(platform.name),
+        region: &state.config.tenant_defaults.region,
+        timeout: Duration::from_millis(state.config.dispatch.provider_timeout_ms),
     };
-    let delivery = PlatformDelivery {
-        events: &parsed.events,
-        ..delivery
-    };
-    let outcome = state
+    let delivered = state
         .ingest
-        .platform_events(tenant, &state.scheduler, &triggered, &delivery)
+        .platform_delivery(
+            tenant,
+            creds,
+            &state.scheduler,
+            &enrichment,
+            &mut parsed.events,
+            delivery,
+        )
         .await
         .map_err(|e| state.ingest_error(e))?;
-    let status = if outcome.duplicate {
-        "duplicate"
-    } else {
-        "accepted"
-    };
-    count(platform.name, kind_label(&parsed.events), status);
-    Ok(Json(json!({
-        "status": status,
-        "event": parsed.kind,
-        "ratings": outcome.ratings,
-        "invitations": outcome.invitations,
-        "unreachable": outcome.unreachable,
-    }))
-    .into_response())
+    let kind = kind_label(&parsed.events);
+    match delivered {
+        Delivered::Duplicate => {
+            count(platform.name, kind, "duplicate");
+            Ok(Json(json!({"status": "duplicate", "event": parsed.kind})).into_response())
+        }
+        // The answer says no more than that: what failed, and how, is the operator's to read
+        // in the log.
+        Delivered::LookupUnavailable(_) => Err(ApiError::UpstreamUnavailable {
+            detail: format!(
+                "the requester could not be looked up at {} now; deliver again later",
+                platform.name
+            ),
+            retry_after_secs: state.config.http.retry_after_seconds,
+        }),
+        Delivered::Applied(outcome) => {
+            let status = if outcome.duplicate {
+                "duplicate"
+            } else {
+                "accepted"
+            };
+            count(platform.name, kind, status);
+            Ok(Json(json!({
+                "status": status,
+                "event": parsed.kind,
+                "ratings": outcome.ratings,
+                "invitations": outcome.invitations,
+                "unreachable": outcome.unreachable,
+            }))
+            .into_response())
+        }
+    }
 }
