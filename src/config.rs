@@ -2,9 +2,11 @@
 //! optional file, then `FEEDBACK_*` environment variables; then one validation pass whose
 //! errors name the key.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
+use channels::{chat, messaging};
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
@@ -98,25 +100,55 @@ pub struct OutboundConfig {
     pub allow_private_networks: bool,
 }
 
-/// Where each provider's API is. These are operator settings: a tenant never chooses a URL the
-/// gateway calls.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProvidersConfig {
-    pub twilio: ProviderApi,
-    pub zendesk: ProviderApi,
-    pub intercom: ProviderApi,
-}
+/// Where each provider's API is, by provider name (`[providers.twilio]`). These are operator
+/// settings: a tenant never chooses a URL the gateway calls.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct ProvidersConfig(BTreeMap<String, ProviderApi>);
 
 impl ProvidersConfig {
     /// The operator's API base URL for a provider; empty where none is set (the provider's
     /// address then follows from the tenant's settings).
     pub fn api_base_url(&self, provider: &str) -> &str {
-        match provider {
-            "twilio" => &self.twilio.api_base_url,
-            "zendesk" => &self.zendesk.api_base_url,
-            "intercom" => &self.intercom.api_base_url,
-            _ => "",
+        self.0.get(provider).map_or("", |p| p.api_base_url.as_str())
+    }
+
+    /// Points a provider's API elsewhere (a local stand-in in tests, an egress proxy).
+    pub fn set_api_base_url(&mut self, provider: &str, url: impl Into<String>) {
+        self.0.insert(
+            provider.to_owned(),
+            ProviderApi {
+                api_base_url: url.into(),
+            },
+        );
+    }
+
+    /// Every provider is one the gateway knows, and every messaging provider has an API
+    /// address (support platforms may leave it empty: each tenant's own).
+    fn validate(&self) -> Result<(), (String, String)> {
+        for name in self.0.keys() {
+            if messaging::provider(name).is_none() && chat::platform(name).is_none() {
+                return Err((format!("providers.{name}"), "no such provider".into()));
+            }
         }
+        let required = messaging::PROVIDERS.iter().map(|p| (p.name, true));
+        let optional = chat::names().map(|n| (n, false));
+        for (name, required) in required.chain(optional) {
+            let url = self.api_base_url(name);
+            if url.is_empty() && !required {
+                continue;
+            }
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                _ => {
+                    return Err((
+                        format!("providers.{name}.api_base_url"),
+                        format!("`{url}` is not an http(s) URL"),
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -155,7 +187,7 @@ pub enum ConfigError {
     #[error("configuration: {0}")]
     Load(Box<figment::Error>),
     #[error("configuration key `{key}`: {message}")]
-    Invalid { key: &'static str, message: String },
+    Invalid { key: String, message: String },
 }
 
 impl Config {
@@ -165,7 +197,7 @@ impl Config {
         if let Some(file) = file {
             if !file.exists() {
                 return Err(ConfigError::Invalid {
-                    key: "--config",
+                    key: "--config".into(),
                     message: format!("file {} does not exist", file.display()),
                 });
             }
@@ -189,7 +221,12 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        let invalid = |key: &str, message: String| {
+            Err(ConfigError::Invalid {
+                key: key.to_owned(),
+                message,
+            })
+        };
         if let Err(e) = self.listen.parse::<SocketAddr>() {
             return invalid(
                 "listen",
@@ -302,30 +339,8 @@ impl Config {
         if let Err(message) = self.policy.validate() {
             return invalid("policy", message);
         }
-        for (key, url, required) in [
-            (
-                "providers.twilio.api_base_url",
-                &self.providers.twilio.api_base_url,
-                true,
-            ),
-            (
-                "providers.zendesk.api_base_url",
-                &self.providers.zendesk.api_base_url,
-                false,
-            ),
-            (
-                "providers.intercom.api_base_url",
-                &self.providers.intercom.api_base_url,
-                false,
-            ),
-        ] {
-            if url.is_empty() && !required {
-                continue;
-            }
-            match url::Url::parse(url) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-                _ => return invalid(key, format!("`{url}` is not an http(s) URL")),
-            }
+        if let Err((key, message)) = self.providers.validate() {
+            return invalid(&key, message);
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return invalid("log.format", "expected \"pretty\" or \"json\"".into());
@@ -373,8 +388,8 @@ mod tests {
             );
             let c = Config::load(None).unwrap();
             assert!(c.outbound.allow_private_networks);
-            assert_eq!(c.providers.twilio.api_base_url, "http://127.0.0.1:9000");
-            assert_eq!(c.providers.zendesk.api_base_url, "");
+            assert_eq!(c.providers.api_base_url("twilio"), "http://127.0.0.1:9000");
+            assert_eq!(c.providers.api_base_url("zendesk"), "");
             assert_eq!(c.listen, "0.0.0.0:9999");
             assert_eq!(c.database_url, "postgres://u@h/db");
             assert_eq!(c.http.body_limit_bytes, 2048);
@@ -414,6 +429,16 @@ mod tests {
                 "FEEDBACK_OUTBOUND__ALLOW_PRIVATE_NETWORKS",
                 "perhaps",
                 "allow_private_networks",
+            ),
+            (
+                "FEEDBACK_PROVIDERS__PIGEON__API_BASE_URL",
+                "https://pigeon.example",
+                "providers.pigeon",
+            ),
+            (
+                "FEEDBACK_PROVIDERS__TWILIO__API_BASE_URL",
+                "",
+                "providers.twilio.api_base_url",
             ),
         ];
         for (var, value, key) in cases {

@@ -2,8 +2,11 @@
 //! rules and forwards every record to a scoring store.
 //!
 //! The modules follow the data's way: `http` (edge) → `ingest` → `forward` (outbox relay and
-//! sinks), with `store` underneath. `main.rs` only parses the command line; tests call
-//! [`App::build`] and [`App::serve`] on a random port and get the real server.
+//! sinks), with `store` underneath; `policy` decides who is asked, `lifecycle` alone moves an
+//! invitation's status, `dispatch` sends through the messaging providers' table. `rules`,
+//! `events` and `retry` are leaves every layer may use. ARCHITECTURE.md gives each folder's
+//! import rules (checked by `tests/architecture.rs`). `main.rs` only parses the command line;
+//! tests call [`App::build`] and [`App::serve`] on a random port and get the real server.
 
 pub mod config;
 pub mod dispatch;

@@ -354,8 +354,8 @@ async fn no_tenant_can_make_the_gateway_call_an_internal_address(backend: Backen
         move |c| {
             c.public_url = PUBLIC_URL.into();
             c.outbound.allow_private_networks = false;
-            c.providers.twilio.api_base_url = base.clone();
-            c.providers.zendesk.api_base_url = base;
+            c.providers.set_api_base_url("twilio", base.clone());
+            c.providers.set_api_base_url("zendesk", base);
             c.dispatch.poll_interval_ms = 600_000;
         },
         vec![],

@@ -105,9 +105,11 @@ impl Hooks {
             |c| {
                 c.dispatch.poll_interval_ms = 600_000;
                 c.public_url = PUBLIC_URL.into();
-                c.providers.zendesk.api_base_url = zendesk.base.clone();
-                c.providers.twilio.api_base_url = twilio.base.clone();
-                c.providers.intercom.api_base_url = intercom.base.clone();
+                c.providers
+                    .set_api_base_url("zendesk", zendesk.base.clone());
+                c.providers.set_api_base_url("twilio", twilio.base.clone());
+                c.providers
+                    .set_api_base_url("intercom", intercom.base.clone());
             },
             vec![events.clone()],
         )

@@ -132,8 +132,8 @@ async fn run_every_path(backend: Backend) {
         backend,
         move |c| {
             c.public_url = PUBLIC_URL.into();
-            c.providers.twilio.api_base_url = twilio_base;
-            c.providers.zendesk.api_base_url = zendesk_base;
+            c.providers.set_api_base_url("twilio", twilio_base);
+            c.providers.set_api_base_url("zendesk", zendesk_base);
             c.dispatch.poll_interval_ms = 600_000;
         },
         vec![Arc::new(EchoingSink::default())],

@@ -54,7 +54,7 @@ async fn setup(backend: Backend, extra_config: Value) -> Sms {
         backend,
         |c| {
             c.public_url = PUBLIC_URL.into();
-            c.providers.twilio.api_base_url = twilio.base.clone();
+            c.providers.set_api_base_url("twilio", twilio.base.clone());
         },
         vec![events.clone()],
     )
