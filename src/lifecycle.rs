@@ -179,18 +179,11 @@ pub async fn mark_answered<C: ConnectionTrait>(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let condition = format!("id = ? AND {}", from_states(InvitationStatus::OPEN));
-    let moved = update(
-        conn,
-        &[
-            ("status", InvitationStatus::Answered.as_str().into()),
-            ("answered_at", now.into()),
-        ],
-        &condition,
-        vec![id.into()],
-    )
-    .await?;
-    Ok(moved == 1)
+    let answered = [
+        ("status", InvitationStatus::Answered.as_str().into()),
+        ("answered_at", now.into()),
+    ];
+    update_open(conn, id, &answered).await
 }
 
 /// Notes that the customer was asked once for a single number (no status change).
@@ -199,15 +192,17 @@ pub async fn mark_clarified<C: ConnectionTrait>(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
+    update_open(conn, id, &[("clarified_at", now.into())]).await
+}
+
+/// Sets `columns` on an invitation that still takes answers.
+async fn update_open<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    columns: &[(&str, Value)],
+) -> Result<bool, DbErr> {
     let condition = format!("id = ? AND {}", from_states(InvitationStatus::OPEN));
-    let moved = update(
-        conn,
-        &[("clarified_at", now.into())],
-        &condition,
-        vec![id.into()],
-    )
-    .await?;
-    Ok(moved == 1)
+    Ok(update(conn, columns, &condition, vec![id.into()]).await? == 1)
 }
 
 /// A provider's delivery report: records the state; a failure while the invitation is still

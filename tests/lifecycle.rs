@@ -57,6 +57,25 @@ fn sent(at: chrono::DateTime<chrono::Utc>) -> Sent<'static> {
     }
 }
 
+/// A new invitation, claimed by `worker` and marked sent.
+async fn sent_through_a_claim(server: &TestServer, key: &str, phone: &str, worker: &str) -> Uuid {
+    let id = schedule(server, key, phone).await;
+    let claimed = invitations::claim_due(&server.db, worker, later(), Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|r| r.id).collect::<Vec<_>>(), [id]);
+    let claim = Claim {
+        db: &server.db,
+        worker,
+        id,
+    };
+    assert!(claim
+        .mark_sent(&sent(feedback_gateway::store::now()))
+        .await
+        .unwrap());
+    id
+}
+
 async fn transitions_only_move_forward(backend: Backend) {
     let server =
         TestServer::start_with(backend, |c| c.dispatch.poll_interval_ms = 600_000, vec![]).await;
@@ -143,16 +162,7 @@ async fn transitions_only_move_forward(backend: Backend) {
     assert_eq!(row(&server, &key, first).await["status"], "answered");
 
     // A second invitation: sent, expired, and then no answer opens it again.
-    let second = schedule(&server, &key, "+4522334466").await;
-    invitations::claim_due(db, "w2", later(), Duration::minutes(5), 10)
-        .await
-        .unwrap();
-    let claim = Claim {
-        db,
-        worker: "w2",
-        id: second,
-    };
-    assert!(claim.mark_sent(&sent(now)).await.unwrap());
+    let second = sent_through_a_claim(&server, &key, "+4522334466", "w2").await;
     assert_eq!(
         lifecycle::expire_open(db, now + Duration::days(30))
             .await
@@ -165,16 +175,7 @@ async fn transitions_only_move_forward(backend: Backend) {
     assert_eq!(row(&server, &key, second).await["status"], "expired");
 
     // A third: undelivered while only sent, it fails; its claim is gone, so nothing re-sends it.
-    let third = schedule(&server, &key, "+4522334477").await;
-    invitations::claim_due(db, "w3", later(), Duration::minutes(5), 10)
-        .await
-        .unwrap();
-    let claim = Claim {
-        db,
-        worker: "w3",
-        id: third,
-    };
-    assert!(claim.mark_sent(&sent(now)).await.unwrap());
+    let third = sent_through_a_claim(&server, &key, "+4522334477", "w3").await;
     lifecycle::record_delivery(
         &db.write,
         third,

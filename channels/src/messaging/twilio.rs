@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 
 use super::{
     Accepted, BodyFormat, Credentials, HookAnswer, HookKind, Messaging, MessagingRequest, Outgoing,
-    Pace, Rejection, SendError, SendFuture,
+    Pace, Rejection, ReplySettings, SendError, SendFuture,
 };
 use crate::model::MessagingEvent;
 use crate::model::{
@@ -266,11 +266,9 @@ pub struct Settings {
     pub messaging_service_sid: Option<String>,
     /// A long code sends about one message a second; short codes and toll-free numbers more.
     pub messages_per_second: f64,
-    /// Minutes after a score during which more text becomes its comment; the gateway's
-    /// default when absent.
-    pub comment_window_minutes: Option<u32>,
-    pub thank_you: BTreeMap<String, String>,
-    pub help_text: BTreeMap<String, String>,
+    /// Comment window, thank-you and help texts, as every messaging provider keeps them.
+    #[serde(flatten)]
+    pub replies: ReplySettings,
 }
 
 #[derive(Debug, Clone)]
@@ -388,9 +386,11 @@ impl ConfigBody {
                 from,
                 messaging_service_sid: self.messaging_service_sid,
                 messages_per_second,
-                comment_window_minutes: self.comment_window_minutes,
-                thank_you: self.thank_you,
-                help_text: self.help_text,
+                replies: ReplySettings {
+                    comment_window_minutes: self.comment_window_minutes,
+                    thank_you: self.thank_you,
+                    help_text: self.help_text,
+                },
             },
             auth_token: self.auth_token,
         })
