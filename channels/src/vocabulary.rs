@@ -162,6 +162,27 @@ words! {
     }
 }
 
+words! {
+    /// Whether a contact's address can be used.
+    IdentityStatus {
+        Valid,
+        /// The provider said the address cannot receive messages.
+        Invalid,
+    }
+}
+
+words! {
+    /// What became of a stored webhook delivery (the raw event log).
+    RawOutcome {
+        /// Verified and applied.
+        Accepted,
+        /// Verified, but a value could not be read: kept for the operator to replay.
+        Unreadable,
+        /// Kept as unreadable, then applied by the operator's replay.
+        Replayed,
+    }
+}
+
 /// A tenant's slug or a survey's key. Slugs appear in webhook URLs (`/hooks/{slug}/…`): keep
 /// them URL-safe and readable.
 pub fn check_slug(slug: &str) -> Result<(), &'static str> {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use channels::vocabulary::{Channel, DecisionOutcome};
+use channels::vocabulary::{Channel, DecisionOutcome, IdentityStatus};
 use chrono::Utc;
 use futures::StreamExt;
 use rand::Rng;
@@ -113,7 +113,7 @@ impl Dispatcher {
         let Some(address) = contact
             .identities
             .iter()
-            .find(|i| i.kind == kind && i.status == "valid")
+            .find(|i| i.kind == kind && i.status == IdentityStatus::Valid.as_str())
             .map(|i| i.value.clone())
         else {
             return self

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use channels::chat::{self, HookRequest};
+use channels::vocabulary::RawOutcome;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -42,15 +43,18 @@ async fn list(
     uri: axum::http::Uri,
 ) -> Result<Json<Value>, ApiError> {
     let q: ListQuery = parse_query(uri.query())?;
-    let outcome = q.outcome.unwrap_or_else(|| "unreadable".into());
-    if !matches!(outcome.as_str(), "unreadable" | "replayed") {
+    let outcome = q
+        .outcome
+        .as_deref()
+        .map_or(Some(RawOutcome::Unreadable), RawOutcome::parse);
+    let Some(outcome @ (RawOutcome::Unreadable | RawOutcome::Replayed)) = outcome else {
         return Err(ApiError::BadRequest {
             kind: "invalid-query",
             detail: "outcome: unreadable or replayed".into(),
         });
-    }
+    };
     let limit = page_limit(q.limit, 50)?;
-    let rows = raw_events::with_outcome(&state.db.read, tenant.id, &outcome, limit)
+    let rows = raw_events::with_outcome(&state.db.read, tenant.id, outcome.as_str(), limit)
         .await
         .map_err(|e| state.db_error(e))?;
     let items: Vec<Value> = rows
@@ -82,7 +86,7 @@ async fn replay(
         .await
         .map_err(|e| state.db_error(e))?
         .ok_or_else(not_found)?;
-    if raw.outcome != "unreadable" {
+    if raw.outcome != RawOutcome::Unreadable.as_str() {
         return Err(ApiError::Conflict {
             kind: "not-replayable",
             detail: format!(

@@ -19,7 +19,7 @@ use crate::lifecycle;
 use crate::store::invitations::{self, InvitationView, NewDecision, NewInvitation};
 use crate::store::surveys::Survey;
 use crate::store::{self, batch, contacts, Db};
-use channels::vocabulary::{Channel, DecisionOutcome, InvitationStatus};
+use channels::vocabulary::{Channel, DecisionOutcome, IdentityStatus, InvitationStatus};
 
 /// A request to ask a contact: from the API, a support platform's webhook, a phone system.
 #[derive(Debug, Clone, Default)]
@@ -173,7 +173,7 @@ impl Scheduler {
         let reachable: Vec<String> = contact
             .identities
             .iter()
-            .filter(|i| i.status == "valid")
+            .filter(|i| i.status == IdentityStatus::Valid.as_str())
             .filter_map(|i| Channel::reaching(&i.kind).map(|c| c.as_str().to_owned()))
             .collect();
         let policy = Policy::resolve(&self.defaults, survey.metric, &survey.policy);

@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 
 use channels::model::Feedback;
+use channels::vocabulary::RawOutcome;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
 use uuid::Uuid;
@@ -148,7 +149,7 @@ pub async fn insert_raw_events<C: ConnectionTrait>(
             r.signed_sha256.map(str::to_owned).into(),
             r.content_type.map(str::to_owned).into(),
             payload.into(),
-            "accepted".into(),
+            RawOutcome::Accepted.as_str().into(),
             now.into(),
         ]);
     }

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use channels::model::{ContactRef, Identity};
+use channels::vocabulary::IdentityStatus;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -113,7 +114,7 @@ pub async fn mark_identity_invalid<C: ConnectionTrait>(
     contact_identity::Entity::update_many()
         .col_expr(
             contact_identity::Column::Status,
-            sea_orm::sea_query::Expr::value("invalid"),
+            sea_orm::sea_query::Expr::value(IdentityStatus::Invalid.as_str()),
         )
         .filter(contact_identity::Column::TenantId.eq(tenant_id))
         .filter(contact_identity::Column::Kind.eq(kind))
@@ -266,7 +267,7 @@ pub async fn resolve_contacts<C: ConnectionTrait>(
                 (*contact).into(),
                 (*kind).into(),
                 value.clone().into(),
-                "valid".into(),
+                IdentityStatus::Valid.as_str().into(),
                 now.into(),
             ]);
         }
