@@ -41,6 +41,9 @@ pub async fn put(
             ],
         ))
         .await?;
+    db.caches
+        .credentials
+        .invalidate(&(tenant_id, provider.to_owned()));
     Ok(())
 }
 
@@ -63,8 +66,23 @@ pub async fn get(db: &Db, tenant_id: Uuid, provider: &str) -> Result<Option<Stor
 }
 
 /// The tenant's credentials for a provider (a support platform or a messaging provider), if
-/// configured.
+/// configured. Cached, whether configured or not: the provider name is one of the tables'.
 pub async fn credentials(
+    db: &Db,
+    tenant_id: Uuid,
+    name: &str,
+) -> Result<Option<channels::chat::Credentials>, DbErr> {
+    db.caches
+        .credentials
+        .get_or_load(
+            (tenant_id, name.to_owned()),
+            || stored_credentials(db, tenant_id, name),
+            |_| true,
+        )
+        .await
+}
+
+async fn stored_credentials(
     db: &Db,
     tenant_id: Uuid,
     name: &str,

@@ -5,6 +5,7 @@
 //! PostgreSQL both are the same pool.
 
 pub mod batch;
+pub mod cache;
 pub mod channel_configs;
 pub mod contacts;
 pub mod entities;
@@ -17,6 +18,7 @@ pub mod surveys;
 pub mod tenants;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
@@ -37,6 +39,8 @@ pub struct Db {
     pub write: DatabaseConnection,
     /// Used for reads that need no transaction (lists, scores, health).
     pub read: DatabaseConnection,
+    /// Tenants by slug, provider configurations, survey lists (see [`cache`]).
+    pub caches: Arc<cache::Caches>,
 }
 
 impl Db {
@@ -45,7 +49,11 @@ impl Db {
             create_sqlite_parent_dir(url)?;
             let write = connect_sqlite(url, cfg, 1).await?;
             let read = connect_sqlite(url, cfg, cfg.max_connections.max(2)).await?;
-            Ok(Db { write, read })
+            Ok(Db {
+                write,
+                read,
+                caches: caches(cfg),
+            })
         } else {
             let mut opts = ConnectOptions::new(url);
             opts.max_connections(cfg.max_connections)
@@ -57,6 +65,7 @@ impl Db {
             Ok(Db {
                 write: pool.clone(),
                 read: pool,
+                caches: caches(cfg),
             })
         }
     }
@@ -101,6 +110,10 @@ impl Db {
         let _ = self.write.close().await;
         let _ = self.read.close().await;
     }
+}
+
+fn caches(cfg: &DatabaseConfig) -> Arc<cache::Caches> {
+    Arc::new(cache::Caches::new(Duration::from_millis(cfg.cache_ttl_ms)))
 }
 
 async fn connect_sqlite(

@@ -1,6 +1,7 @@
 //! Surveys: what to ask, in which languages, on which channels, under which policy.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use channels::model::Metric;
 use chrono::{DateTime, Utc};
@@ -105,7 +106,13 @@ pub async fn put(
     def: SurveyDefinition,
 ) -> Result<(Survey, bool), DbErr> {
     let now = super::now();
-    let existed = get(db, tenant_id, key).await?.is_some();
+    // From the database, not the cache: another replica may have created it a moment ago.
+    let existed = survey::Entity::find()
+        .filter(survey::Column::TenantId.eq(tenant_id))
+        .filter(survey::Column::Key.eq(key))
+        .one(&db.write)
+        .await?
+        .is_some();
     let json = |v: serde_json::Result<serde_json::Value>| v.map_err(|e| DbErr::Json(e.to_string()));
     let row = survey::ActiveModel {
         id: Set(channels::model::new_id()),
@@ -143,6 +150,7 @@ pub async fn put(
         )
         .exec_without_returning(&db.write)
         .await?;
+    db.caches.surveys.invalidate(&tenant_id);
     let stored = get(db, tenant_id, key)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("survey {key}")))?;
@@ -150,22 +158,37 @@ pub async fn put(
 }
 
 pub async fn get(db: &Db, tenant_id: Uuid, key: &str) -> Result<Option<Survey>, DbErr> {
-    survey::Entity::find()
-        .filter(survey::Column::TenantId.eq(tenant_id))
-        .filter(survey::Column::Key.eq(key))
-        .one(&db.read)
+    Ok(cached(db, tenant_id)
         .await?
-        .map(from_row)
-        .transpose()
+        .iter()
+        .find(|s| s.key == key)
+        .cloned())
 }
 
+/// The tenant's surveys, by key.
 pub async fn list(db: &Db, tenant_id: Uuid) -> Result<Vec<Survey>, DbErr> {
-    survey::Entity::find()
-        .filter(survey::Column::TenantId.eq(tenant_id))
-        .order_by_asc(survey::Column::Key)
-        .all(&db.read)
-        .await?
-        .into_iter()
-        .map(from_row)
-        .collect()
+    Ok(cached(db, tenant_id).await?.as_ref().clone())
+}
+
+/// The tenant's surveys from the cache (a tenant has few; every closed ticket and dispatched
+/// invitation reads them).
+async fn cached(db: &Db, tenant_id: Uuid) -> Result<Arc<Vec<Survey>>, DbErr> {
+    db.caches
+        .surveys
+        .get_or_load(
+            tenant_id,
+            || async {
+                let rows = survey::Entity::find()
+                    .filter(survey::Column::TenantId.eq(tenant_id))
+                    .order_by_asc(survey::Column::Key)
+                    .all(&db.read)
+                    .await?;
+                rows.into_iter()
+                    .map(from_row)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Arc::new)
+            },
+            |_| true,
+        )
+        .await
 }

@@ -135,12 +135,23 @@ pub async fn authenticate(db: &Db, key: &str) -> Result<Option<Tenant>, DbErr> {
         .map(Tenant::from))
 }
 
+/// The tenant with this slug. Cached (known tenants only: a flood of made-up slugs is read
+/// from the database, and throttled before that by the hook rate limit).
 pub async fn find_by_slug(db: &Db, slug: &str) -> Result<Option<Tenant>, DbErr> {
-    Ok(tenant::Entity::find()
-        .filter(tenant::Column::Slug.eq(slug))
-        .one(&db.read)
-        .await?
-        .map(Tenant::from))
+    db.caches
+        .tenants_by_slug
+        .get_or_load(
+            slug.to_owned(),
+            || async {
+                Ok(tenant::Entity::find()
+                    .filter(tenant::Column::Slug.eq(slug))
+                    .one(&db.read)
+                    .await?
+                    .map(Tenant::from))
+            },
+            Option::is_some,
+        )
+        .await
 }
 
 /// The slug of a tenant, by id.
