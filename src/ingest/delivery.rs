@@ -40,12 +40,10 @@ impl Ingest {
             txn.rollback().await?;
             return Ok(None);
         }
-        let Some(inv) = invitation::Entity::find()
+        let sent = invitation::Entity::find()
             .filter(invitation::Column::TenantId.eq(tenant.id))
-            .filter(invitation::Column::ProviderRef.eq(status.provider_ref.as_str()))
-            .one(&txn)
-            .await?
-        else {
+            .filter(invitation::Column::ProviderRef.eq(status.provider_ref.as_str()));
+        let Some(inv) = store::first(sent, &txn).await? else {
             txn.commit().await?;
             return Ok(None);
         };

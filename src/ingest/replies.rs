@@ -202,11 +202,13 @@ impl Ingest {
         };
         let language = inv.language.clone();
         let read = reply::read(text, scale, language.as_deref());
-        let existing = store::feedback::first_for_invitation(tenant.id, inv.id)
-            .one(txn)
-            .await?
-            .map(store::feedback::from_row)
-            .transpose()?;
+        let existing = store::first(
+            store::feedback::first_for_invitation(tenant.id, inv.id),
+            txn,
+        )
+        .await?
+        .map(store::feedback::from_row)
+        .transpose()?;
         let scored = existing.as_ref().and_then(|f| f.score).zip(inv.answered_at);
         let comment_window = settings.comment_window;
         let decided = plan(
@@ -323,7 +325,7 @@ async fn open_invitation(
     r: &ReplyText,
     now: DateTime<Utc>,
 ) -> Result<Option<invitation::Model>, DbErr> {
-    invitation::Entity::find()
+    let open = invitation::Entity::find()
         .filter(invitation::Column::TenantId.eq(tenant_id))
         .filter(invitation::Column::ContactId.eq(contact_id))
         .filter(invitation::Column::Channel.eq(r.channel.as_str()))
@@ -335,9 +337,8 @@ async fn open_invitation(
                 .add(invitation::Column::Sender.is_null())
                 .add(invitation::Column::Sender.eq(r.to.as_str())),
         )
-        .order_by_desc(invitation::Column::SentAt)
-        .one(txn)
-        .await
+        .order_by_desc(invitation::Column::SentAt);
+    store::first(open, txn).await
 }
 
 /// The language the contact was last asked in on a channel.
@@ -347,15 +348,13 @@ async fn newest_language(
     contact_id: Uuid,
     channel: &str,
 ) -> Result<Option<String>, DbErr> {
-    Ok(invitation::Entity::find()
+    let newest = invitation::Entity::find()
         .filter(invitation::Column::TenantId.eq(tenant_id))
         .filter(invitation::Column::ContactId.eq(contact_id))
         .filter(invitation::Column::Channel.eq(channel))
         .filter(invitation::Column::SentAt.is_not_null())
-        .order_by_desc(invitation::Column::SentAt)
-        .one(txn)
-        .await?
-        .and_then(|i| i.language))
+        .order_by_desc(invitation::Column::SentAt);
+    Ok(store::first(newest, txn).await?.and_then(|i| i.language))
 }
 
 fn new_record(

@@ -40,11 +40,8 @@ pub async fn get<C: ConnectionTrait>(
     tenant_id: Uuid,
     id: Uuid,
 ) -> Result<Option<ContactView>, DbErr> {
-    let Some(c) = contact::Entity::find_by_id(id)
-        .filter(contact::Column::TenantId.eq(tenant_id))
-        .one(conn)
-        .await?
-    else {
+    let own = contact::Entity::find_by_id(id).filter(contact::Column::TenantId.eq(tenant_id));
+    let Some(c) = super::first(own, conn).await? else {
         return Ok(None);
     };
     let identities = contact_identity::Entity::find()
@@ -79,11 +76,8 @@ pub async fn set_opt_out<C: ConnectionTrait>(
     channel: &str,
     opt_out: bool,
 ) -> Result<bool, DbErr> {
-    let Some(c) = contact::Entity::find_by_id(id)
-        .filter(contact::Column::TenantId.eq(tenant_id))
-        .one(conn)
-        .await?
-    else {
+    let own = contact::Entity::find_by_id(id).filter(contact::Column::TenantId.eq(tenant_id));
+    let Some(c) = super::first(own, conn).await? else {
         return Ok(false);
     };
     let mut opt_outs: Vec<String> = serde_json::from_value(c.opt_outs.clone()).unwrap_or_default();

@@ -16,12 +16,11 @@ pub async fn find_raw_event<C: ConnectionTrait>(
     provider: &str,
     provider_ref: &str,
 ) -> Result<Option<raw_event::Model>, DbErr> {
-    raw_event::Entity::find()
+    let by_reference = raw_event::Entity::find()
         .filter(raw_event::Column::TenantId.eq(tenant_id))
         .filter(raw_event::Column::Provider.eq(provider))
-        .filter(raw_event::Column::ProviderRef.eq(provider_ref))
-        .one(conn)
-        .await
+        .filter(raw_event::Column::ProviderRef.eq(provider_ref));
+    super::first(by_reference, conn).await
 }
 
 /// The first record answering an invitation: read through `ix_feedback_invitation_id`, which
@@ -72,11 +71,11 @@ pub async fn find_by_provider_ref<C: ConnectionTrait>(
     provider: &str,
     provider_ref: &str,
 ) -> Result<Option<Feedback>, DbErr> {
-    feedback::Entity::find()
+    let by_reference = feedback::Entity::find()
         .filter(feedback::Column::TenantId.eq(tenant_id))
         .filter(feedback::Column::Provider.eq(provider))
-        .filter(feedback::Column::ProviderRef.eq(provider_ref))
-        .one(conn)
+        .filter(feedback::Column::ProviderRef.eq(provider_ref));
+    super::first(by_reference, conn)
         .await?
         .map(from_row)
         .transpose()

@@ -175,6 +175,21 @@ pub fn to_db_precision(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chr
     chrono::SubsecRound::trunc_subsecs(t, 6)
 }
 
+/// The first row of `select`, like sea-orm's `.one()` but with `LIMIT 1` written into the SQL:
+/// `.one()` binds the limit as a parameter, and SQLite re-prepares a statement whose `LIMIT` is a
+/// parameter on every execution (6.9 % of the gateway's CPU on the SMS path when profiled).
+pub async fn first<E, C>(select: sea_orm::Select<E>, conn: &C) -> Result<Option<E::Model>, DbErr>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: sea_orm::FromQueryResult,
+    C: ConnectionTrait,
+{
+    use sea_orm::{FromQueryResult, QueryTrait};
+    let mut statement = select.build(conn.get_database_backend());
+    statement.sql.push_str(" LIMIT 1");
+    E::Model::find_by_statement(statement).one(conn).await
+}
+
 /// Rewrites `?` placeholders to `$1, $2, …` for PostgreSQL. Queries here never contain a
 /// literal `?`, so a plain scan is enough.
 pub fn placeholders(backend: DbBackend, sql: &str) -> String {
