@@ -246,7 +246,9 @@ pub async fn expire_open(db: &Db, now: DateTime<Utc>) -> Result<u64, DbErr> {
 }
 
 /// scheduled → cancelled for the contact's invitations on `channel` (or every channel for
-/// `all`): an opt-out is absolute and immediate. Returns how many.
+/// `all`): an opt-out is absolute and immediate. An invitation a dispatcher holds right now is
+/// left to it: it cancels it through its claim (the provider's own STOP), or checks the opt-out
+/// again when its lease ends. Returns how many.
 pub async fn cancel_on_opt_out<C: ConnectionTrait>(
     conn: &C,
     tenant_id: Uuid,
@@ -254,7 +256,8 @@ pub async fn cancel_on_opt_out<C: ConnectionTrait>(
     channel: &str,
 ) -> Result<u64, DbErr> {
     let condition = format!(
-        "tenant_id = ? AND contact_id = ? AND {} AND (channel = ? OR ? = 'all')",
+        "tenant_id = ? AND contact_id = ? AND {} AND (channel = ? OR ? = 'all') \
+         AND (locked_by IS NULL OR locked_until < ?)",
         from_states(&[InvitationStatus::Scheduled])
     );
     update(
@@ -273,6 +276,7 @@ pub async fn cancel_on_opt_out<C: ConnectionTrait>(
             contact_id.into(),
             channel.into(),
             channel.into(),
+            store::now().into(),
         ],
     )
     .await

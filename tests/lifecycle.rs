@@ -191,5 +191,34 @@ async fn transitions_only_move_forward(backend: Backend) {
     assert!(!lifecycle::mark_answered(&db.write, third, now)
         .await
         .unwrap());
+
+    // An opt-out cancels what waits to be sent, and leaves an invitation a dispatcher holds to
+    // its claimant, which cancels it (a provider's STOP) or checks the opt-out again.
+    let held = schedule(&server, &key, "+4522334488").await;
+    let claimed = invitations::claim_due(db, "w4", later(), Duration::minutes(5), 1)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|r| r.id).collect::<Vec<_>>(), [held]);
+    let waiting = schedule(&server, &key, "+4522334488").await;
+    let contact: Uuid = row(&server, &key, held).await["contact_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        lifecycle::cancel_on_opt_out(&db.write, tenant, contact, "all")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(row(&server, &key, waiting).await["status"], "cancelled");
+    assert_eq!(row(&server, &key, held).await["status"], "scheduled");
+    let claim = Claim {
+        db,
+        worker: "w4",
+        id: held,
+    };
+    assert!(claim.cancel("opt_out", "21610").await.unwrap());
+    assert_eq!(row(&server, &key, held).await["status"], "cancelled");
     server.stop().await;
 }

@@ -211,12 +211,11 @@ impl Dispatcher {
         };
         match e.verdict {
             Some(AddressVerdict::OptedOut) => {
-                // This invitation first, under the claim (released, and logged as cancelled at
-                // send time); then the opt-out cancels the contact's other scheduled ones.
-                let outcome = self.cancel(row, "opt_out", &error).await?;
+                // The opt-out cancels the contact's other scheduled invitations; this one, which
+                // it leaves to its claimant, is cancelled through the claim (and logged).
                 crate::policy::opt_out::set(&self.db, row.tenant_id, row.contact_id, channel, true)
                     .await?;
-                return Ok(outcome);
+                return self.cancel(row, "opt_out", &error).await;
             }
             Some(AddressVerdict::Invalid) => {
                 contacts::mark_identity_invalid(&self.db.write, row.tenant_id, kind, address)
