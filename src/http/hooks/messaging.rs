@@ -7,7 +7,7 @@
 //! (422). Then ingest applies the event and the provider's answer goes back (Twilio: TwiML,
 //! which may carry a reply to the customer).
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{header, HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -40,14 +40,14 @@ async fn receive(
     Path((slug, name, kind)): Path<(String, String, String)>,
     uri: Uri,
     headers: HeaderMap,
-    form: FormBody,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let (provider, hook) = provider_and_kind(&name, &kind)?;
-    // The body was read as a form above. A new format fails this match at compile time, on
-    // purpose: its extractor belongs here.
-    match hook.format {
-        BodyFormat::Form => {}
-    }
+    // The body is read once the address is known to lead somewhere. A new format fails this
+    // match at compile time, on purpose: its decoding belongs here.
+    let form = match hook.format {
+        BodyFormat::Form => FormBody::from_request(request, &state).await?,
+    };
     let kind = hook.name;
     let tenant = tenant(&state, &slug).await?;
     let creds = channel_configs::credentials(&state.db, tenant.id, provider.name)
