@@ -96,7 +96,6 @@ impl App {
             db: db.clone(),
             ingest,
             metrics: telemetry::metrics_handle(),
-            keys: Default::default(),
             http: http_client.clone(),
             limits: Arc::new(http::limits::InboundLimits::new(&config.rate_limits)),
             scheduler: Arc::new(policy::schedule::Scheduler {

@@ -9,6 +9,7 @@ use serde_json::json;
 
 on_both_backends!(
     admin_creates_tenants_with_hashed_keys,
+    a_revoked_key_stops_working_within_the_cache_lifetime,
     tenants_are_isolated_on_every_endpoint
 );
 
@@ -106,6 +107,46 @@ async fn admin_creates_tenants_with_hashed_keys(backend: Backend) {
         )
         .await;
     assert_problem(status, &body, 403, "forbidden");
+    server.stop().await;
+}
+
+/// Keys are cached for `database.cache_ttl_ms`: a key revoked in the database (by an operator,
+/// or through another replica) is refused within that time, and the cache never keeps a key
+/// that failed.
+async fn a_revoked_key_stops_working_within_the_cache_lifetime(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.database.cache_ttl_ms = 300, vec![]).await;
+    let key = server.tenant("acme").await;
+    let (status, _) = server.get("/v1/feedback", &key).await;
+    assert_eq!(status, StatusCode::OK);
+    server
+        .db
+        .write
+        .execute_unprepared("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP")
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let (status, body) = server.get("/v1/feedback", &key).await;
+        if status == StatusCode::UNAUTHORIZED {
+            assert_problem(status, &body, 401, "unauthorized");
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a revoked key still works after the cache lifetime"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Refused keys are not cached: restoring the key makes it work again at once.
+    server
+        .db
+        .write
+        .execute_unprepared("UPDATE api_keys SET revoked_at = NULL")
+        .await
+        .unwrap();
+    let (status, _) = server.get("/v1/feedback", &key).await;
+    assert_eq!(status, StatusCode::OK);
     server.stop().await;
 }
 

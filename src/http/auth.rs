@@ -1,9 +1,6 @@
 //! Bearer authentication: tenant API keys for `/v1`, the configured admin token for `/admin`.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
@@ -23,31 +20,6 @@ fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Tenants by key hash, so a request costs no database round trip for its key. Only keys that
-/// authenticated are kept (unknown keys cannot grow it), each for `TTL`: a key revoked in the
-/// database stops working here within that time.
-#[derive(Default)]
-pub struct KeyCache {
-    entries: RwLock<HashMap<String, (Tenant, Instant)>>,
-}
-
-impl KeyCache {
-    const TTL: Duration = Duration::from_secs(30);
-
-    fn get(&self, hash: &str) -> Option<Tenant> {
-        let entries = self.entries.read().ok()?;
-        let (tenant, at) = entries.get(hash)?;
-        (at.elapsed() < Self::TTL).then(|| tenant.clone())
-    }
-
-    fn put(&self, hash: String, tenant: Tenant) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.retain(|_, (_, at)| at.elapsed() < Self::TTL);
-            entries.insert(hash, (tenant, Instant::now()));
-        }
-    }
-}
-
 /// The tenant whose API key the request carries.
 pub struct TenantAuth(pub Tenant);
 
@@ -58,8 +30,7 @@ impl FromRequestParts<AppState> for TenantAuth {
         let key = bearer(parts).ok_or(ApiError::Unauthorized(
             "send the tenant API key as `Authorization: Bearer <key>`",
         ))?;
-        let hash = tenants::hash_key(key);
-        let tenant = match state.keys.get(&hash) {
+        let tenant = match tenants::cached_by_key(&state.db, &tenants::hash_key(key)) {
             Some(tenant) => tenant,
             None => {
                 // Unknown keys are throttled per client before they cost a database look-up.
@@ -67,12 +38,10 @@ impl FromRequestParts<AppState> for TenantAuth {
                     let ip = state.limits.client_ip(peer.ip(), &parts.headers);
                     state.limits.check_key_lookup(ip)?;
                 }
-                let tenant = tenants::authenticate(&state.db, key)
+                tenants::authenticate_cached(&state.db, key)
                     .await
                     .map_err(|e| state.db_error(e))?
-                    .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?;
-                state.keys.put(hash, tenant.clone());
-                tenant
+                    .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?
             }
         };
         tracing::Span::current().record("tenant", tenant.slug.as_str());

@@ -45,7 +45,6 @@ pub struct AppState {
     pub db: Db,
     pub ingest: Ingest,
     pub metrics: PrometheusHandle,
-    pub keys: Arc<auth::KeyCache>,
     pub scheduler: Arc<crate::policy::schedule::Scheduler>,
     pub limits: Arc<limits::InboundLimits>,
     /// For provider APIs a webhook needs (Zendesk's Users API).

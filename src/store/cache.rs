@@ -1,7 +1,7 @@
-//! Read caches for what every webhook and dispatch round reads and tenants rarely change: the
-//! tenant by slug, a provider's configuration, the survey list. A write through this process
-//! drops its entry at once; another replica's write is seen within the time to live
-//! (`database.cache_ttl_ms`), after which an entry is read again.
+//! Read caches for what every request, webhook and dispatch round reads and tenants rarely
+//! change: the tenant by API key and by slug, a provider's configuration, the survey list. A
+//! write through this process drops its entry at once; another replica's write is seen within
+//! the time to live (`database.cache_ttl_ms`), after which an entry is read again.
 
 use std::fmt;
 use std::future::Future;
@@ -65,6 +65,15 @@ where
         Ok(value)
     }
 
+    /// The cached value, if any; reads nothing.
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.entries.get(key)
+    }
+
     pub fn invalidate(&self, key: &K) {
         let mut generation = self.generation.lock().unwrap_or_else(|e| e.into_inner());
         *generation += 1;
@@ -75,6 +84,8 @@ where
 /// The gateway's read caches, shared by every clone of [`super::Db`].
 pub struct Caches {
     pub tenants_by_slug: ReadCache<String, Option<Tenant>>,
+    /// By the SHA-256 of the API key.
+    pub tenants_by_key: ReadCache<String, Option<Tenant>>,
     pub credentials: ReadCache<(Uuid, String), Option<Credentials>>,
     pub surveys: ReadCache<Uuid, Arc<Vec<Survey>>>,
 }
@@ -83,6 +94,7 @@ impl Caches {
     pub fn new(ttl: Duration) -> Caches {
         Caches {
             tenants_by_slug: ReadCache::new(10_000, ttl),
+            tenants_by_key: ReadCache::new(10_000, ttl),
             credentials: ReadCache::new(50_000, ttl),
             surveys: ReadCache::new(10_000, ttl),
         }

@@ -60,6 +60,9 @@ impl Db {
                 .min_connections(0)
                 .acquire_timeout(Duration::from_millis(cfg.acquire_timeout_ms))
                 .connect_timeout(Duration::from_millis(cfg.acquire_timeout_ms))
+                // A ping on every checkout is a round trip per transaction; only a connection
+                // idle long enough for a proxy or a restart to have dropped it is tested.
+                .test_before_acquire_if_idle_for(Duration::from_secs(30))
                 .sqlx_logging(false);
             let pool = Database::connect(opts).await?;
             Ok(Db {
@@ -134,6 +137,9 @@ async fn connect_sqlite(
     opts.max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_millis(cfg.acquire_timeout_ms))
+        // A file this process opened cannot be dropped by a server: pinging it on every
+        // checkout was one more hand-off to the connection's thread per transaction.
+        .test_before_acquire(false)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |o: SqliteConnectOptions| {
             o.journal_mode(SqliteJournalMode::Wal)

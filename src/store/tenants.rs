@@ -121,11 +121,13 @@ pub async fn authenticate(db: &Db, key: &str) -> Result<Option<Tenant>, DbErr> {
     if !key.starts_with(KEY_PREFIX) {
         return Ok(None);
     }
-    let Some(key) = api_key::Entity::find()
-        .filter(api_key::Column::KeyHash.eq(hash_key(key)))
-        .filter(api_key::Column::RevokedAt.is_null())
-        .one(&db.read)
-        .await?
+    let Some(key) = super::first(
+        api_key::Entity::find()
+            .filter(api_key::Column::KeyHash.eq(hash_key(key)))
+            .filter(api_key::Column::RevokedAt.is_null()),
+        &db.read,
+    )
+    .await?
     else {
         return Ok(None);
     };
@@ -133,6 +135,22 @@ pub async fn authenticate(db: &Db, key: &str) -> Result<Option<Tenant>, DbErr> {
         .one(&db.read)
         .await?
         .map(Tenant::from))
+}
+
+/// The tenant of an API key that authenticated within the cache's time to live, by the key's
+/// hash; `None` when it must be read from the database.
+pub fn cached_by_key(db: &Db, key_hash: &str) -> Option<Tenant> {
+    db.caches.tenants_by_key.get(key_hash).flatten()
+}
+
+/// [`authenticate`], cached by the key's hash. Only keys that authenticated are kept (unknown
+/// keys cannot grow the cache); a key revoked in the database stops working within the cache's
+/// time to live (`database.cache_ttl_ms`) on every replica.
+pub async fn authenticate_cached(db: &Db, key: &str) -> Result<Option<Tenant>, DbErr> {
+    db.caches
+        .tenants_by_key
+        .get_or_load(hash_key(key), || authenticate(db, key), Option::is_some)
+        .await
 }
 
 /// The tenant with this slug. Cached (known tenants only: a flood of made-up slugs is read
