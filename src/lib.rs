@@ -94,12 +94,13 @@ impl App {
         let state = AppState {
             config: config.clone(),
             db: db.clone(),
-            ingest,
+            ingest: ingest.clone(),
             metrics: telemetry::metrics_handle(),
             http: http_client.clone(),
             limits: Arc::new(http::limits::InboundLimits::new(&config.rate_limits)),
             scheduler: Arc::new(policy::schedule::Scheduler {
                 db: db.clone(),
+                group: ingest.group(),
                 defaults: config.policy.clone(),
                 tenant_time_zone: config
                     .tenant_defaults

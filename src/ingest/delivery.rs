@@ -4,9 +4,12 @@
 
 use channels::model::{AddressVerdict, DeliveryState, DeliveryStatus};
 use channels::vocabulary::Channel;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use std::sync::Arc;
 
-use super::{Ingest, IngestError, Received};
+use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::{Ingest, IngestError, OwnedReceived, Received};
 use crate::lifecycle;
 use crate::store::entities::invitation;
 use crate::store::tenants::Tenant;
@@ -21,66 +24,81 @@ impl Ingest {
         status: &DeliveryStatus,
         received: Received<'_>,
     ) -> Result<Option<DeliveryState>, IngestError> {
-        let now = store::now();
-        let txn = self.db.write.begin().await?;
-        // One raw event per (message, state): a redelivered report is stored once.
-        let reference = format!("{}:{}", status.provider_ref, status.state.as_str());
-        if super::insert_raw(
-            &txn,
-            tenant.id,
-            &status.provider,
-            Some(&reference),
-            None,
-            &received,
-            now,
-        )
-        .await?
-        .is_none()
-        {
-            txn.rollback().await?;
-            return Ok(None);
-        }
-        let sent = invitation::Entity::find()
-            .filter(invitation::Column::TenantId.eq(tenant.id))
-            .filter(invitation::Column::ProviderRef.eq(status.provider_ref.as_str()));
-        let Some(inv) = store::first(sent, &txn).await? else {
-            txn.commit().await?;
-            return Ok(None);
-        };
-        let current = inv
-            .delivery_status
-            .as_deref()
-            .and_then(DeliveryState::parse);
-        if current.is_some_and(|c| c.rank() >= status.state.rank()) {
-            txn.commit().await?;
-            return Ok(current);
-        }
-        let error = format!(
-            "{} {}",
-            status.state.as_str(),
-            status.error_code.as_deref().unwrap_or("")
-        );
-        lifecycle::record_delivery(&txn, inv.id, status.state, Some(error.trim_end())).await?;
-        // The provider's codes say what the failure means for the address.
-        if let (Some(verdict), Some(address), Some(channel)) = (
-            status.verdict,
-            inv.address.as_deref(),
-            inv.channel.as_deref(),
-        ) {
-            match verdict {
-                AddressVerdict::OptedOut => {
-                    crate::policy::opt_out::apply(&txn, tenant.id, inv.contact_id, channel, true)
-                        .await?;
-                }
-                AddressVerdict::Invalid => {
-                    let kind = Channel::parse(channel)
-                        .and_then(Channel::address_kind)
-                        .unwrap_or_default();
-                    contacts::mark_identity_invalid(&txn, tenant.id, kind, address).await?;
-                }
+        let request = Arc::new((tenant.id, status.clone(), OwnedReceived::from(&received)));
+        Ok(self
+            .group
+            .run(move |txn| {
+                let request = request.clone();
+                Box::pin(async move {
+                    let (tenant_id, status, received) = &*request;
+                    apply_report(txn, *tenant_id, status, &received.borrow()).await
+                })
+            })
+            .await?)
+    }
+}
+
+/// One report's work in its group's transaction.
+async fn apply_report(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+    status: &DeliveryStatus,
+    received: &Received<'_>,
+) -> Result<Option<DeliveryState>, DbErr> {
+    let now = store::now();
+    // One raw event per (message, state): a redelivered report is stored once.
+    let reference = format!("{}:{}", status.provider_ref, status.state.as_str());
+    if super::insert_raw(
+        txn,
+        tenant_id,
+        &status.provider,
+        Some(&reference),
+        None,
+        received,
+        now,
+    )
+    .await?
+    .is_none()
+    {
+        return Ok(None);
+    }
+    let sent = invitation::Entity::find()
+        .filter(invitation::Column::TenantId.eq(tenant_id))
+        .filter(invitation::Column::ProviderRef.eq(status.provider_ref.as_str()));
+    let Some(inv) = store::first(sent, txn).await? else {
+        return Ok(None);
+    };
+    let current = inv
+        .delivery_status
+        .as_deref()
+        .and_then(DeliveryState::parse);
+    if current.is_some_and(|c| c.rank() >= status.state.rank()) {
+        return Ok(current);
+    }
+    let error = format!(
+        "{} {}",
+        status.state.as_str(),
+        status.error_code.as_deref().unwrap_or("")
+    );
+    lifecycle::record_delivery(txn, inv.id, status.state, Some(error.trim_end())).await?;
+    // The provider's codes say what the failure means for the address.
+    if let (Some(verdict), Some(address), Some(channel)) = (
+        status.verdict,
+        inv.address.as_deref(),
+        inv.channel.as_deref(),
+    ) {
+        match verdict {
+            AddressVerdict::OptedOut => {
+                crate::policy::opt_out::apply(txn, tenant_id, inv.contact_id, channel, true)
+                    .await?;
+            }
+            AddressVerdict::Invalid => {
+                let kind = Channel::parse(channel)
+                    .and_then(Channel::address_kind)
+                    .unwrap_or_default();
+                contacts::mark_identity_invalid(txn, tenant_id, kind, address).await?;
             }
         }
-        txn.commit().await?;
-        Ok(Some(status.state))
     }
+    Ok(Some(status.state))
 }

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::events::Event;
 use crate::store::batch::{self, Owned, RawRow};
 use crate::store::feedback as rows;
+use crate::store::group::GroupCommit;
 use crate::store::tenants::{hex, Tenant};
 use crate::store::{self, Db};
 
@@ -67,6 +68,34 @@ pub struct Received<'a> {
     pub body: &'a [u8],
 }
 
+/// [`Received`], owned: for work that runs in a group commit (and again alone if the group
+/// fails).
+pub struct OwnedReceived {
+    kind: String,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+impl From<&Received<'_>> for OwnedReceived {
+    fn from(r: &Received<'_>) -> Self {
+        OwnedReceived {
+            kind: r.kind.to_owned(),
+            content_type: r.content_type.map(str::to_owned),
+            body: r.body.to_vec(),
+        }
+    }
+}
+
+impl OwnedReceived {
+    pub fn borrow(&self) -> Received<'_> {
+        Received {
+            kind: &self.kind,
+            content_type: self.content_type.as_deref(),
+            body: &self.body,
+        }
+    }
+}
+
 pub fn sha256_hex(body: &[u8]) -> String {
     hex(&Sha256::digest(body))
 }
@@ -94,6 +123,9 @@ pub struct Ingest {
     db: Db,
     sinks: Arc<[&'static str]>,
     writer: mpsc::Sender<Job>,
+    /// Group commit for the paths that read before they write (replies, delivery reports,
+    /// platform deliveries).
+    group: GroupCommit,
     relay_wake: Arc<Notify>,
 }
 
@@ -130,12 +162,20 @@ impl Ingest {
                 }
             });
         }
+        let group = GroupCommit::start(db.write.clone(), writers, max_batch);
         Ingest {
             db,
             sinks,
             writer: tx,
+            group,
             relay_wake,
         }
+    }
+
+    /// The group commit this ingest writes through, for the scheduler to share (one writer on
+    /// SQLite).
+    pub fn group(&self) -> GroupCommit {
+        self.group.clone()
     }
 
     pub fn wake_relay(&self) {

@@ -1,5 +1,6 @@
 //! Support platforms: one verified webhook delivery — its raw event, the ratings it carries and
-//! the surveys a closed ticket starts — is one transaction, all or nothing.
+//! the surveys a closed ticket starts — commits all or nothing, in the group commit of the
+//! deliveries that arrived at the same time (`store::group`).
 //!
 //! Idempotency rests on unique keys: the delivery's id on the raw event (a redelivery changes
 //! nothing), the platform's rating id on the record (a changed rating updates it and emits
@@ -7,6 +8,7 @@
 //! (closed, re-opened and closed again asks once). Two deliveries racing on one rating meet the
 //! record's unique key; the loser is applied again and finds the winner's record.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use channels::chat::{self, Credentials, LookupError, Platform};
@@ -19,7 +21,7 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Ingest, IngestError, Received};
+use super::{Ingest, IngestError, OwnedReceived, Received};
 use crate::events::Event;
 use crate::policy::schedule::{ScheduleError, Scheduler, SendRequest};
 use crate::store::invitations::InvitationView;
@@ -40,6 +42,19 @@ pub struct PlatformDelivery<'a> {
     /// A stored delivery applied again (an operator's replay of one kept as unreadable): its
     /// raw event exists and is claimed instead of inserted.
     pub replay_of: Option<Uuid>,
+}
+
+/// A delivery as its group runs it (and runs it again, alone, if the group fails).
+struct DeliveryRequest {
+    tenant_id: Uuid,
+    scheduler: Arc<Scheduler>,
+    surveys: Vec<Survey>,
+    platform: &'static Platform,
+    delivery_ref: Option<String>,
+    signed_sha256: Option<String>,
+    events: Vec<PlatformEvent>,
+    received: OwnedReceived,
+    replay_of: Option<Uuid>,
 }
 
 /// What became of a platform rating.
@@ -118,7 +133,7 @@ impl Ingest {
         &self,
         tenant: &Tenant,
         creds: &Credentials,
-        scheduler: &Scheduler,
+        scheduler: &Arc<Scheduler>,
         enrichment: &Enrichment<'_>,
         events: &mut [PlatformEvent],
         delivery: PlatformDelivery<'_>,
@@ -191,20 +206,32 @@ impl Ingest {
     pub async fn platform_events(
         &self,
         tenant: &Tenant,
-        scheduler: &Scheduler,
+        scheduler: &Arc<Scheduler>,
         surveys: &[Survey],
         delivery: &PlatformDelivery<'_>,
     ) -> Result<PlatformOutcome, IngestError> {
-        let result = match self
-            .apply_delivery(tenant, scheduler, surveys, delivery)
-            .await
-        {
+        let request = Arc::new(DeliveryRequest {
+            tenant_id: tenant.id,
+            scheduler: scheduler.clone(),
+            surveys: surveys.to_vec(),
+            platform: delivery.platform,
+            delivery_ref: delivery.delivery_ref.map(str::to_owned),
+            signed_sha256: delivery.signed_sha256.map(str::to_owned),
+            events: delivery.events.to_vec(),
+            received: OwnedReceived::from(&delivery.received),
+            replay_of: delivery.replay_of,
+        });
+        let apply = || {
+            let (ingest, request) = (self.clone(), request.clone());
+            self.group.run(move |txn| {
+                let (ingest, request) = (ingest.clone(), request.clone());
+                Box::pin(async move { ingest.apply_delivery(txn, &request).await })
+            })
+        };
+        let result = match apply().await {
             // Another delivery of the same rating committed first; applied again, this one
             // finds its record.
-            Err(e) if store::is_unique_violation(&e) => {
-                self.apply_delivery(tenant, scheduler, surveys, delivery)
-                    .await
-            }
+            Err(e) if store::is_unique_violation(&e) => apply().await,
             other => other,
         };
         if result.as_ref().is_ok_and(|o| !o.ratings.is_empty()) {
@@ -213,35 +240,33 @@ impl Ingest {
         Ok(result?)
     }
 
+    /// One delivery's work in its group's transaction.
     async fn apply_delivery(
         &self,
-        tenant: &Tenant,
-        scheduler: &Scheduler,
-        surveys: &[Survey],
-        delivery: &PlatformDelivery<'_>,
+        txn: &DatabaseTransaction,
+        request: &DeliveryRequest,
     ) -> Result<PlatformOutcome, DbErr> {
         let now = store::now();
-        let platform = delivery.platform;
-        let txn = self.db.write.begin().await?;
-        let stored = match delivery.replay_of {
-            Some(raw_id) => raw_events::claim_unreadable(&txn, tenant.id, raw_id)
+        let platform = request.platform;
+        let tenant_id = request.tenant_id;
+        let stored = match request.replay_of {
+            Some(raw_id) => raw_events::claim_unreadable(txn, tenant_id, raw_id)
                 .await?
                 .then_some(raw_id),
             None => {
                 super::insert_raw(
-                    &txn,
-                    tenant.id,
+                    txn,
+                    tenant_id,
                     platform.name,
-                    delivery.delivery_ref,
-                    delivery.signed_sha256,
-                    &delivery.received,
+                    request.delivery_ref.as_deref(),
+                    request.signed_sha256.as_deref(),
+                    &request.received.borrow(),
                     now,
                 )
                 .await?
             }
         };
         if stored.is_none() {
-            txn.rollback().await?;
             return Ok(PlatformOutcome {
                 duplicate: true,
                 ..PlatformOutcome::default()
@@ -249,21 +274,21 @@ impl Ingest {
         }
         let mut outcome = PlatformOutcome::default();
         let mut events = Vec::new();
-        for event in delivery.events {
+        for event in &request.events {
             match event {
                 PlatformEvent::PlatformRating(rating) => {
                     let applied =
-                        apply_rating(&txn, tenant.id, platform, rating, now, &mut events).await?;
+                        apply_rating(txn, tenant_id, platform, rating, now, &mut events).await?;
                     outcome.ratings.push(applied);
                 }
                 PlatformEvent::TicketClosed(ticket) => {
-                    schedule_surveys(&txn, tenant.id, scheduler, surveys, ticket, &mut outcome)
+                    let (scheduler, surveys) = (&request.scheduler, &request.surveys);
+                    schedule_surveys(txn, tenant_id, scheduler, surveys, ticket, &mut outcome)
                         .await?;
                 }
             }
         }
-        batch::enqueue(&txn, &events, &self.sinks).await?;
-        txn.commit().await?;
+        batch::enqueue(txn, &events, &self.sinks).await?;
         Ok(outcome)
     }
 }

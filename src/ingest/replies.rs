@@ -1,12 +1,14 @@
 //! Replies: a customer's message on a channel (an SMS today) becomes the answer to the
 //! invitation it belongs to, that answer's comment, or unsolicited free-text feedback.
 //!
-//! One reply is one transaction: its raw event, the contact, the record and its outbox event
-//! commit together. The contact's row is locked first, so two replies from one customer that
-//! arrive at once ("5 tak!" and "hurtig og venlig hjælp") are applied one after the other and
-//! land in one record.
+//! A reply's raw event, contact, record and outbox event commit together, in the group commit
+//! of whatever replies arrived at the same time (`store::group`). Within a group replies are
+//! applied one after the other; across groups (PostgreSQL's several writers) the contact's row
+//! is locked first. Either way two replies from one customer that arrive at once ("5 tak!" and
+//! "hurtig og venlig hjælp") are applied in turn and land in one record.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use channels::model::{
     ContactRef, Feedback, Identity, Keyword, Metric, ReplyText, Scale, TicketRefs,
@@ -16,11 +18,10 @@ use channels::vocabulary::{InvitationStatus, ReplyOutcome};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
 };
 use uuid::Uuid;
 
-use super::{Ingest, IngestError, Received};
+use super::{Ingest, IngestError, OwnedReceived, Received};
 use crate::events::Event;
 use crate::lifecycle;
 use crate::store::entities::invitation;
@@ -28,13 +29,21 @@ use crate::store::tenants::Tenant;
 use crate::store::{self, batch, invitations};
 
 /// A tenant's reply settings for one channel.
-pub struct ReplySettings<'a> {
+pub struct ReplySettings {
     /// Text within this time after a score becomes that score's comment.
     pub comment_window: Duration,
     /// Answer to a first score, per language.
-    pub thank_you: &'a BTreeMap<String, String>,
+    pub thank_you: BTreeMap<String, String>,
     /// Answer to a request for help, per language.
-    pub help_text: &'a BTreeMap<String, String>,
+    pub help_text: BTreeMap<String, String>,
+}
+
+/// A reply as its group runs it (and runs it again, alone, if the group fails).
+struct ReplyRequest {
+    tenant: Tenant,
+    message: ReplyText,
+    received: OwnedReceived,
+    settings: ReplySettings,
 }
 
 /// What became of a reply.
@@ -102,38 +111,79 @@ impl Ingest {
         tenant: &Tenant,
         message: &ReplyText,
         received: Received<'_>,
-        settings: &ReplySettings<'_>,
+        settings: ReplySettings,
     ) -> Result<Replied, IngestError> {
+        let request = Arc::new(ReplyRequest {
+            tenant: tenant.clone(),
+            message: message.clone(),
+            received: OwnedReceived::from(&received),
+            settings,
+        });
+        let ingest = self.clone();
+        let applied = self
+            .group
+            .run(move |txn| {
+                let (ingest, request) = (ingest.clone(), request.clone());
+                Box::pin(async move { ingest.apply_message(txn, &request).await })
+            })
+            .await?;
+        match applied {
+            Some((replied, wrote_events)) => {
+                if wrote_events {
+                    self.wake_relay();
+                }
+                Ok(replied)
+            }
+            None => Ok(Replied {
+                answer: super::stored_answer(
+                    &self.db,
+                    tenant.id,
+                    &message.provider,
+                    &message.provider_ref,
+                )
+                .await?,
+                outcome: ReplyOutcome::Duplicate,
+            }),
+        }
+    }
+
+    /// One reply's work in its group's transaction. `None`: a redelivery, which wrote nothing.
+    /// Else what to answer, and whether events were queued for the relay.
+    async fn apply_message(
+        &self,
+        txn: &DatabaseTransaction,
+        request: &ReplyRequest,
+    ) -> Result<Option<(Replied, bool)>, DbErr> {
+        let ReplyRequest {
+            tenant,
+            message,
+            received,
+            settings,
+        } = request;
         let (provider, provider_ref) = (message.provider.as_str(), message.provider_ref.as_str());
         let now = store::now();
-        let txn = self.db.write.begin().await?;
         let Some(raw_id) = super::insert_raw(
-            &txn,
+            txn,
             tenant.id,
             provider,
             Some(provider_ref),
             None,
-            &received,
+            &received.borrow(),
             now,
         )
         .await?
         else {
-            txn.rollback().await?;
-            return Ok(Replied {
-                answer: super::stored_answer(&self.db, tenant.id, provider, provider_ref).await?,
-                outcome: ReplyOutcome::Duplicate,
-            });
+            return Ok(None);
         };
-        let contact_id = contact_of(&txn, tenant.id, &message.from, now).await?;
-        invitations::lock_contact(&txn, contact_id).await?;
+        let contact_id = contact_of(txn, tenant.id, &message.from, now).await?;
+        invitations::lock_contact(txn, contact_id).await?;
 
         let mut events = Vec::new();
         let channel = message.channel.as_str();
         let (outcome, answer) = match message.keyword {
             Some(keyword @ (Keyword::OptOut | Keyword::OptIn)) => {
                 let opt_out = keyword == Keyword::OptOut;
-                crate::policy::opt_out::apply(&txn, tenant.id, contact_id, channel, opt_out)
-                    .await?;
+                crate::policy::opt_out::apply(txn, tenant.id, contact_id, channel, opt_out).await?;
                 // The provider confirms opt-out and opt-in itself (Twilio answers STOP).
                 (
                     if opt_out {
@@ -145,31 +195,19 @@ impl Ingest {
                 )
             }
             Some(Keyword::Help) => {
-                let language = newest_language(&txn, tenant.id, contact_id, channel).await?;
-                let text = reply::localized(settings.help_text, language.as_deref())
+                let language = newest_language(txn, tenant.id, contact_id, channel).await?;
+                let text = reply::localized(&settings.help_text, language.as_deref())
                     .or_else(|| settings.help_text.values().next().map(String::as_str));
                 (ReplyOutcome::Help, text.map(str::to_owned))
             }
             None => {
-                self.apply_reply(
-                    &txn,
-                    tenant,
-                    contact_id,
-                    message,
-                    settings,
-                    now,
-                    &mut events,
-                )
-                .await?
+                self.apply_reply(txn, tenant, contact_id, message, settings, now, &mut events)
+                    .await?
             }
         };
-        store::raw_events::set_answer(&txn, raw_id, answer.as_deref()).await?;
-        batch::enqueue(&txn, &events, &self.sinks).await?;
-        txn.commit().await?;
-        if !events.is_empty() {
-            self.wake_relay();
-        }
-        Ok(Replied { answer, outcome })
+        store::raw_events::set_answer(txn, raw_id, answer.as_deref()).await?;
+        batch::enqueue(txn, &events, &self.sinks).await?;
+        Ok(Some((Replied { answer, outcome }, !events.is_empty())))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -179,7 +217,7 @@ impl Ingest {
         tenant: &Tenant,
         contact_id: Uuid,
         r: &ReplyText,
-        settings: &ReplySettings<'_>,
+        settings: &ReplySettings,
         now: DateTime<Utc>,
         events: &mut Vec<Event>,
     ) -> Result<(ReplyOutcome, Option<String>), DbErr> {
@@ -231,7 +269,7 @@ impl Ingest {
                 }
                 super::insert_record(txn, &record, events, now).await?;
                 lifecycle::mark_answered(txn, inv.id, now).await?;
-                let thanks = reply::localized(settings.thank_you, language.as_deref());
+                let thanks = reply::localized(&settings.thank_you, language.as_deref());
                 (ReplyOutcome::Answered, thanks.map(str::to_owned))
             }
             (Plan::Score { value, remark }, Some(mut record)) => {
@@ -243,7 +281,7 @@ impl Ingest {
                 }
                 super::update_record(txn, &record, events, now).await?;
                 lifecycle::mark_answered(txn, inv.id, now).await?;
-                let thanks = reply::localized(settings.thank_you, language.as_deref());
+                let thanks = reply::localized(&settings.thank_you, language.as_deref());
                 (ReplyOutcome::Answered, thanks.map(str::to_owned))
             }
             (Plan::Rescore { value, remark }, Some(mut record)) => {

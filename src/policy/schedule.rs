@@ -7,6 +7,8 @@
 //! (survey, ticket) across contacts and replicas; a trigger that loses that race is decided
 //! again and suppressed.
 
+use std::sync::Arc;
+
 use channels::model::ContactRef;
 use chrono_tz::Tz;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, TransactionTrait};
@@ -16,6 +18,7 @@ use uuid::Uuid;
 use super::decision::{self, Decision};
 use super::{Policy, PolicyDefaults};
 use crate::lifecycle;
+use crate::store::group::GroupCommit;
 use crate::store::invitations::{self, InvitationView, NewDecision, NewInvitation};
 use crate::store::surveys::Survey;
 use crate::store::{self, batch, contacts, Db};
@@ -41,19 +44,37 @@ pub enum ScheduleError {
 
 pub struct Scheduler {
     pub db: Db,
+    /// Triggers from the API are decided and written in the group commit of whatever requests
+    /// are waiting (`store::group`), one after the other.
+    pub group: GroupCommit,
     pub defaults: PolicyDefaults,
     pub tenant_time_zone: Tz,
 }
 
 impl Scheduler {
     pub async fn schedule(
-        &self,
+        self: &Arc<Self>,
         tenant_id: Uuid,
         survey: &Survey,
         req: &SendRequest,
     ) -> Result<InvitationView, ScheduleError> {
-        self.schedule_in(&self.db.write, tenant_id, survey, req)
-            .await
+        let request = Arc::new((self.clone(), survey.clone(), req.clone()));
+        let decided = self
+            .group
+            .run(move |txn| {
+                let request = request.clone();
+                Box::pin(async move {
+                    let (scheduler, survey, req) = &*request;
+                    match scheduler.schedule_in(txn, tenant_id, survey, req).await {
+                        // A failed statement fails the group, whose requests then run alone.
+                        Err(ScheduleError::Db(e)) => Err(e),
+                        // An answer for this request alone; the group goes on.
+                        decided => Ok(decided),
+                    }
+                })
+            })
+            .await?;
+        decided
     }
 
     /// Schedules within `conn`: a transaction of its own on a connection, or a savepoint in

@@ -10,6 +10,7 @@ pub mod channel_configs;
 pub mod contacts;
 pub mod entities;
 pub mod feedback;
+pub mod group;
 pub mod invitations;
 pub mod outbox;
 pub mod raw_events;

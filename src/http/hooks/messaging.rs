@@ -86,12 +86,12 @@ async fn receive(
                         .comment_window_minutes
                         .unwrap_or(state.config.replies.comment_window_minutes),
                 )),
-                thank_you: &stored.thank_you,
-                help_text: &stored.help_text,
+                thank_you: stored.thank_you,
+                help_text: stored.help_text,
             };
             let replied = state
                 .ingest
-                .receive_message(&tenant, &message, received, &settings)
+                .receive_message(&tenant, &message, received, settings)
                 .await
                 .map_err(|e| state.ingest_error(e))?;
             let duplicate = replied.outcome == ReplyOutcome::Duplicate;
