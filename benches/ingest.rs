@@ -24,7 +24,7 @@ use serde_json::json;
 mod support;
 
 use support::{
-    configure, env_or, intercom_rating, load_on, spawn_bare, spawn_gateway, twilio_sms,
+    api_answer, configure, env_or, intercom_rating, load_on, spawn_bare, spawn_gateway, twilio_sms,
     zendesk_solved, Outcome, Payload, Server, TempPostgres, INTERCOM_SECRET, TWILIO_AUTH_TOKEN,
     ZENDESK_SECRET,
 };
@@ -45,18 +45,6 @@ fn main() {
     rt.block_on(run());
 }
 
-fn body(i: u64) -> Payload {
-    Payload::Json(json!({
-        "metric": "nps",
-        "score": i % 11,
-        "comment": "Quick and friendly help",
-        "channel": "sms",
-        "contact": {"email": format!("customer{}@example.com", i % 1000)},
-        "ticket_ref": format!("T-{i}"),
-        "agent_ref": format!("agent-{}", i % 20),
-    }))
-}
-
 /// Closed loop: `clients` tasks send as fast as answers come back, for `duration`.
 /// Open loop when `rate` is set: requests start on a fixed schedule whatever the answers do.
 async fn load(
@@ -70,7 +58,7 @@ async fn load(
         server,
         "/v1/feedback",
         201,
-        body,
+        api_answer,
         clients,
         duration,
         rate,

@@ -31,9 +31,9 @@ use uuid::Uuid;
 mod support;
 
 use support::{
-    configure, env_or, intercom_rating, load_on, spawn_bare, spawn_gateway_with, twilio_sms,
-    zendesk_solved, Outcome, Payload, Server, TempPostgres, INTERCOM_SECRET, TWILIO_AUTH_TOKEN,
-    ZENDESK_SECRET,
+    api_answer, configure, env_or, intercom_rating, load_on, spawn_bare, spawn_gateway_with,
+    twilio_sms, zendesk_solved, Outcome, Payload, Server, TempPostgres, INTERCOM_SECRET,
+    TWILIO_AUTH_TOKEN, ZENDESK_SECRET,
 };
 
 const TENANTS: usize = 10;
@@ -79,18 +79,6 @@ fn sms_answer(phase: u64) -> impl Fn(u64) -> Payload + Send + Sync + Clone + 'st
             text,
         )
     }
-}
-
-fn api_answer(i: u64) -> Payload {
-    Payload::Json(json!({
-        "metric": "nps",
-        "score": i % 11,
-        "comment": "Quick and friendly help",
-        "channel": "sms",
-        "contact": {"email": format!("customer{}@example.com", i % 1000)},
-        "ticket_ref": format!("T-{i}"),
-        "agent_ref": format!("agent-{}", i % 20),
-    }))
 }
 
 struct Figures {
@@ -249,17 +237,19 @@ async fn tenant_id(db: &DatabaseConnection, slug: &str) -> Uuid {
     .unwrap()
 }
 
-/// The customers both phases' replies come from, each with an SMS survey sent an hour ago.
-async fn load_open_invitations(db: &DatabaseConnection, tenant: Uuid) {
+/// Contacts, each with one identity of `kind`.
+async fn insert_contacts(
+    db: &DatabaseConnection,
+    tenant: Uuid,
+    kind: &str,
+    people: &[(Uuid, String)],
+) {
     let now = Utc::now();
-    let customers: Vec<(u64, Uuid)> = (0..2 * OPEN_PER_PHASE)
-        .map(|n| (n, Uuid::now_v7()))
-        .collect();
     bulk_insert(
         db,
         "contacts",
         &["id", "tenant_id", "opt_outs", "created_at", "updated_at"],
-        customers.iter().map(|(_, c)| {
+        people.iter().map(|(c, _)| {
             vec![
                 (*c).into(),
                 tenant.into(),
@@ -282,19 +272,32 @@ async fn load_open_invitations(db: &DatabaseConnection, tenant: Uuid) {
             "status",
             "created_at",
         ],
-        customers.iter().map(|(n, c)| {
+        people.iter().map(|(c, value)| {
             vec![
                 Uuid::now_v7().into(),
                 tenant.into(),
                 (*c).into(),
-                "phone".into(),
-                customer_phone(*n).into(),
+                kind.into(),
+                value.as_str().into(),
                 "valid".into(),
                 now.into(),
             ]
         }),
     )
     .await;
+}
+
+/// The customers both phases' replies come from, each with an SMS survey sent an hour ago.
+async fn load_open_invitations(db: &DatabaseConnection, tenant: Uuid) {
+    let now = Utc::now();
+    let customers: Vec<(u64, Uuid)> = (0..2 * OPEN_PER_PHASE)
+        .map(|n| (n, Uuid::now_v7()))
+        .collect();
+    let people: Vec<(Uuid, String)> = customers
+        .iter()
+        .map(|(n, c)| (*c, customer_phone(*n)))
+        .collect();
+    insert_contacts(db, tenant, "phone", &people).await;
     let sent = now - chrono::Duration::hours(1);
     bulk_insert(
         db,
@@ -349,46 +352,12 @@ async fn load_history(db: &DatabaseConnection, tenants: &[Uuid], rows: u64) {
     let surveys = [SMS_SURVEY, "bench-ticket-csat", "quarterly-nps"];
     for (t, tenant) in tenants.iter().enumerate() {
         let contacts: Vec<Uuid> = (0..contacts_per_tenant).map(|_| Uuid::now_v7()).collect();
-        bulk_insert(
-            db,
-            "contacts",
-            &["id", "tenant_id", "opt_outs", "created_at", "updated_at"],
-            contacts.iter().map(|c| {
-                vec![
-                    (*c).into(),
-                    (*tenant).into(),
-                    json!([]).into(),
-                    now.into(),
-                    now.into(),
-                ]
-            }),
-        )
-        .await;
-        bulk_insert(
-            db,
-            "contact_identities",
-            &[
-                "id",
-                "tenant_id",
-                "contact_id",
-                "kind",
-                "value",
-                "status",
-                "created_at",
-            ],
-            contacts.iter().enumerate().map(|(n, c)| {
-                vec![
-                    Uuid::now_v7().into(),
-                    (*tenant).into(),
-                    (*c).into(),
-                    "email".into(),
-                    format!("history{t}-{n}@example.com").into(),
-                    "valid".into(),
-                    now.into(),
-                ]
-            }),
-        )
-        .await;
+        let people: Vec<(Uuid, String)> = contacts
+            .iter()
+            .enumerate()
+            .map(|(n, c)| (*c, format!("history{t}-{n}@example.com")))
+            .collect();
+        insert_contacts(db, *tenant, "email", &people).await;
         // Five invitations per contact, each answered by one record with its raw event.
         let history: Vec<(u64, Uuid, Uuid, Uuid, chrono::DateTime<Utc>)> = (0..contacts_per_tenant
             * 5)

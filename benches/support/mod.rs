@@ -139,6 +139,19 @@ pub fn spawn_gateway_with(db_url: &str, dir: &std::path::Path, env: &[(&str, &st
     }
 }
 
+/// An answer through `POST /v1/feedback`, as an integrating application sends it.
+pub fn api_answer(i: u64) -> Payload {
+    Payload::Json(json!({
+        "metric": "nps",
+        "score": i % 11,
+        "comment": "Quick and friendly help",
+        "channel": "sms",
+        "contact": {"email": format!("customer{}@example.com", i % 1000)},
+        "ticket_ref": format!("T-{i}"),
+        "agent_ref": format!("agent-{}", i % 20),
+    }))
+}
+
 /// What one request carries.
 pub enum Payload {
     Json(Value),
@@ -161,6 +174,17 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    fn empty() -> Outcome {
+        Outcome {
+            ok: 0,
+            errors: 0,
+            elapsed: Duration::ZERO,
+            latencies_us: Vec::new(),
+            acknowledged: Vec::new(),
+            first_error: None,
+        }
+    }
+
     pub fn rate(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
     }
@@ -203,14 +227,7 @@ pub async fn load_on(
         let key = server.key.clone();
         let interval = rate.map(|r| Duration::from_secs_f64(clients as f64 / r));
         tasks.push(tokio::spawn(async move {
-            let mut out = Outcome {
-                ok: 0,
-                errors: 0,
-                elapsed: Duration::ZERO,
-                latencies_us: Vec::new(),
-                acknowledged: Vec::new(),
-                first_error: None,
-            };
+            let mut out = Outcome::empty();
             let mut next = Instant::now()
                 + interval.map_or(Duration::ZERO, |i| {
                     i.mul_f64(worker as f64 / clients as f64)
@@ -275,14 +292,7 @@ pub async fn load_on(
     }
     tokio::time::sleep(duration).await;
     stop.store(true, Ordering::Relaxed);
-    let mut total = Outcome {
-        ok: 0,
-        errors: 0,
-        elapsed: Duration::ZERO,
-        latencies_us: Vec::new(),
-        acknowledged: Vec::new(),
-        first_error: None,
-    };
+    let mut total = Outcome::empty();
     for t in tasks {
         let o = t.await.unwrap();
         total.ok += o.ok;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use rand::Rng;
@@ -26,7 +26,12 @@ pub struct Relay {
     cfg: OutboxConfig,
     worker: String,
     wake: Arc<Notify>,
+    /// When the depth gauge was last counted: `COUNT(*)` reads the whole outbox, so it runs at
+    /// most once per [`DEPTH_EVERY`], not per round.
+    depth_counted: Arc<std::sync::Mutex<Option<Instant>>>,
 }
+
+const DEPTH_EVERY: Duration = Duration::from_secs(5);
 
 impl Relay {
     pub fn new(db: Db, sinks: Vec<Arc<dyn Sink>>, cfg: OutboxConfig, wake: Arc<Notify>) -> Self {
@@ -37,6 +42,7 @@ impl Relay {
             cfg,
             worker: format!("relay-{}", channels::model::new_id()),
             wake,
+            depth_counted: Default::default(),
         }
     }
 
@@ -77,13 +83,11 @@ impl Relay {
     /// Runs rounds until no row is due. For tests and for draining at shutdown.
     pub async fn drain(&self) -> Result<usize, DbErr> {
         let mut total = 0;
-        for round in 1u64.. {
+        loop {
             let n = self.run_once().await?;
             total += n;
-            // Keep the depth gauge fresh also under a load that never lets the queue empty.
-            if n == 0 || round % 10 == 0 {
-                self.record_depth().await;
-            }
+            // Also under a load that never lets the queue empty.
+            self.record_depth().await;
             if n == 0 {
                 break;
             }
@@ -155,6 +159,13 @@ impl Relay {
     }
 
     async fn record_depth(&self) {
+        {
+            let mut counted = self.depth_counted.lock().unwrap_or_else(|e| e.into_inner());
+            if counted.is_some_and(|at| at.elapsed() < DEPTH_EVERY) {
+                return;
+            }
+            *counted = Some(Instant::now());
+        }
         if let Ok(depth) = outbox::depth(&self.db).await {
             metrics::gauge!("outbox_depth").set(depth as f64);
         }

@@ -144,19 +144,7 @@ impl Ingest {
         for _ in 0..writers.max(1) {
             let (db, sinks, rx, wake) = (db.clone(), sinks.clone(), rx.clone(), relay_wake.clone());
             tokio::spawn(async move {
-                loop {
-                    let jobs = {
-                        let mut rx = rx.lock().await;
-                        let Some(first) = rx.recv().await else { return };
-                        let mut jobs = vec![first];
-                        while jobs.len() < max_batch {
-                            match rx.try_recv() {
-                                Ok(job) => jobs.push(job),
-                                Err(_) => break,
-                            }
-                        }
-                        jobs
-                    };
+                while let Some(jobs) = crate::store::group::next_group(&rx, max_batch).await {
                     write_batch(&db, &sinks, jobs).await;
                     wake.notify_one();
                 }

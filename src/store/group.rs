@@ -51,19 +51,7 @@ impl GroupCommit {
         for _ in 0..writers.max(1) {
             let (db, rx) = (db.clone(), rx.clone());
             tokio::spawn(async move {
-                loop {
-                    let jobs = {
-                        let mut rx = rx.lock().await;
-                        let Some(first) = rx.recv().await else { return };
-                        let mut jobs = vec![first];
-                        while jobs.len() < max_group {
-                            match rx.try_recv() {
-                                Ok(job) => jobs.push(job),
-                                Err(_) => break,
-                            }
-                        }
-                        jobs
-                    };
+                while let Some(jobs) = next_group(&rx, max_group).await {
                     run_group(&db, jobs).await;
                 }
             });
@@ -92,6 +80,21 @@ impl GroupCommit {
             .downcast::<T>()
             .expect("a group answers each request with its own work's value"))
     }
+}
+
+/// The next request to arrive and whatever others wait behind it, up to `max`; `None` once
+/// every sender is gone. Writers share the receiver, taking turns.
+pub async fn next_group<J>(rx: &Mutex<mpsc::Receiver<J>>, max: usize) -> Option<Vec<J>> {
+    let mut rx = rx.lock().await;
+    let first = rx.recv().await?;
+    let mut jobs = vec![first];
+    while jobs.len() < max {
+        match rx.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(jobs)
 }
 
 async fn run_group(db: &DatabaseConnection, jobs: Vec<Job>) {
