@@ -161,6 +161,19 @@ impl App {
                 }
             }
         });
+        let (db, stop) = (self.db.clone(), workers_stop.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                        if let Err(e) = db.checkpoint().await {
+                            tracing::warn!(error = %e, "WAL checkpoint failed");
+                        }
+                    }
+                }
+            }
+        });
         let grace = Duration::from_secs(self.config.http.shutdown_grace_seconds);
         let router = self.router();
         let limits = http::serve::ConnectionLimits {

@@ -400,3 +400,64 @@ async fn kill_9_loses_nothing_that_was_answered_201() {
     gw.child.kill().unwrap();
     gw.child.wait().unwrap();
 }
+
+/// On SQLite the writer never checkpoints (a checkpoint would hold the one write connection);
+/// the server copies the write-ahead log into the database file from a reader every second.
+/// Read with the log ignored (`immutable`), the database file itself holds what was answered
+/// 201 a moment before; without the checkpointer it would hold nothing.
+#[tokio::test]
+async fn the_sqlite_log_is_checkpointed_beside_the_writer() {
+    use sea_orm::ConnectionTrait;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let key = server.tenant("acme").await;
+    for i in 0..20 {
+        let (status, body) = server
+            .post(
+                "/v1/feedback",
+                &key,
+                json!({"metric": "nps", "score": i % 11, "contact": {"email": format!("c{i}@example.com")}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let file = server
+        .test_db
+        .url()
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let in_file = || async {
+        let options = sea_orm::sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&file)
+            .immutable(true)
+            .read_only(true);
+        let pool = sea_orm::sqlx::SqlitePool::connect_with(options)
+            .await
+            .unwrap();
+        let db = sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool);
+        // Before the first checkpoint the file holds not even the tables.
+        let n: i64 = match db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "SELECT COUNT(*) AS n FROM feedback",
+            ))
+            .await
+        {
+            Ok(Some(row)) => row.try_get("", "n").unwrap(),
+            _ => 0,
+        };
+        db.close().await.unwrap();
+        n
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while in_file().await < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the answers never reached the database file"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.stop().await;
+}
