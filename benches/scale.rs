@@ -24,6 +24,8 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use feedback_gateway::store::batch::insert_sql;
+use feedback_gateway::store::placeholders;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value};
 use serde_json::json;
 use uuid::Uuid;
@@ -199,25 +201,7 @@ async fn bulk_insert(
     let mut rows = rows.peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Value>> = rows.by_ref().take(per_statement).collect();
-        let mut n = 0;
-        let mut placeholders = Vec::with_capacity(chunk.len());
-        for _ in &chunk {
-            let one: Vec<String> = (0..columns.len())
-                .map(|_| {
-                    n += 1;
-                    match backend {
-                        DbBackend::Postgres => format!("${n}"),
-                        _ => "?".to_owned(),
-                    }
-                })
-                .collect();
-            placeholders.push(format!("({})", one.join(", ")));
-        }
-        let sql = format!(
-            "INSERT INTO {table} ({}) VALUES {}",
-            columns.join(", "),
-            placeholders.join(", ")
-        );
+        let sql = placeholders(backend, &insert_sql(table, columns, chunk.len(), ""));
         let values: Vec<Value> = chunk.into_iter().flatten().collect();
         db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await
@@ -490,13 +474,9 @@ async fn answered_surveys(db: &DatabaseConnection, tenant: Uuid) -> i64 {
     let backend = db.get_database_backend();
     let sql = "SELECT COUNT(*) AS n FROM invitations WHERE tenant_id = ? AND survey_key = ? \
                AND status = 'answered' AND address IS NOT NULL";
-    let sql = match backend {
-        DbBackend::Postgres => sql.replacen('?', "$1", 1).replacen('?', "$2", 1),
-        _ => sql.to_owned(),
-    };
     db.query_one_raw(Statement::from_sql_and_values(
         backend,
-        sql,
+        placeholders(backend, sql),
         [tenant.into(), SMS_SURVEY.into()],
     ))
     .await

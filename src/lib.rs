@@ -152,25 +152,16 @@ impl App {
         let relay = tokio::spawn(self.relay.clone().run(workers_stop.clone()));
         let dispatcher = tokio::spawn(self.dispatcher.clone().run(workers_stop.clone()));
         let limits = self.state.limits.clone();
-        let forget = workers_stop.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = forget.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(60)) => limits.forget_idle(),
-                }
-            }
+        every(Duration::from_secs(60), &workers_stop, move || {
+            limits.forget_idle();
+            async {}
         });
-        let (db, stop) = (self.db.clone(), workers_stop.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                        if let Err(e) = db.checkpoint().await {
-                            tracing::warn!(error = %e, "WAL checkpoint failed");
-                        }
-                    }
+        let db = self.db.clone();
+        every(Duration::from_secs(1), &workers_stop, move || {
+            let db = db.clone();
+            async move {
+                if let Err(e) = db.checkpoint().await {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
                 }
             }
         });
@@ -197,6 +188,23 @@ impl App {
         self.db.close().await;
         Ok(())
     }
+}
+
+/// Runs `job` every `period` until `stop` fires.
+fn every<F, Fut>(period: Duration, stop: &CancellationToken, mut job: F)
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(period) => job().await,
+            }
+        }
+    });
 }
 
 /// On first start (no tenant at all) creates the demo tenant and returns its key.

@@ -7,6 +7,7 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::{Backend, TestServer};
+use feedback_gateway::store::batch::insert_sql;
 use feedback_gateway::store::{feedback, invitations, placeholders, raw_events};
 use sea_orm::{ConnectionTrait, DbBackend, QuerySelect, QueryTrait, Statement, Value};
 use uuid::Uuid;
@@ -19,12 +20,7 @@ const INVITATIONS_PER_CONTACT: usize = 5;
 async fn insert(server: &TestServer, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) {
     let backend = server.db.backend();
     for chunk in rows.chunks(200) {
-        let one = format!("({})", vec!["?"; columns.len()].join(", "));
-        let sql = format!(
-            "INSERT INTO {table} ({}) VALUES {}",
-            columns.join(", "),
-            vec![one.as_str(); chunk.len()].join(", ")
-        );
+        let sql = insert_sql(table, columns, chunk.len(), "");
         let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
         server
             .db

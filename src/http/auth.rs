@@ -30,7 +30,8 @@ impl FromRequestParts<AppState> for TenantAuth {
         let key = bearer(parts).ok_or(ApiError::Unauthorized(
             "send the tenant API key as `Authorization: Bearer <key>`",
         ))?;
-        let tenant = match tenants::cached_by_key(&state.db, &tenants::hash_key(key)) {
+        let key_hash = tenants::hash_key(key);
+        let tenant = match tenants::cached_by_key(&state.db, &key_hash) {
             Some(tenant) => tenant,
             None => {
                 // Unknown keys are throttled per client before they cost a database look-up.
@@ -38,7 +39,7 @@ impl FromRequestParts<AppState> for TenantAuth {
                     let ip = state.limits.client_ip(peer.ip(), &parts.headers);
                     state.limits.check_key_lookup(ip)?;
                 }
-                tenants::authenticate_cached(&state.db, key)
+                tenants::authenticate(&state.db, key, &key_hash)
                     .await
                     .map_err(|e| state.db_error(e))?
                     .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?

@@ -18,7 +18,7 @@ use super::placeholders;
 use crate::events::Event;
 
 /// `INSERT INTO table (cols) VALUES (?, …), (?, …) suffix`.
-pub(super) fn insert_sql(table: &str, columns: &[&str], rows: usize, suffix: &str) -> String {
+pub fn insert_sql(table: &str, columns: &[&str], rows: usize, suffix: &str) -> String {
     let one = format!("({})", vec!["?"; columns.len()].join(", "));
     let all = vec![one.as_str(); rows].join(", ");
     format!(

@@ -116,41 +116,41 @@ pub async fn create(db: &Db, slug: &str) -> Result<CreatedTenant, CreateTenantEr
     })
 }
 
-/// The tenant an API key belongs to, if the key is known and not revoked.
-pub async fn authenticate(db: &Db, key: &str) -> Result<Option<Tenant>, DbErr> {
+/// The tenant an API key belongs to, if the key is known and not revoked; `key_hash` is the
+/// key's [`hash_key`], computed once by the caller. Cached by that hash: only keys that
+/// authenticated are kept (unknown keys cannot grow the cache), and a key revoked in the
+/// database stops working within the cache's time to live (`database.cache_ttl_ms`) on every
+/// replica.
+pub async fn authenticate(db: &Db, key: &str, key_hash: &str) -> Result<Option<Tenant>, DbErr> {
     if !key.starts_with(KEY_PREFIX) {
         return Ok(None);
     }
-    let Some(key) = super::first(
-        api_key::Entity::find()
-            .filter(api_key::Column::KeyHash.eq(hash_key(key)))
-            .filter(api_key::Column::RevokedAt.is_null()),
-        &db.read,
-    )
-    .await?
-    else {
-        return Ok(None);
-    };
-    Ok(tenant::Entity::find_by_id(key.tenant_id)
-        .one(&db.read)
+    let load = || async {
+        let Some(key) = super::first(
+            api_key::Entity::find()
+                .filter(api_key::Column::KeyHash.eq(key_hash))
+                .filter(api_key::Column::RevokedAt.is_null()),
+            &db.read,
+        )
         .await?
-        .map(Tenant::from))
+        else {
+            return Ok(None);
+        };
+        Ok(tenant::Entity::find_by_id(key.tenant_id)
+            .one(&db.read)
+            .await?
+            .map(Tenant::from))
+    };
+    db.caches
+        .tenants_by_key
+        .get_or_load(key_hash.to_owned(), load, Option::is_some)
+        .await
 }
 
 /// The tenant of an API key that authenticated within the cache's time to live, by the key's
 /// hash; `None` when it must be read from the database.
 pub fn cached_by_key(db: &Db, key_hash: &str) -> Option<Tenant> {
     db.caches.tenants_by_key.get(key_hash).flatten()
-}
-
-/// [`authenticate`], cached by the key's hash. Only keys that authenticated are kept (unknown
-/// keys cannot grow the cache); a key revoked in the database stops working within the cache's
-/// time to live (`database.cache_ttl_ms`) on every replica.
-pub async fn authenticate_cached(db: &Db, key: &str) -> Result<Option<Tenant>, DbErr> {
-    db.caches
-        .tenants_by_key
-        .get_or_load(hash_key(key), || authenticate(db, key), Option::is_some)
-        .await
 }
 
 /// The tenant with this slug. Cached (known tenants only: a flood of made-up slugs is read

@@ -248,6 +248,9 @@ pub struct ConfigBody {
     pub api_base_url: Option<serde_json::Value>,
     #[serde(default)]
     pub messages_per_second: Option<f64>,
+    // The reply settings field by field, not `#[serde(flatten)] ReplySettings`: serde ignores
+    // `deny_unknown_fields` on a struct with a flattened field, and a misspelt key must be
+    // refused. `validate` gathers them into `ReplySettings`.
     #[serde(default)]
     pub comment_window_minutes: Option<u32>,
     /// Answer to a first score, per language: {"da": "Tak for dit svar!"}.
