@@ -15,6 +15,7 @@ use feedback_gateway::forward::relay::Relay;
 use feedback_gateway::forward::{Sink, SinkError};
 use feedback_gateway::store::outbox;
 use reqwest::{Method, StatusCode};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 /// A sink that records what it is given and fails on demand.
@@ -58,6 +59,7 @@ on_both_backends!(
     exhausted_rows_become_dead_letters_and_replay,
     a_crashed_workers_rows_return_after_the_lease,
     two_relays_share_the_queue,
+    the_scoring_store_retries_a_failed_round_and_then_delivers,
 );
 
 async fn wait_for(mut done: impl FnMut() -> bool, server: &TestServer) {
@@ -202,6 +204,7 @@ async fn a_crashed_workers_rows_return_after_the_lease(backend: Backend) {
         now,
         chrono::Duration::milliseconds(800),
         100,
+        &[],
     )
     .await
     .unwrap();
@@ -288,4 +291,80 @@ impl Sink for Counting {
         *self.by_event.lock().unwrap().entry(event.id).or_default() += 1;
         Ok(())
     }
+}
+
+/// The scoring store writes in the relay's own transaction: a round whose writes fail is rolled
+/// back whole, its rows are rescheduled with the error (no fact half-written, nothing lost), and
+/// a later round delivers them.
+async fn the_scoring_store_retries_a_failed_round_and_then_delivers(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        |c| {
+            c.outbox.poll_interval_ms = 60_000;
+            c.outbox.backoff_base_ms = 1;
+            c.outbox.backoff_max_ms = 1;
+        },
+        vec![],
+    )
+    .await;
+    let key = server.tenant("acme").await;
+    server.settle().await;
+    // A trigger that refuses every fact (a renamed table would not do: PostgreSQL's prepared
+    // statements follow the table under its new name).
+    let (refuse, allow) = match backend {
+        Backend::Sqlite => (
+            vec![
+                "CREATE TRIGGER refuse_facts BEFORE INSERT ON score_facts \
+                  BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            ],
+            "DROP TRIGGER refuse_facts",
+        ),
+        Backend::Postgres => (
+            vec![
+                "CREATE FUNCTION refuse_facts() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'refused'; END $$",
+                "CREATE TRIGGER refuse_facts BEFORE INSERT ON score_facts \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_facts()",
+            ],
+            "DROP TRIGGER refuse_facts ON score_facts",
+        ),
+    };
+    for sql in refuse {
+        server.db.write.execute_unprepared(sql).await.unwrap();
+    }
+    for score in [10, 9, 2] {
+        server
+            .feedback(&key, json!({"metric": "nps", "score": score}))
+            .await;
+    }
+    // Rounds until every row has failed once (the background relay may have taken some).
+    for _ in 0..200 {
+        let _ = server.relay.run_once().await;
+        let failed = server
+            .count_where("SELECT COUNT(*) AS n FROM outbox WHERE sink = 'scoring' AND attempts > 0")
+            .await;
+        if failed == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        server
+            .count_where(
+                "SELECT COUNT(*) AS n FROM outbox WHERE sink = 'scoring' AND attempts > 0 \
+                 AND last_error IS NOT NULL AND locked_by IS NULL"
+            )
+            .await,
+        3,
+        "every row of the failed round is rescheduled with its error, and none is leased"
+    );
+    assert_eq!(server.count("dead_letters").await, 0);
+    server.db.write.execute_unprepared(allow).await.unwrap();
+    server.settle().await;
+    assert_eq!(server.count("outbox").await, 0, "delivered rows are gone");
+    let (_, scores) = server.get("/v1/scores?metric=nps", &key).await;
+    assert_eq!(scores["responses"], 3, "{scores}");
+    assert_eq!(scores["promoters"], 2, "{scores}");
+    assert_eq!(scores["detractors"], 1, "{scores}");
+    server.stop().await;
 }

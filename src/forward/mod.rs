@@ -4,6 +4,7 @@ pub mod relay;
 pub mod scoring;
 
 use async_trait::async_trait;
+use sea_orm::{DatabaseTransaction, DbErr};
 
 use crate::events::Event;
 
@@ -50,4 +51,26 @@ pub trait Sink: Send + Sync {
         }
         results
     }
+
+    /// `Some` for a sink that writes into the gateway's own database: the relay then claims,
+    /// delivers and settles its rows in one transaction.
+    fn in_database(&self) -> Option<&dyn DatabaseSink> {
+        None
+    }
+}
+
+/// A sink whose destination is the gateway's own database (the built-in scoring store). The
+/// relay hands it the transaction that took the due rows; delivered rows are deleted and failed
+/// ones rescheduled before the same commit. A round is one commit with no lease to write or
+/// release, and a crash can never leave a delivered row queued: such a sink gets each event
+/// exactly once.
+#[async_trait]
+pub trait DatabaseSink: Send + Sync {
+    /// Results in the order of `events`. An `Err` rolls the whole round back; its rows are
+    /// then rescheduled as failed deliveries.
+    async fn deliver_in(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[Event],
+    ) -> Result<Vec<Result<(), SinkError>>, DbErr>;
 }

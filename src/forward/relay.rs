@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use rand::Rng;
-use sea_orm::DbErr;
+use sea_orm::{ConnectionTrait, DbErr, TransactionTrait};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Sink, SinkError};
+use super::{DatabaseSink, Sink, SinkError};
 use crate::config::OutboxConfig;
 use crate::events::Event;
 use crate::retry::backoff;
-use crate::store::outbox::{self, Claimed};
+use crate::store::outbox::{self, Claimed, Holder};
 use crate::store::Db;
 
 #[derive(Clone)]
@@ -27,11 +27,14 @@ pub struct Relay {
     worker: String,
     wake: Arc<Notify>,
     /// When the depth gauge was last counted: `COUNT(*)` reads the whole outbox, so it runs at
-    /// most once per [`DEPTH_EVERY`], not per round.
+    /// most once per [`HOUSEKEEPING_EVERY`], not per round.
     depth_counted: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// When rows of sinks no longer configured were last looked for (see
+    /// [`Relay::leased_round_due`]).
+    strays_checked: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
-const DEPTH_EVERY: Duration = Duration::from_secs(5);
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
 
 impl Relay {
     pub fn new(db: Db, sinks: Vec<Arc<dyn Sink>>, cfg: OutboxConfig, wake: Arc<Notify>) -> Self {
@@ -43,6 +46,7 @@ impl Relay {
             worker: format!("relay-{}", channels::model::new_id()),
             wake,
             depth_counted: Default::default(),
+            strays_checked: Default::default(),
         }
     }
 
@@ -52,18 +56,112 @@ impl Relay {
         names
     }
 
-    /// One round: claim a batch of due rows, hand each sink its rows in one batch, and settle
-    /// each row. Returns how many were claimed.
+    /// One round: each sink that writes into the gateway's own database takes its due rows,
+    /// delivers and settles them in one transaction; the other sinks' due rows are claimed with
+    /// a lease, handed to each sink in one batch, and settled. Returns how many rows were taken.
     pub async fn run_once(&self) -> Result<usize, DbErr> {
+        let mut taken = 0;
+        for (&name, sink) in self.sinks.iter() {
+            if let Some(sink) = sink.in_database() {
+                taken += self.round_in_database(name, sink).await?;
+            }
+        }
+        if self.leased_round_due() {
+            taken += self.round_with_lease().await?;
+        }
+        Ok(taken)
+    }
+
+    /// Claims, delivers and settles one sink's due rows in one commit.
+    async fn round_in_database(&self, name: &str, sink: &dyn DatabaseSink) -> Result<usize, DbErr> {
+        let now = Utc::now();
+        let txn = self.db.write.begin().await?;
+        let rows = outbox::take_due(&txn, name, now, self.cfg.batch_size).await?;
+        if rows.is_empty() {
+            txn.commit().await?;
+            return Ok(0);
+        }
+        let (events, unreadable) = parse_events(&rows);
+        let delivered = match sink.deliver_in(&txn, &events).await {
+            Ok(results) => results,
+            Err(e) => {
+                // The sink's writes are rolled back with the round; the rows are rescheduled
+                // as failed deliveries, in a transaction of their own.
+                drop(txn);
+                let failure = SinkError::retry(format!("{name}: {e}"));
+                let txn = self.db.write.begin().await?;
+                let rows = outbox::take_due(&txn, name, now, self.cfg.batch_size).await?;
+                for row in &rows {
+                    self.settle_failure(&txn, Holder::Transaction, row, failure.clone())
+                        .await?;
+                }
+                txn.commit().await?;
+                return Ok(rows.len());
+            }
+        };
+        let results = merge_results(unreadable, delivered);
+        let mut done = Vec::with_capacity(rows.len());
+        for (row, result) in rows.iter().zip(results) {
+            match result {
+                Ok(()) => done.push(row.id),
+                Err(e) => {
+                    self.settle_failure(&txn, Holder::Transaction, row, e)
+                        .await?
+                }
+            }
+        }
+        outbox::delete_delivered(&txn, Holder::Transaction, &done).await?;
+        txn.commit().await?;
+        metrics::counter!("outbox_delivered_total", "sink" => name.to_owned())
+            .increment(done.len() as u64);
+        Ok(rows.len())
+    }
+
+    /// Whether this round claims rows for the sinks outside the database: always when there are
+    /// such sinks; otherwise only now and then, for rows left queued for a sink that is no
+    /// longer configured (they fail until they are dead letters, as before), so that a gateway
+    /// with only the scoring store does not write an empty claim every round.
+    fn leased_round_due(&self) -> bool {
+        if self.sinks.values().any(|s| s.in_database().is_none()) {
+            return true;
+        }
+        let mut checked = self
+            .strays_checked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if checked.is_some_and(|at| at.elapsed() < HOUSEKEEPING_EVERY) {
+            return false;
+        }
+        *checked = Some(Instant::now());
+        true
+    }
+
+    /// Claims due rows of every sink outside the database with a lease, hands each sink its
+    /// rows in one batch, and settles each row.
+    async fn round_with_lease(&self) -> Result<usize, DbErr> {
         let now = Utc::now();
         let lease = chrono::Duration::seconds(self.cfg.lease_seconds as i64);
-        let claimed =
-            outbox::claim(&self.db, &self.worker, now, lease, self.cfg.batch_size).await?;
+        let in_database: Vec<&str> = self
+            .sinks
+            .iter()
+            .filter(|(_, s)| s.in_database().is_some())
+            .map(|(&name, _)| name)
+            .collect();
+        let claimed = outbox::claim(
+            &self.db,
+            &self.worker,
+            now,
+            lease,
+            self.cfg.batch_size,
+            &in_database,
+        )
+        .await?;
         let mut by_sink: HashMap<&str, Vec<&Claimed>> = HashMap::new();
         for row in &claimed {
             by_sink.entry(row.sink.as_str()).or_default().push(row);
         }
         let mut delivered = Vec::with_capacity(claimed.len());
+        let holder = Holder::Lease(&self.worker);
         for (sink_name, rows) in by_sink {
             let results = self.deliver(sink_name, &rows).await;
             let ok = results.iter().filter(|r| r.is_ok()).count();
@@ -72,7 +170,7 @@ impl Relay {
             for (row, result) in rows.into_iter().zip(results) {
                 match result {
                     Ok(()) => delivered.push(row.id),
-                    Err(e) => self.settle_failure(row, e).await?,
+                    Err(e) => self.settle_failure(&self.db.write, holder, row, e).await?,
                 }
             }
         }
@@ -102,32 +200,17 @@ impl Relay {
             let missing = SinkError::retry(format!("sink `{sink_name}` is not configured"));
             return rows.iter().map(|_| Err(missing.clone())).collect();
         };
-        let parsed: Vec<Result<Event, SinkError>> = rows
-            .iter()
-            .map(|r| {
-                r.event()
-                    .map_err(|e| SinkError::permanent(format!("unreadable event: {e}")))
-            })
-            .collect();
-        let events: Vec<Event> = parsed
-            .iter()
-            .filter_map(|p| p.as_ref().ok().cloned())
-            .collect();
-        let mut sent = sink.deliver_batch(&events).await.into_iter();
-        parsed
-            .into_iter()
-            .map(|p| match p {
-                Ok(_) => sent.next().unwrap_or_else(|| {
-                    Err(SinkError::retry(
-                        "the sink answered fewer results than events",
-                    ))
-                }),
-                Err(e) => Err(e),
-            })
-            .collect()
+        let (events, unreadable) = parse_events(rows.iter().copied());
+        merge_results(unreadable, sink.deliver_batch(&events).await)
     }
 
-    async fn settle_failure(&self, row: &Claimed, mut err: SinkError) -> Result<(), DbErr> {
+    async fn settle_failure<C: TransactionTrait + ConnectionTrait>(
+        &self,
+        conn: &C,
+        holder: Holder<'_>,
+        row: &Claimed,
+        mut err: SinkError,
+    ) -> Result<(), DbErr> {
         // A sink's error may quote the endpoint's answer; a tenant reads it in the dead letters.
         err.message = channels::scrub::excerpt(&err.message);
         let attempts = row.attempts + 1;
@@ -137,15 +220,7 @@ impl Relay {
             tracing::warn!(outbox_id = row.id, sink = %row.sink, attempts, error = %err.message, "event dead-lettered");
             metrics::counter!("outbox_dead_lettered_total", "sink" => row.sink.clone())
                 .increment(1);
-            return outbox::dead_letter(
-                &self.db,
-                &self.worker,
-                row.id,
-                attempts,
-                &err.message,
-                now,
-            )
-            .await;
+            return outbox::dead_letter(conn, holder, row.id, attempts, &err.message, now).await;
         }
         let delay = backoff(
             attempts,
@@ -155,13 +230,13 @@ impl Relay {
         );
         tracing::info!(outbox_id = row.id, sink = %row.sink, attempts, retry_in_ms = delay.as_millis() as u64, error = %err.message, "delivery failed; will retry");
         let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
-        outbox::retry_later(&self.db, &self.worker, row.id, attempts, next, &err.message).await
+        outbox::retry_later(conn, holder, row.id, attempts, next, &err.message).await
     }
 
     async fn record_depth(&self) {
         {
             let mut counted = self.depth_counted.lock().unwrap_or_else(|e| e.into_inner());
-            if counted.is_some_and(|at| at.elapsed() < DEPTH_EVERY) {
+            if counted.is_some_and(|at| at.elapsed() < HOUSEKEEPING_EVERY) {
                 return;
             }
             *counted = Some(Instant::now());
@@ -193,4 +268,42 @@ impl Relay {
             }
         }
     }
+}
+
+/// The events of `rows` that can be read, and for each row in order `None` (readable: the
+/// sink's result goes there) or the error that fails it for good.
+fn parse_events<'a>(
+    rows: impl IntoIterator<Item = &'a Claimed>,
+) -> (Vec<Event>, Vec<Option<SinkError>>) {
+    let mut events = Vec::new();
+    let mut unreadable = Vec::new();
+    for row in rows {
+        match row.event() {
+            Ok(event) => {
+                events.push(event);
+                unreadable.push(None);
+            }
+            Err(e) => unreadable.push(Some(SinkError::permanent(format!("unreadable event: {e}")))),
+        }
+    }
+    (events, unreadable)
+}
+
+/// Each row's result: its parse error, or the sink's next answer for the readable ones.
+fn merge_results(
+    unreadable: Vec<Option<SinkError>>,
+    delivered: Vec<Result<(), SinkError>>,
+) -> Vec<Result<(), SinkError>> {
+    let mut sent = delivered.into_iter();
+    unreadable
+        .into_iter()
+        .map(|parsed| match parsed {
+            None => sent.next().unwrap_or_else(|| {
+                Err(SinkError::retry(
+                    "the sink answered fewer results than events",
+                ))
+            }),
+            Some(e) => Err(e),
+        })
+        .collect()
 }

@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use channels::model::Feedback;
 
-use super::{Sink, SinkError};
+use sea_orm::{DatabaseTransaction, DbErr, TransactionTrait};
+
+use super::{DatabaseSink, Sink, SinkError};
 use crate::events::Event;
 use crate::events::{FEEDBACK_CREATED, FEEDBACK_UPDATED};
 use crate::store::{scores, Db};
@@ -34,9 +36,35 @@ impl Sink for ScoringStore {
             .unwrap_or(Ok(()))
     }
 
+    /// Outside the relay (its rounds use [`DatabaseSink::deliver_in`]): in a transaction of
+    /// its own.
+    async fn deliver_batch(&self, events: &[Event]) -> Vec<Result<(), SinkError>> {
+        let delivered = async {
+            let txn = self.db.write.begin().await?;
+            let results = self.deliver_in(&txn, events).await?;
+            txn.commit().await?;
+            Ok::<_, DbErr>(results)
+        };
+        delivered.await.unwrap_or_else(|e| {
+            let failure = SinkError::retry(format!("scoring store: {e}"));
+            events.iter().map(|_| Err(failure.clone())).collect()
+        })
+    }
+
+    fn in_database(&self) -> Option<&dyn DatabaseSink> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl DatabaseSink for ScoringStore {
     /// One statement for the whole batch. Events that are not feedback records are delivered
     /// by doing nothing; a feedback event that does not parse fails for good on its own.
-    async fn deliver_batch(&self, events: &[Event]) -> Vec<Result<(), SinkError>> {
+    async fn deliver_in(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[Event],
+    ) -> Result<Vec<Result<(), SinkError>>, DbErr> {
         let mut results: Vec<Result<(), SinkError>> = Vec::with_capacity(events.len());
         let mut facts = Vec::new();
         for event in events {
@@ -56,12 +84,7 @@ impl Sink for ScoringStore {
                 _ => results.push(Ok(())),
             }
         }
-        if let Err(e) = scores::upsert_facts(&self.db, &facts).await {
-            let failure = SinkError::retry(format!("scoring store: {e}"));
-            for r in results.iter_mut().filter(|r| r.is_ok()) {
-                *r = Err(failure.clone());
-            }
-        }
-        results
+        scores::upsert_facts(txn, &facts).await?;
+        Ok(results)
     }
 }

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, Value,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionSession,
+    TransactionTrait, Value,
 };
 use uuid::Uuid;
 
@@ -27,7 +28,8 @@ impl Claimed {
     }
 }
 
-/// Claims up to `limit` due rows for `worker` until `now + lease`. On PostgreSQL concurrent
+/// Claims up to `limit` due rows for `worker` until `now + lease`, except rows of the sinks
+/// named in `except` (those deliver in the database: [`take_due`]). On PostgreSQL concurrent
 /// relays skip each other's rows (`FOR UPDATE SKIP LOCKED`); on SQLite the single writer
 /// serializes claims.
 pub async fn claim(
@@ -36,88 +38,152 @@ pub async fn claim(
     now: DateTime<Utc>,
     lease: Duration,
     limit: u32,
+    except: &[&str],
 ) -> Result<Vec<Claimed>, DbErr> {
+    let mut due = "next_attempt_at <= ? AND (locked_until IS NULL OR locked_until < ?)".to_owned();
+    if !except.is_empty() {
+        due.push_str(&format!(
+            " AND sink NOT IN ({})",
+            vec!["?"; except.len()].join(", ")
+        ));
+    }
     let sql = super::claim_sql(
         db.backend(),
         "outbox",
-        "next_attempt_at <= ? AND (locked_until IS NULL OR locked_until < ?)",
+        &due,
         "id",
         "id, sink, attempts, payload",
     );
-    let stmt = db.statement(
-        &sql,
-        vec![
-            Value::from(now + lease),
-            Value::from(worker.to_owned()),
-            Value::from(now),
-            Value::from(now),
-            Value::from(i64::from(limit)),
-        ],
-    );
+    let mut values = vec![
+        Value::from(now + lease),
+        Value::from(worker.to_owned()),
+        Value::from(now),
+        Value::from(now),
+    ];
+    values.extend(except.iter().map(|&sink| Value::from(sink.to_owned())));
+    values.push(Value::from(i64::from(limit)));
+    let stmt = db.statement(&sql, values);
     let mut rows = Claimed::find_by_statement(stmt).all(&db.write).await?;
     rows.sort_by_key(|r| r.id);
     Ok(rows)
 }
 
-/// Removes delivered rows; only rows this worker still holds, so a row whose lease ran out and
-/// was claimed again is not removed under the other worker.
-pub async fn complete(db: &Db, worker: &str, ids: &[i64]) -> Result<(), DbErr> {
+/// Due rows of one sink, locked for the caller's transaction (`FOR UPDATE SKIP LOCKED` on
+/// PostgreSQL, so another replica's relay takes other rows; SQLite's single writer serializes
+/// rounds). For sinks that deliver inside that transaction: no lease is written, and the rows
+/// are settled before the same commit.
+pub async fn take_due<C: ConnectionTrait>(
+    txn: &C,
+    sink: &str,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<Claimed>, DbErr> {
+    let backend = txn.get_database_backend();
+    let lock = if backend == sea_orm::DbBackend::Postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT id, sink, attempts, payload FROM outbox WHERE sink = ? AND next_attempt_at <= ? \
+         AND (locked_until IS NULL OR locked_until < ?) ORDER BY id LIMIT ?{lock}"
+    );
+    let stmt = sea_orm::Statement::from_sql_and_values(
+        backend,
+        placeholders(backend, &sql),
+        vec![
+            Value::from(sink.to_owned()),
+            Value::from(now),
+            Value::from(now),
+            Value::from(i64::from(limit)),
+        ],
+    );
+    Claimed::find_by_statement(stmt).all(txn).await
+}
+
+/// Who holds a row being settled: a relay by its lease, or the caller's transaction, which
+/// locked the row when it took it ([`take_due`]).
+#[derive(Clone, Copy)]
+pub enum Holder<'a> {
+    Lease(&'a str),
+    Transaction,
+}
+
+impl Holder<'_> {
+    /// The condition that the row is still held, and its value.
+    fn condition(self) -> (&'static str, Option<Value>) {
+        match self {
+            Holder::Lease(worker) => (" AND locked_by = ?", Some(worker.to_owned().into())),
+            Holder::Transaction => ("", None),
+        }
+    }
+}
+
+/// Removes delivered rows still held by `holder`.
+pub async fn delete_delivered<C: ConnectionTrait>(
+    conn: &C,
+    holder: Holder<'_>,
+    ids: &[i64],
+) -> Result<(), DbErr> {
     if ids.is_empty() {
         return Ok(());
     }
-    outbox::Entity::delete_many()
-        .filter(outbox::Column::Id.is_in(ids.iter().copied()))
-        .filter(outbox::Column::LockedBy.eq(worker))
-        .exec(&db.write)
-        .await?;
-    Ok(())
+    let (held, by) = holder.condition();
+    let sql = format!(
+        "DELETE FROM outbox WHERE id IN ({}){held}",
+        vec!["?"; ids.len()].join(", ")
+    );
+    let mut values: Vec<Value> = ids.iter().map(|&id| id.into()).collect();
+    values.extend(by);
+    super::execute(conn, &sql, values).await.map(|_| ())
+}
+
+/// Removes delivered rows; only rows this worker still holds, so a row whose lease ran out and
+/// was claimed again is not removed under the other worker.
+pub async fn complete(db: &Db, worker: &str, ids: &[i64]) -> Result<(), DbErr> {
+    delete_delivered(&db.write, Holder::Lease(worker), ids).await
 }
 
 /// Puts a failed row back in the queue for another attempt at `next_attempt_at`.
-pub async fn retry_later(
-    db: &Db,
-    worker: &str,
+pub async fn retry_later<C: ConnectionTrait>(
+    conn: &C,
+    holder: Holder<'_>,
     id: i64,
     attempts: i32,
     next_attempt_at: DateTime<Utc>,
     error: &str,
 ) -> Result<(), DbErr> {
-    let sql = placeholders(
-        db.backend(),
+    let (held, by) = holder.condition();
+    let sql = format!(
         "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, \
-         locked_until = NULL, locked_by = NULL WHERE id = ? AND locked_by = ?",
+         locked_until = NULL, locked_by = NULL WHERE id = ?{held}"
     );
-    db.write
-        .execute_raw(sea_orm::Statement::from_sql_and_values(
-            db.backend(),
-            sql,
-            vec![
-                attempts.into(),
-                next_attempt_at.into(),
-                error.to_owned().into(),
-                id.into(),
-                worker.to_owned().into(),
-            ],
-        ))
-        .await?;
-    Ok(())
+    let mut values = vec![
+        attempts.into(),
+        next_attempt_at.into(),
+        error.to_owned().into(),
+        id.into(),
+    ];
+    values.extend(by);
+    super::execute(conn, &sql, values).await.map(|_| ())
 }
 
-/// Moves a row that has used all its attempts to the dead letters, in one transaction.
-pub async fn dead_letter(
-    db: &Db,
-    worker: &str,
+/// Moves a row that has used all its attempts to the dead letters, in one transaction (the
+/// caller's, or one of its own on a plain connection).
+pub async fn dead_letter<C: TransactionTrait>(
+    conn: &C,
+    holder: Holder<'_>,
     id: i64,
     attempts: i32,
     error: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let txn = db.write.begin().await?;
-    let Some(row) = outbox::Entity::find_by_id(id)
-        .filter(outbox::Column::LockedBy.eq(worker))
-        .one(&txn)
-        .await?
-    else {
+    let txn = conn.begin().await?;
+    let mut row = outbox::Entity::find_by_id(id);
+    if let Holder::Lease(worker) = holder {
+        row = row.filter(outbox::Column::LockedBy.eq(worker));
+    }
+    let Some(row) = row.one(&txn).await? else {
         return Ok(());
     };
     dead_letter::ActiveModel {

@@ -3,19 +3,18 @@
 
 use channels::model::{Feedback, Metric};
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
-    Value,
-};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Value};
 use uuid::Uuid;
 
-use super::entities::score_fact;
 use super::Db;
 
 /// Inserts or replaces the facts for feedback records, each with the version (event time) it
 /// reflects. A version older than the stored one (an event delivered late) changes nothing, so
 /// redelivery in any order converges. Records without a score have no fact.
-pub async fn upsert_facts(db: &Db, records: &[(Feedback, DateTime<Utc>)]) -> Result<(), DbErr> {
+pub async fn upsert_facts<C: ConnectionTrait>(
+    conn: &C,
+    records: &[(Feedback, DateTime<Utc>)],
+) -> Result<(), DbErr> {
     // One row per record, the newest version: a statement may not update a row twice.
     let mut newest: std::collections::HashMap<Uuid, &(Feedback, DateTime<Utc>)> =
         std::collections::HashMap::new();
@@ -43,7 +42,7 @@ pub async fn upsert_facts(db: &Db, records: &[(Feedback, DateTime<Utc>)]) -> Res
                 f.occurred_at.into(),
                 (*version).into(),
             ]),
-            _ => unscored.push(f.id),
+            _ => unscored.push((f.id, *version)),
         }
     }
     for chunk in rows.chunks(500) {
@@ -59,19 +58,21 @@ pub async fn upsert_facts(db: &Db, records: &[(Feedback, DateTime<Utc>)]) -> Res
             vec![one; chunk.len()].join(", ")
         );
         let values = chunk.iter().flat_map(|r| r.iter().cloned()).collect();
-        db.write.execute_raw(db.statement(&sql, values)).await?;
+        super::execute(conn, &sql, values).await?;
     }
-    for id in unscored {
-        delete_fact(db, id).await?;
+    // A record without a score has no fact: one whose score was taken back loses it, unless
+    // the stored fact is of a newer version (this event was delivered late).
+    for chunk in unscored.chunks(500) {
+        let sql = format!(
+            "DELETE FROM score_facts WHERE {}",
+            vec!["(feedback_id = ? AND source_updated_at <= ?)"; chunk.len()].join(" OR ")
+        );
+        let values = chunk
+            .iter()
+            .flat_map(|(id, version)| [Value::from(*id), Value::from(*version)])
+            .collect();
+        super::execute(conn, &sql, values).await?;
     }
-    Ok(())
-}
-
-pub async fn delete_fact(db: &Db, feedback_id: Uuid) -> Result<(), DbErr> {
-    score_fact::Entity::delete_many()
-        .filter(score_fact::Column::FeedbackId.eq(feedback_id))
-        .exec(&db.write)
-        .await?;
     Ok(())
 }
 
