@@ -179,11 +179,20 @@ pub async fn mark_answered<C: ConnectionTrait>(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
+    Ok(mark_answered_all(conn, &[id], now).await? == 1)
+}
+
+/// [`mark_answered`] for several invitations in one statement; how many moved.
+pub async fn mark_answered_all<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
     let answered = [
         ("status", InvitationStatus::Answered.as_str().into()),
         ("answered_at", now.into()),
     ];
-    update_open(conn, id, &answered).await
+    update_open(conn, ids, &answered).await
 }
 
 /// Notes that the customer was asked once for a single number (no status change).
@@ -192,17 +201,34 @@ pub async fn mark_clarified<C: ConnectionTrait>(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    update_open(conn, id, &[("clarified_at", now.into())]).await
+    Ok(mark_clarified_all(conn, &[id], now).await? == 1)
 }
 
-/// Sets `columns` on an invitation that still takes answers.
+/// [`mark_clarified`] for several invitations in one statement; how many were marked.
+pub async fn mark_clarified_all<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    update_open(conn, ids, &[("clarified_at", now.into())]).await
+}
+
+/// Sets `columns` on the invitations of `ids` that still take answers.
 async fn update_open<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
+    ids: &[Uuid],
     columns: &[(&str, Value)],
-) -> Result<bool, DbErr> {
-    let condition = format!("id = ? AND {}", from_states(InvitationStatus::OPEN));
-    Ok(update(conn, columns, &condition, vec![id.into()]).await? == 1)
+) -> Result<u64, DbErr> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let condition = format!(
+        "id IN ({}) AND {}",
+        store::padded_list(ids.len()),
+        from_states(InvitationStatus::OPEN)
+    );
+    let ids = store::padded_values(ids.iter().map(|&id| id.into()).collect());
+    update(conn, columns, &condition, ids).await
 }
 
 /// A provider's delivery report: records the state; a failure while the invitation is still

@@ -276,6 +276,24 @@ async fn hot_queries_use_indexes_on_full_tables(backend: Backend) {
             "raw_events",
             &["ux_raw_events_provider_ref", "ux_raw_events_signed_content"],
         );
+
+        // A group of SMS replies: the senders' open invitations, and those invitations'
+        // records, each in one statement. (PostgreSQL after ANALYZE, as above: without
+        // statistics it guesses the tenant's few invitations cheaper to read by status.)
+        let senders: Vec<(Uuid, Uuid)> = contacts[..37].iter().map(|c| (tenant, *c)).collect();
+        let open = invitations::open_of_contacts_statement(backend, &senders, now);
+        assert_bounded(
+            &plan(&server, open).await,
+            "invitations",
+            &["ix_invitations_contact"],
+        );
+        let answered: Vec<(Uuid, Uuid)> = (0..37).map(|_| (tenant, Uuid::now_v7())).collect();
+        let records = feedback::first_for_invitations_statement(backend, &answered);
+        assert_bounded(
+            &plan(&server, records).await,
+            "feedback",
+            &["ix_feedback_invitation"],
+        );
     }
     server.stop().await;
 }

@@ -36,6 +36,8 @@ on_both_backends!(
     provider_errors_retry_or_give_up,
     delivery_reports_move_the_invitation,
     channel_configuration_keeps_its_secret,
+    a_burst_of_replies_is_applied_as_one_by_one,
+    a_reply_the_database_refuses_fails_only_itself,
 );
 
 struct Sms {
@@ -873,5 +875,153 @@ async fn channel_configuration_keeps_its_secret(backend: Backend) {
         .send(Method::GET, "/v1/channels/twilio", None, None)
         .await;
     assert_problem(status, &body, 401, "unauthorized");
+    t.server.stop().await;
+}
+
+/// Customers' replies that arrive at once are applied together (set-based statements for the
+/// group) with the same outcome as one by one: a first score answers its survey with a
+/// thank-you, an ambiguous reply is asked about, STOP opts out, a text without a survey is
+/// unsolicited, a redelivery in the same burst is stored once.
+async fn a_burst_of_replies_is_applied_as_one_by_one(backend: Backend) {
+    let t = setup(backend, json!({"thank_you": {"da": "Tak!"}})).await;
+    let phone = |n: usize| format!("+45611100{n:02}");
+    let mut invitations = Vec::new();
+    for n in 0..12 {
+        invitations.push(t.ask("csat", &phone(n), json!({"language": "da"})).await);
+    }
+    let redelivered = inbound_sms(&phone(11), "2", &new_sid());
+    let mut burst: Vec<Vec<(String, String)>> = (0..9)
+        .map(|n| inbound_sms(&phone(n), ["5", "4 - hurtig hjælp", "1"][n % 3], &new_sid()))
+        .collect();
+    burst.push(inbound_sms(&phone(9), "7 eller 8", &new_sid()));
+    burst.push(inbound_sms(&phone(10), "STOP", &new_sid()));
+    burst.push(redelivered.clone());
+    burst.push(redelivered);
+    burst.push(inbound_sms("+4561119999", "hej", &new_sid()));
+    let answers = futures::future::join_all(burst.iter().map(|p| t.text_as("acme", p))).await;
+    for (n, (status, answer)) in answers.iter().enumerate() {
+        assert_eq!(*status, StatusCode::OK, "reply {n}: {answer}");
+        let expected = match n {
+            0..=8 | 11 | 12 => twiml("Tak!"),
+            9 => twiml("Svar venligst med ét tal fra 1 til 5."),
+            _ => EMPTY_TWIML.to_owned(),
+        };
+        assert_eq!(*answer, expected, "reply {n}");
+    }
+
+    for (n, inv) in invitations.iter().enumerate() {
+        let stored = t.invitation(&inv["id"]).await;
+        let expected = if matches!(n, 9 | 10) {
+            "sent"
+        } else {
+            "answered"
+        };
+        assert_eq!(stored["status"], expected, "invitation {n}: {stored}");
+    }
+    let records = t.feedback().await;
+    assert_eq!(
+        records.len(),
+        12,
+        "one record per message, the redelivery once"
+    );
+    let of = |n: usize| {
+        let id = &invitations[n]["id"];
+        records
+            .iter()
+            .filter(|r| r["invitation_id"] == *id)
+            .collect::<Vec<_>>()
+    };
+    for n in 0..9 {
+        let rec = of(n);
+        assert_eq!(rec.len(), 1, "invitation {n}");
+        assert_eq!(rec[0]["score"], [5, 4, 1][n % 3], "{:?}", rec[0]);
+        assert_eq!(rec[0]["ticket_ref"], "T-1");
+        let comment = if n % 3 == 1 {
+            json!("4 - hurtig hjælp")
+        } else {
+            Value::Null
+        };
+        assert_eq!(rec[0]["comment"], comment, "{:?}", rec[0]);
+    }
+    assert_eq!(of(9)[0]["metric"], "text");
+    assert_eq!(of(9)[0]["comment"], "7 eller 8");
+    assert!(of(10).is_empty(), "STOP is not feedback");
+    assert_eq!(of(11).len(), 1);
+    let unsolicited: Vec<_> = records.iter().filter(|r| r["comment"] == "hej").collect();
+    assert_eq!(unsolicited.len(), 1);
+    assert_eq!(unsolicited[0]["invitation_id"], Value::Null);
+    assert_eq!(t.server.count("raw_events").await, 13);
+    let contact = t.invitation(&invitations[10]["id"]).await["contact_id"].clone();
+    let (_, c) = t
+        .server
+        .get(
+            &format!("/v1/contacts/{}", contact.as_str().unwrap()),
+            &t.key,
+        )
+        .await;
+    assert_eq!(c["opt_outs"], json!(["sms"]), "{c}");
+
+    // A redelivery of a message of the burst answers what the first delivery answered.
+    assert_eq!(
+        t.text_as("acme", &burst[0]).await,
+        (StatusCode::OK, twiml("Tak!"))
+    );
+    t.server.settle().await;
+    let (_, scores) = t.server.get("/v1/scores?metric=csat", &t.key).await;
+    assert_eq!(scores["responses"], 10, "{scores}");
+    t.server.stop().await;
+}
+
+/// A reply the database refuses fails the group it arrived in; every other reply of that
+/// group is applied again on its own and succeeds, and the refused one changes nothing.
+async fn a_reply_the_database_refuses_fails_only_itself(backend: Backend) {
+    let t = setup(backend, json!({"thank_you": {"da": "Tak!"}})).await;
+    let refuse: &[&str] = match backend {
+        Backend::Sqlite => &["CREATE TRIGGER refuse_reply BEFORE INSERT ON feedback \
+              WHEN NEW.comment = 'refuse me' BEGIN SELECT RAISE(ABORT, 'refused'); END"],
+        Backend::Postgres => &[
+            "CREATE FUNCTION refuse_reply() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN IF NEW.comment = 'refuse me' THEN RAISE EXCEPTION 'refused'; END IF; \
+             RETURN NEW; END $$",
+            "CREATE TRIGGER refuse_reply BEFORE INSERT ON feedback \
+             FOR EACH ROW EXECUTE FUNCTION refuse_reply()",
+        ],
+    };
+    for sql in refuse {
+        sea_orm::ConnectionTrait::execute_unprepared(&t.server.db.write, sql)
+            .await
+            .unwrap();
+    }
+    let phone = |n: usize| format!("+45622200{n:02}");
+    for n in 0..8 {
+        t.ask("csat", &phone(n), json!({"language": "da"})).await;
+    }
+    // Rounds of bursts, so that the refused reply shares a group with good ones.
+    for round in 0..3 {
+        let burst: Vec<_> = (0..8)
+            .map(|n| {
+                let text = if n == 3 { "refuse me" } else { "hurtig hjælp" };
+                inbound_sms(&phone(n), text, &format!("SM{round:02}{n:030}"))
+            })
+            .collect();
+        let answers = futures::future::join_all(burst.iter().map(|p| t.text_as("acme", p))).await;
+        for (n, (status, answer)) in answers.iter().enumerate() {
+            if n == 3 {
+                assert!(status.is_server_error(), "{status} {answer}");
+            } else {
+                assert_eq!(*status, StatusCode::OK, "reply {n}: {answer}");
+            }
+        }
+    }
+    let records = t.feedback().await;
+    assert_eq!(records.len(), 7, "one record for each good sender");
+    assert!(records
+        .iter()
+        .all(|r| r["comment"].as_str().unwrap().starts_with("hurtig hjælp")));
+    assert_eq!(
+        t.server.count("raw_events").await,
+        21,
+        "the refused reply left no raw event"
+    );
     t.server.stop().await;
 }

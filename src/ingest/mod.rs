@@ -29,6 +29,7 @@ use crate::store::{self, Db};
 pub mod delivery;
 pub mod platforms;
 pub mod replies;
+mod reply_groups;
 
 pub use crate::events::{FEEDBACK_CREATED, FEEDBACK_UPDATED};
 
@@ -123,9 +124,11 @@ pub struct Ingest {
     db: Db,
     sinks: Arc<[&'static str]>,
     writer: mpsc::Sender<Job>,
-    /// Group commit for the paths that read before they write (replies, delivery reports,
-    /// platform deliveries).
+    /// Group commit for the paths that read before they write (delivery reports, platform
+    /// deliveries, triggers).
     group: GroupCommit,
+    /// Replies, a group at a time with set-based statements.
+    replies: reply_groups::ReplyWriter,
     relay_wake: Arc<Notify>,
 }
 
@@ -151,11 +154,14 @@ impl Ingest {
             });
         }
         let group = GroupCommit::start(db.write.clone(), writers, max_batch);
+        let replies =
+            reply_groups::ReplyWriter::start(db.write.clone(), sinks.clone(), writers, max_batch);
         Ingest {
             db,
             sinks,
             writer: tx,
             group,
+            replies,
             relay_wake,
         }
     }

@@ -1,24 +1,21 @@
 //! Replies: a customer's message on a channel (an SMS today) becomes the answer to the
 //! invitation it belongs to, that answer's comment, or unsolicited free-text feedback.
 //!
-//! A reply's raw event, contact, record and outbox event commit together, in the group commit
-//! of whatever replies arrived at the same time (`store::group`). Within a group replies are
-//! applied one after the other; across groups (PostgreSQL's several writers) the contact's row
-//! is locked first. Either way two replies from one customer that arrive at once ("5 tak!" and
-//! "hurtig og venlig hjælp") are applied in turn and land in one record.
+//! A reply's raw event, contact, record and outbox event commit together, with whatever replies
+//! arrived at the same time (`reply_groups`: set-based statements for the group). Within a
+//! group a contact's replies are applied in turn; across groups (PostgreSQL's several writers)
+//! the contact's row is locked first. Either way two replies from one customer that arrive at
+//! once ("5 tak!" and "hurtig og venlig hjælp") are applied in turn and land in one record.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use channels::model::{
     ContactRef, Feedback, Identity, Keyword, Metric, ReplyText, Scale, TicketRefs,
 };
 use channels::reply::{self, Reading};
-use channels::vocabulary::{InvitationStatus, ReplyOutcome};
+use channels::vocabulary::ReplyOutcome;
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::{Ingest, IngestError, OwnedReceived, Received};
@@ -39,11 +36,11 @@ pub struct ReplySettings {
 }
 
 /// A reply as its group runs it (and runs it again, alone, if the group fails).
-struct ReplyRequest {
-    tenant: Tenant,
-    message: ReplyText,
-    received: OwnedReceived,
-    settings: ReplySettings,
+pub(super) struct ReplyRequest {
+    pub tenant: Tenant,
+    pub message: ReplyText,
+    pub received: OwnedReceived,
+    pub settings: ReplySettings,
 }
 
 /// What became of a reply.
@@ -113,21 +110,13 @@ impl Ingest {
         received: Received<'_>,
         settings: ReplySettings,
     ) -> Result<Replied, IngestError> {
-        let request = Arc::new(ReplyRequest {
+        let request = ReplyRequest {
             tenant: tenant.clone(),
             message: message.clone(),
             received: OwnedReceived::from(&received),
             settings,
-        });
-        let ingest = self.clone();
-        let applied = self
-            .group
-            .run(move |txn| {
-                let (ingest, request) = (ingest.clone(), request.clone());
-                Box::pin(async move { ingest.apply_message(txn, &request).await })
-            })
-            .await?;
-        match applied {
+        };
+        match self.replies.write(request).await? {
             Some((replied, wrote_events)) => {
                 if wrote_events {
                     self.wake_relay();
@@ -146,197 +135,297 @@ impl Ingest {
             }),
         }
     }
+}
 
-    /// One reply's work in its group's transaction. `None`: a redelivery, which wrote nothing.
-    /// Else what to answer, and whether events were queued for the relay.
-    async fn apply_message(
-        &self,
-        txn: &DatabaseTransaction,
-        request: &ReplyRequest,
-    ) -> Result<Option<(Replied, bool)>, DbErr> {
-        let ReplyRequest {
-            tenant,
-            message,
-            received,
-            settings,
-        } = request;
-        let (provider, provider_ref) = (message.provider.as_str(), message.provider_ref.as_str());
-        let now = store::now();
-        let Some(raw_id) = super::insert_raw(
-            txn,
-            tenant.id,
-            provider,
-            Some(provider_ref),
-            None,
-            &received.borrow(),
-            now,
-        )
-        .await?
-        else {
-            return Ok(None);
-        };
-        let contact_id = contact_of(txn, tenant.id, &message.from, now).await?;
-        invitations::lock_contact(txn, contact_id).await?;
+/// One reply's work in a transaction of its own (or in turn within its group). `None`: a
+/// redelivery, which wrote nothing. Else what to answer, and whether events were queued for
+/// the relay.
+pub(super) async fn apply_message(
+    txn: &DatabaseTransaction,
+    sinks: &[&str],
+    request: &ReplyRequest,
+) -> Result<Applied, DbErr> {
+    let ReplyRequest {
+        tenant,
+        message,
+        received,
+        ..
+    } = request;
+    let now = store::now();
+    let Some(raw_id) = super::insert_raw(
+        txn,
+        tenant.id,
+        &message.provider,
+        Some(&message.provider_ref),
+        None,
+        &received.borrow(),
+        now,
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let contact_id = contact_of(txn, tenant.id, &message.from, now).await?;
+    invitations::lock_contacts(txn, &[contact_id]).await?;
+    apply_known(txn, sinks, request, raw_id, contact_id, now)
+        .await
+        .map(Some)
+}
 
-        let mut events = Vec::new();
-        let channel = message.channel.as_str();
-        let (outcome, answer) = match message.keyword {
-            Some(keyword @ (Keyword::OptOut | Keyword::OptIn)) => {
-                let opt_out = keyword == Keyword::OptOut;
-                crate::policy::opt_out::apply(txn, tenant.id, contact_id, channel, opt_out).await?;
-                // The provider confirms opt-out and opt-in itself (Twilio answers STOP).
-                (
-                    if opt_out {
-                        ReplyOutcome::OptOut
-                    } else {
-                        ReplyOutcome::OptIn
-                    },
-                    None,
-                )
-            }
-            Some(Keyword::Help) => {
-                let language = newest_language(txn, tenant.id, contact_id, channel).await?;
-                let text = reply::localized(&settings.help_text, language.as_deref())
-                    .or_else(|| settings.help_text.values().next().map(String::as_str));
-                (ReplyOutcome::Help, text.map(str::to_owned))
-            }
-            None => {
-                self.apply_reply(txn, tenant, contact_id, message, settings, now, &mut events)
-                    .await?
-            }
-        };
-        store::raw_events::set_answer(txn, raw_id, answer.as_deref()).await?;
-        batch::enqueue(txn, &events, &self.sinks).await?;
-        Ok(Some((Replied { answer, outcome }, !events.is_empty())))
-    }
+/// What a reply's work answers: `None` for a redelivery; else what to tell the customer, and
+/// whether events were queued.
+pub(super) type Applied = Option<(Replied, bool)>;
 
-    #[allow(clippy::too_many_arguments)]
-    async fn apply_reply(
-        &self,
-        txn: &DatabaseTransaction,
-        tenant: &Tenant,
-        contact_id: Uuid,
-        r: &ReplyText,
-        settings: &ReplySettings,
-        now: DateTime<Utc>,
-        events: &mut Vec<Event>,
-    ) -> Result<(ReplyOutcome, Option<String>), DbErr> {
-        let text = r.text.trim();
-        if text.is_empty() {
-            // A picture without words: kept as the raw event only.
-            return Ok((ReplyOutcome::Empty, None));
+/// A reply whose raw event is stored and whose contact is known and locked: a keyword, or an
+/// answer read against what is stored.
+pub(super) async fn apply_known(
+    txn: &DatabaseTransaction,
+    sinks: &[&str],
+    request: &ReplyRequest,
+    raw_id: Uuid,
+    contact_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(Replied, bool), DbErr> {
+    let ReplyRequest {
+        tenant,
+        message,
+        settings,
+        ..
+    } = request;
+    let mut events = Vec::new();
+    let channel = message.channel.as_str();
+    let (outcome, answer) = match message.keyword {
+        Some(keyword @ (Keyword::OptOut | Keyword::OptIn)) => {
+            let opt_out = keyword == Keyword::OptOut;
+            crate::policy::opt_out::apply(txn, tenant.id, contact_id, channel, opt_out).await?;
+            // The provider confirms opt-out and opt-in itself (Twilio answers STOP).
+            (
+                if opt_out {
+                    ReplyOutcome::OptOut
+                } else {
+                    ReplyOutcome::OptIn
+                },
+                None,
+            )
         }
-        let open = open_invitation(txn, tenant.id, contact_id, r, now).await?;
-        let scale = open.as_ref().and_then(|inv| {
-            inv.metric
-                .parse::<Metric>()
-                .ok()
-                .and_then(Metric::numeric_scale)
-        });
-        let (Some(inv), Some(scale)) = (open, scale) else {
-            let record = new_record(tenant.id, contact_id, r, None, Metric::Text, text, now);
-            super::insert_record(txn, &record, events, now).await?;
-            return Ok((ReplyOutcome::Unsolicited, None));
-        };
-        let language = inv.language.clone();
-        let read = reply::read(text, scale, language.as_deref());
-        let existing = store::first(
-            store::feedback::first_for_invitation(tenant.id, inv.id),
-            txn,
+        Some(Keyword::Help) => {
+            let language = newest_language(txn, tenant.id, contact_id, channel).await?;
+            let text = reply::localized(&settings.help_text, language.as_deref())
+                .or_else(|| settings.help_text.values().next().map(String::as_str));
+            (ReplyOutcome::Help, text.map(str::to_owned))
+        }
+        None => {
+            let open = if message.text.trim().is_empty() {
+                None
+            } else {
+                open_invitation(txn, tenant.id, contact_id, message, now).await?
+            };
+            let existing = match &open {
+                Some(inv) => store::first(
+                    store::feedback::first_for_invitation(tenant.id, inv.id),
+                    txn,
+                )
+                .await?
+                .map(store::feedback::from_row)
+                .transpose()?,
+                None => None,
+            };
+            let decided = decide(request, contact_id, open.as_ref(), existing, now);
+            decided.write(txn, &mut events, now).await?;
+            (decided.outcome, decided.answer)
+        }
+    };
+    store::raw_events::set_answer(txn, raw_id, answer.as_deref()).await?;
+    batch::enqueue(txn, &events, sinks).await?;
+    Ok((Replied { answer, outcome }, !events.is_empty()))
+}
+
+/// What a reply does, decided from what is stored: the same for a reply applied alone and for
+/// one applied with its group's set-based statements.
+pub(super) struct Decision {
+    pub outcome: ReplyOutcome,
+    /// What to answer the customer.
+    pub answer: Option<String>,
+    pub record: RecordWrite,
+    /// The invitation answered, or whose customer was asked for one number.
+    pub invitation: Option<(Uuid, Mark)>,
+}
+
+pub(super) enum RecordWrite {
+    Nothing,
+    Insert(Feedback),
+    Update(Feedback),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Mark {
+    Answered,
+    Clarified,
+}
+
+impl Decision {
+    /// Writes the decision one statement at a time (a group writes many with one each).
+    async fn write(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &mut Vec<Event>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        match &self.record {
+            RecordWrite::Nothing => {}
+            RecordWrite::Insert(record) => super::insert_record(txn, record, events, now).await?,
+            RecordWrite::Update(record) => super::update_record(txn, record, events, now).await?,
+        }
+        match self.invitation {
+            Some((id, Mark::Answered)) => {
+                lifecycle::mark_answered(txn, id, now).await?;
+            }
+            Some((id, Mark::Clarified)) => {
+                lifecycle::mark_clarified(txn, id, now).await?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// The reply's effect given the contact's open invitation (if any) and that invitation's
+/// record (if any). Pure: reads nothing.
+pub(super) fn decide(
+    request: &ReplyRequest,
+    contact_id: Uuid,
+    open: Option<&invitation::Model>,
+    existing: Option<Feedback>,
+    now: DateTime<Utc>,
+) -> Decision {
+    let ReplyRequest {
+        tenant,
+        message: r,
+        settings,
+        ..
+    } = request;
+    let done = |outcome, answer, record, invitation| Decision {
+        outcome,
+        answer,
+        record,
+        invitation,
+    };
+    let text = r.text.trim();
+    if text.is_empty() {
+        // A picture without words: kept as the raw event only.
+        return done(ReplyOutcome::Empty, None, RecordWrite::Nothing, None);
+    }
+    let scale = open.and_then(|inv| {
+        inv.metric
+            .parse::<Metric>()
+            .ok()
+            .and_then(Metric::numeric_scale)
+    });
+    let unsolicited = || {
+        let record = new_record(tenant.id, contact_id, r, None, Metric::Text, text, now);
+        done(
+            ReplyOutcome::Unsolicited,
+            None,
+            RecordWrite::Insert(record),
+            None,
         )
-        .await?
-        .map(store::feedback::from_row)
-        .transpose()?;
-        let scored = existing.as_ref().and_then(|f| f.score).zip(inv.answered_at);
-        let comment_window = settings.comment_window;
-        let decided = plan(
-            scored,
-            read.reading,
-            read.has_remark,
-            inv.clarified_at.is_some(),
-            now,
-            comment_window,
-        );
-        let metric: Metric = inv.metric.parse().unwrap_or(Metric::Text);
-        let score_of = |value: i16| (Some(value), Some(scale));
-        Ok(match (decided, existing) {
-            (Plan::Score { value, remark }, None) => {
-                let mut record =
-                    new_record(tenant.id, contact_id, r, Some(&inv), metric, text, now);
-                (record.score, record.scale) = score_of(value);
-                if !remark {
-                    record.comment = None;
-                }
-                super::insert_record(txn, &record, events, now).await?;
-                lifecycle::mark_answered(txn, inv.id, now).await?;
-                let thanks = reply::localized(&settings.thank_you, language.as_deref());
-                (ReplyOutcome::Answered, thanks.map(str::to_owned))
+    };
+    let (Some(inv), Some(scale)) = (open, scale) else {
+        return unsolicited();
+    };
+    let language = inv.language.as_deref();
+    let read = reply::read(text, scale, language);
+    let scored = existing.as_ref().and_then(|f| f.score).zip(inv.answered_at);
+    let decided = plan(
+        scored,
+        read.reading,
+        read.has_remark,
+        inv.clarified_at.is_some(),
+        now,
+        settings.comment_window,
+    );
+    let metric: Metric = inv.metric.parse().unwrap_or(Metric::Text);
+    let score_of = |value: i16| (Some(value), Some(scale));
+    let thanks = || reply::localized(&settings.thank_you, language).map(str::to_owned);
+    let answered = Some((inv.id, Mark::Answered));
+    match (decided, existing) {
+        (Plan::Score { value, remark }, None) => {
+            let mut record = new_record(tenant.id, contact_id, r, Some(inv), metric, text, now);
+            (record.score, record.scale) = score_of(value);
+            if !remark {
+                record.comment = None;
             }
-            (Plan::Score { value, remark }, Some(mut record)) => {
-                // The text came first; now the score.
-                record.metric = metric;
-                (record.score, record.scale) = score_of(value);
-                if remark {
-                    record.comment = Some(join_comment(record.comment.as_deref(), text));
-                }
-                super::update_record(txn, &record, events, now).await?;
-                lifecycle::mark_answered(txn, inv.id, now).await?;
-                let thanks = reply::localized(&settings.thank_you, language.as_deref());
-                (ReplyOutcome::Answered, thanks.map(str::to_owned))
-            }
-            (Plan::Rescore { value, remark }, Some(mut record)) => {
-                (record.score, record.scale) = score_of(value);
-                if remark {
-                    record.comment = Some(join_comment(record.comment.as_deref(), text));
-                }
-                super::update_record(txn, &record, events, now).await?;
-                lifecycle::mark_answered(txn, inv.id, now).await?;
-                (ReplyOutcome::Rescored, None)
-            }
-            (Plan::Comment, Some(mut record)) => {
+            done(
+                ReplyOutcome::Answered,
+                thanks(),
+                RecordWrite::Insert(record),
+                answered,
+            )
+        }
+        (Plan::Score { value, remark }, Some(mut record)) => {
+            // The text came first; now the score.
+            record.metric = metric;
+            (record.score, record.scale) = score_of(value);
+            if remark {
                 record.comment = Some(join_comment(record.comment.as_deref(), text));
-                super::update_record(txn, &record, events, now).await?;
-                (ReplyOutcome::Comment, None)
             }
-            (Plan::Unreadable { ask }, existing) => {
-                match existing {
-                    Some(mut record) => {
-                        record.comment = Some(join_comment(record.comment.as_deref(), text));
-                        super::update_record(txn, &record, events, now).await?;
-                    }
-                    None => {
-                        let record = new_record(
-                            tenant.id,
-                            contact_id,
-                            r,
-                            Some(&inv),
-                            Metric::Text,
-                            text,
-                            now,
-                        );
-                        super::insert_record(txn, &record, events, now).await?;
-                    }
+            done(
+                ReplyOutcome::Answered,
+                thanks(),
+                RecordWrite::Update(record),
+                answered,
+            )
+        }
+        (Plan::Rescore { value, remark }, Some(mut record)) => {
+            (record.score, record.scale) = score_of(value);
+            if remark {
+                record.comment = Some(join_comment(record.comment.as_deref(), text));
+            }
+            done(
+                ReplyOutcome::Rescored,
+                None,
+                RecordWrite::Update(record),
+                answered,
+            )
+        }
+        (Plan::Comment, Some(mut record)) => {
+            record.comment = Some(join_comment(record.comment.as_deref(), text));
+            done(
+                ReplyOutcome::Comment,
+                None,
+                RecordWrite::Update(record),
+                None,
+            )
+        }
+        (Plan::Unreadable { ask }, existing) => {
+            let record = match existing {
+                Some(mut record) => {
+                    record.comment = Some(join_comment(record.comment.as_deref(), text));
+                    RecordWrite::Update(record)
                 }
-                if ask {
-                    lifecycle::mark_clarified(txn, inv.id, now).await?;
-                }
-                let question = ask.then(|| reply::ask_for_one_number(language.as_deref(), scale));
-                (ReplyOutcome::Unreadable, question)
-            }
-            (Plan::Repeat, _) => (ReplyOutcome::Repeat, None),
-            // Unsolicited, or a plan that needs a record when none is stored (cannot happen:
-            // a recorded score implies the record).
-            _ => {
-                let record = new_record(tenant.id, contact_id, r, None, Metric::Text, text, now);
-                super::insert_record(txn, &record, events, now).await?;
-                (ReplyOutcome::Unsolicited, None)
-            }
-        })
+                None => RecordWrite::Insert(new_record(
+                    tenant.id,
+                    contact_id,
+                    r,
+                    Some(inv),
+                    Metric::Text,
+                    text,
+                    now,
+                )),
+            };
+            let question = ask.then(|| reply::ask_for_one_number(language, scale));
+            let clarified = ask.then_some((inv.id, Mark::Clarified));
+            done(ReplyOutcome::Unreadable, question, record, clarified)
+        }
+        (Plan::Repeat, _) => done(ReplyOutcome::Repeat, None, RecordWrite::Nothing, None),
+        // Unsolicited, or a plan that needs a record when none is stored (cannot happen:
+        // a recorded score implies the record).
+        _ => unsolicited(),
     }
 }
 
 /// Finds or creates the contact of an address.
-async fn contact_of(
+pub(super) async fn contact_of(
     txn: &DatabaseTransaction,
     tenant_id: Uuid,
     address: &Identity,
@@ -355,7 +444,7 @@ async fn contact_of(
 }
 
 /// The contact's newest invitation on this (customer, sending number) pair that still takes
-/// answers.
+/// answers: the same reading as a group's ([`invitations::newest_open_for`]).
 async fn open_invitation(
     txn: &DatabaseTransaction,
     tenant_id: Uuid,
@@ -363,20 +452,8 @@ async fn open_invitation(
     r: &ReplyText,
     now: DateTime<Utc>,
 ) -> Result<Option<invitation::Model>, DbErr> {
-    let open = invitation::Entity::find()
-        .filter(invitation::Column::TenantId.eq(tenant_id))
-        .filter(invitation::Column::ContactId.eq(contact_id))
-        .filter(invitation::Column::Channel.eq(r.channel.as_str()))
-        .filter(invitation::Column::Status.is_in(InvitationStatus::OPEN.iter().map(|s| s.as_str())))
-        .filter(invitation::Column::ExpiresAt.gt(now))
-        .filter(invitation::Column::Address.eq(r.from.value()))
-        .filter(
-            Condition::any()
-                .add(invitation::Column::Sender.is_null())
-                .add(invitation::Column::Sender.eq(r.to.as_str())),
-        )
-        .order_by_desc(invitation::Column::SentAt);
-    store::first(open, txn).await
+    let open = invitations::open_of_contacts(txn, &[(tenant_id, contact_id)], now).await?;
+    Ok(invitations::newest_open_for(&open, tenant_id, contact_id, r).cloned())
 }
 
 /// The language the contact was last asked in on a channel.
@@ -395,7 +472,7 @@ async fn newest_language(
     Ok(store::first(newest, txn).await?.and_then(|i| i.language))
 }
 
-fn new_record(
+pub(super) fn new_record(
     tenant_id: Uuid,
     contact_id: Uuid,
     r: &ReplyText,

@@ -17,7 +17,8 @@ use uuid::Uuid;
 use super::placeholders;
 use crate::events::Event;
 
-/// `INSERT INTO table (cols) VALUES (?, …), (?, …) suffix`.
+/// `INSERT INTO table (cols) VALUES (?, …), (?, …) suffix`: for bulk loads (benchmarks, tests);
+/// the gateway's own writes use [`fixed_insert`].
 pub fn insert_sql(table: &str, columns: &[&str], rows: usize, suffix: &str) -> String {
     let one = format!("({})", vec!["?"; columns.len()].join(", "));
     let all = vec![one.as_str(); rows].join(", ");
@@ -25,6 +26,68 @@ pub fn insert_sql(table: &str, columns: &[&str], rows: usize, suffix: &str) -> S
         "INSERT INTO {table} ({}) VALUES {all} {suffix}",
         columns.join(", ")
     )
+}
+
+/// Rows one [`fixed_insert`] statement takes at most.
+pub const MAX_ROWS: usize = 512;
+
+/// A multi-row insert whose shape does not follow the batch size: `values` (rows of
+/// `columns.len()` values, flat) are padded with rows of NULLs up to the next power of two, and
+/// the statement keeps only the real rows (`WHERE column1 IS NOT NULL`: the first column must
+/// never be NULL in a real row):
+///
+/// `INSERT INTO table (cols) SELECT * FROM (VALUES (?, …), …) AS v WHERE column1 IS NOT NULL suffix`
+///
+/// Why: a statement per batch size meant hundreds of distinct statements under load, which
+/// evicted each other from every connection's statement cache (100 entries in sqlx), so
+/// SQLite parsed them anew and PostgreSQL paid a round trip more to prepare each. Padded, a
+/// table is written by at most ten statements (1, 2, 4, … 512 rows), prepared once per
+/// connection. Both databases name a VALUES list's columns `column1`, `column2`, ….
+pub fn fixed_insert(
+    table: &str,
+    columns: &[&str],
+    mut values: Vec<Value>,
+    suffix: &str,
+) -> (String, Vec<Value>) {
+    let width = columns.len();
+    let rows = values.len() / width;
+    assert!(
+        rows > 0 && rows <= MAX_ROWS && values.len() % width == 0,
+        "fixed_insert takes 1 to {MAX_ROWS} whole rows"
+    );
+    let shape = rows.next_power_of_two();
+    let nulls: Vec<Value> = values[..width].iter().map(Value::as_null).collect();
+    for _ in rows..shape {
+        values.extend(nulls.iter().cloned());
+    }
+    let one = format!("({})", vec!["?"; width].join(", "));
+    let all = vec![one.as_str(); shape].join(", ");
+    let sql = format!(
+        "INSERT INTO {table} ({}) SELECT * FROM (VALUES {all}) AS v WHERE column1 IS NOT NULL {suffix}",
+        columns.join(", ")
+    );
+    (sql, values)
+}
+
+/// Inserts rows (flat `values`, `columns.len()` a row) in [`fixed_insert`] statements of at most
+/// [`MAX_ROWS`] rows; the rows each statement's `suffix` returns.
+pub async fn insert_rows<C: ConnectionTrait>(
+    conn: &C,
+    table: &str,
+    columns: &[&str],
+    values: Vec<Value>,
+    suffix: &str,
+) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+    let mut returned = Vec::new();
+    for chunk in values.chunks(MAX_ROWS * columns.len()) {
+        let (sql, values) = fixed_insert(table, columns, chunk.to_vec(), suffix);
+        if suffix.contains("RETURNING") {
+            returned.extend(query(conn, &sql, values).await?);
+        } else {
+            run(conn, &sql, values).await?;
+        }
+    }
+    Ok(returned)
 }
 
 pub(super) async fn run<C: ConnectionTrait>(
@@ -123,13 +186,6 @@ pub async fn insert_raw_events<C: ConnectionTrait>(
         "outcome",
         "received_at",
     ];
-    // Without a conflict target: either unique key makes the row a duplicate.
-    let sql = insert_sql(
-        "raw_events",
-        &columns,
-        rows.len(),
-        "ON CONFLICT DO NOTHING RETURNING id",
-    );
     let mut values = Vec::with_capacity(rows.len() * columns.len());
     for r in rows {
         // PostgreSQL's text type cannot hold U+0000 (a provider's form may carry one); the
@@ -153,7 +209,9 @@ pub async fn insert_raw_events<C: ConnectionTrait>(
             now.into(),
         ]);
     }
-    query(conn, &sql, values)
+    // Without a conflict target: either unique key makes the row a duplicate.
+    let suffix = "ON CONFLICT DO NOTHING RETURNING id";
+    insert_rows(conn, "raw_events", &columns, values, suffix)
         .await?
         .iter()
         .map(|r| r.try_get("", "id"))
@@ -186,38 +244,33 @@ pub async fn insert_feedback<C: ConnectionTrait>(
         "updated_at",
         "metadata",
     ];
-    for chunk in rows.chunks(500) {
-        let mut values = Vec::with_capacity(chunk.len() * columns.len());
-        for (f, raw_id) in chunk {
-            values.extend([
-                Value::from(f.id),
-                f.tenant_id.into(),
-                f.channel.clone().into(),
-                f.provider.clone().into(),
-                f.provider_ref.clone().into(),
-                (*raw_id).into(),
-                f.contact_id.into(),
-                f.invitation_id.into(),
-                f.metric.as_str().into(),
-                f.score.into(),
-                f.scale.map(|s| s.as_str().to_owned()).into(),
-                f.comment.clone().into(),
-                f.language.clone().into(),
-                f.ticket_ref.clone().into(),
-                f.agent_ref.clone().into(),
-                f.team_ref.clone().into(),
-                f.occurred_at.into(),
-                f.received_at.into(),
-                f.received_at.into(),
-                f.metadata.clone().into(),
-            ]);
-        }
-        run(
-            conn,
-            &insert_sql("feedback", &columns, chunk.len(), ""),
-            values,
-        )
-        .await?;
+    let mut values = Vec::with_capacity(rows.len() * columns.len());
+    for (f, raw_id) in rows {
+        values.extend([
+            Value::from(f.id),
+            f.tenant_id.into(),
+            f.channel.clone().into(),
+            f.provider.clone().into(),
+            f.provider_ref.clone().into(),
+            (*raw_id).into(),
+            f.contact_id.into(),
+            f.invitation_id.into(),
+            f.metric.as_str().into(),
+            f.score.into(),
+            f.scale.map(|s| s.as_str().to_owned()).into(),
+            f.comment.clone().into(),
+            f.language.clone().into(),
+            f.ticket_ref.clone().into(),
+            f.agent_ref.clone().into(),
+            f.team_ref.clone().into(),
+            f.occurred_at.into(),
+            f.received_at.into(),
+            f.received_at.into(),
+            f.metadata.clone().into(),
+        ]);
+    }
+    if !values.is_empty() {
+        insert_rows(conn, "feedback", &columns, values, "").await?;
     }
     Ok(())
 }
@@ -239,11 +292,11 @@ pub async fn enqueue<C: ConnectionTrait>(
         "next_attempt_at",
         "created_at",
     ];
-    let mut rows = Vec::new();
+    let mut values = Vec::new();
     for event in events {
         let payload = serde_json::to_value(event).map_err(|e| DbErr::Json(e.to_string()))?;
         for sink in sinks {
-            rows.push([
+            values.extend([
                 Value::from(event.tenant_id),
                 event.id.into(),
                 event.event_type.clone().into(),
@@ -256,14 +309,8 @@ pub async fn enqueue<C: ConnectionTrait>(
             ]);
         }
     }
-    for chunk in rows.chunks(500) {
-        let values = chunk.iter().flat_map(|r| r.iter().cloned()).collect();
-        run(
-            conn,
-            &insert_sql("outbox", &columns, chunk.len(), ""),
-            values,
-        )
-        .await?;
+    if !values.is_empty() {
+        insert_rows(conn, "outbox", &columns, values, "").await?;
     }
     Ok(())
 }
@@ -271,6 +318,25 @@ pub async fn enqueue<C: ConnectionTrait>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_inserts_pad_to_a_power_of_two_with_rows_the_statement_drops() {
+        let row = |n: i32| [Value::from(n), Value::from(Some(format!("r{n}")))];
+        let values: Vec<Value> = (1..=3).flat_map(row).collect();
+        let (sql, padded) = fixed_insert("t", &["a", "b"], values, "RETURNING a");
+        assert_eq!(
+            sql,
+            "INSERT INTO t (a, b) SELECT * FROM (VALUES (?, ?), (?, ?), (?, ?), (?, ?)) AS v \
+             WHERE column1 IS NOT NULL RETURNING a"
+        );
+        assert_eq!(padded.len(), 8);
+        assert_eq!(&padded[6..], &[Value::Int(None), Value::String(None)]);
+        // Every size from 1 to MAX_ROWS is written by one of ten statements.
+        let shapes: std::collections::HashSet<String> = (1..=MAX_ROWS)
+            .map(|n| fixed_insert("t", &["a"], vec![Value::from(1); n], "").0)
+            .collect();
+        assert_eq!(shapes.len(), 10);
+    }
 
     #[test]
     fn insert_sql_repeats_the_row_shape() {

@@ -13,7 +13,7 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::batch::{insert_sql, query, run};
+use super::batch::{insert_rows, query, run};
 use super::entities::{contact, contact_identity};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -232,12 +232,7 @@ pub async fn resolve_contacts<C: ConnectionTrait>(
                 now.into(),
             ]);
         }
-        run(
-            conn,
-            &insert_sql("contacts", &columns, new_contacts.len(), ""),
-            values,
-        )
-        .await?;
+        insert_rows(conn, "contacts", &columns, values, "").await?;
     }
     if new_identities.is_empty() {
         return Ok(resolved);
@@ -251,30 +246,24 @@ pub async fn resolve_contacts<C: ConnectionTrait>(
         "status",
         "created_at",
     ];
-    let mut inserted: HashSet<Uuid> = HashSet::new();
-    for chunk in new_identities.chunks(200) {
-        let mut values = Vec::new();
-        for (id, (tenant, kind, value), contact) in chunk {
-            values.extend([
-                Value::from(*id),
-                (*tenant).into(),
-                (*contact).into(),
-                (*kind).into(),
-                value.clone().into(),
-                IdentityStatus::Valid.as_str().into(),
-                now.into(),
-            ]);
-        }
-        let sql = insert_sql(
-            "contact_identities",
-            &columns,
-            chunk.len(),
-            "ON CONFLICT (tenant_id, kind, value) DO NOTHING RETURNING id",
-        );
-        for row in query(conn, &sql, values).await? {
-            inserted.insert(row.try_get("", "id")?);
-        }
+    let mut values = Vec::with_capacity(new_identities.len() * columns.len());
+    for (id, (tenant, kind, value), contact) in &new_identities {
+        values.extend([
+            Value::from(*id),
+            (*tenant).into(),
+            (*contact).into(),
+            (*kind).into(),
+            value.clone().into(),
+            IdentityStatus::Valid.as_str().into(),
+            now.into(),
+        ]);
     }
+    let suffix = "ON CONFLICT (tenant_id, kind, value) DO NOTHING RETURNING id";
+    let inserted: HashSet<Uuid> = insert_rows(conn, "contact_identities", &columns, values, suffix)
+        .await?
+        .iter()
+        .map(|row| row.try_get("", "id"))
+        .collect::<Result<_, _>>()?;
     let lost: Vec<&(Uuid, IdentityKey, Uuid)> = new_identities
         .iter()
         .filter(|(id, _, _)| !inserted.contains(id))

@@ -3,8 +3,11 @@
 
 use channels::model::{Feedback, Metric};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -34,6 +37,46 @@ pub fn first_for_invitation(
         .filter(feedback::Column::TenantId.eq(tenant_id))
         .filter(feedback::Column::InvitationId.eq(invitation_id))
         .order_by_asc(feedback::Column::Id)
+}
+
+/// [`first_for_invitation`] for several (tenant, invitation) pairs in one statement: each
+/// invitation's first record, by invitation id.
+pub async fn first_for_invitations<C: ConnectionTrait>(
+    conn: &C,
+    invitations: &[(Uuid, Uuid)],
+) -> Result<HashMap<Uuid, Feedback>, DbErr> {
+    let mut first: HashMap<Uuid, Feedback> = HashMap::new();
+    if invitations.is_empty() {
+        return Ok(first);
+    }
+    let statement = first_for_invitations_statement(conn.get_database_backend(), invitations);
+    let rows = feedback::Model::find_by_statement(statement)
+        .all(conn)
+        .await?;
+    for row in rows {
+        let record = from_row(row)?;
+        let Some(invitation) = record.invitation_id else {
+            continue;
+        };
+        match first.get(&invitation) {
+            Some(have) if have.id < record.id => {}
+            _ => {
+                first.insert(invitation, record);
+            }
+        }
+    }
+    Ok(first)
+}
+
+/// The statement behind [`first_for_invitations`] (for a plan test): every record of the
+/// invitations, through `ix_feedback_invitation_id`; `invitations` is not empty.
+pub fn first_for_invitations_statement(
+    backend: sea_orm::DbBackend,
+    invitations: &[(Uuid, Uuid)],
+) -> sea_orm::Statement {
+    let (of_invitations, values) = super::of_tenants("invitation_id", invitations);
+    let sql = format!("SELECT * FROM feedback WHERE {of_invitations}");
+    sea_orm::Statement::from_sql_and_values(backend, super::placeholders(backend, &sql), values)
 }
 
 pub fn from_row(m: feedback::Model) -> Result<Feedback, DbErr> {

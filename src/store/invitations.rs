@@ -4,8 +4,8 @@ use channels::model::Metric;
 use channels::vocabulary::{DecisionOutcome, InvitationStatus};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement, Value,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -79,18 +79,87 @@ pub struct Past {
     pub at: DateTime<Utc>,
 }
 
-/// Serializes scheduling for one contact across transactions, connections and replicas. On
-/// SQLite the single writer connection does that already.
+/// Serializes work on one contact (scheduling, replies) across transactions, connections and
+/// replicas. On SQLite the single writer connection does that already.
 pub async fn lock_contact<C: ConnectionTrait>(conn: &C, contact_id: Uuid) -> Result<(), DbErr> {
-    if conn.get_database_backend() == DbBackend::Postgres {
-        conn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT id FROM contacts WHERE id = $1 FOR UPDATE",
-            [contact_id.into()],
-        ))
-        .await?;
+    lock_contacts(conn, &[contact_id]).await
+}
+
+/// [`lock_contact`] for several contacts in one statement, taken in id order so that two
+/// transactions locking overlapping sets cannot wait for each other in a circle.
+pub async fn lock_contacts<C: ConnectionTrait>(conn: &C, ids: &[Uuid]) -> Result<(), DbErr> {
+    if conn.get_database_backend() != DbBackend::Postgres || ids.is_empty() {
+        return Ok(());
     }
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let sql = format!(
+        "SELECT id FROM contacts WHERE id IN ({}) ORDER BY id FOR UPDATE",
+        super::padded_list(ids.len())
+    );
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        super::placeholders(DbBackend::Postgres, &sql),
+        super::padded_values(ids.into_iter().map(Value::from).collect()),
+    ))
+    .await?;
     Ok(())
+}
+
+/// The invitations of the given (tenant, contact) pairs that still take answers, in one
+/// statement. A contact has few; [`newest_open_for`] picks the one a reply answers.
+pub async fn open_of_contacts<C: ConnectionTrait>(
+    conn: &C,
+    contacts: &[(Uuid, Uuid)],
+    now: DateTime<Utc>,
+) -> Result<Vec<invitation::Model>, DbErr> {
+    if contacts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let statement = open_of_contacts_statement(conn.get_database_backend(), contacts, now);
+    invitation::Model::find_by_statement(statement)
+        .all(conn)
+        .await
+}
+
+/// The statement behind [`open_of_contacts`] (for a plan test); `contacts` is not empty.
+pub fn open_of_contacts_statement(
+    backend: DbBackend,
+    contacts: &[(Uuid, Uuid)],
+    now: DateTime<Utc>,
+) -> Statement {
+    let (of_contacts, mut values) = super::of_tenants("contact_id", contacts);
+    let open: Vec<String> = InvitationStatus::OPEN
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    let sql = format!(
+        "SELECT * FROM invitations WHERE {of_contacts} AND status IN ({}) AND expires_at > ?",
+        open.join(", ")
+    );
+    values.push(now.into());
+    Statement::from_sql_and_values(backend, placeholders(backend, &sql), values)
+}
+
+/// Of `open` ([`open_of_contacts`]), the contact's newest invitation that a message from
+/// `reply.from` to `reply.to` on `reply.channel` answers: sent to that address, from that
+/// sending number or from none named.
+pub fn newest_open_for<'a>(
+    open: &'a [invitation::Model],
+    tenant_id: Uuid,
+    contact_id: Uuid,
+    reply: &channels::model::ReplyText,
+) -> Option<&'a invitation::Model> {
+    open.iter()
+        .filter(|i| {
+            i.tenant_id == tenant_id
+                && i.contact_id == contact_id
+                && i.channel.as_deref() == Some(reply.channel.as_str())
+                && i.address.as_deref() == Some(reply.from.value())
+                && i.sender.as_deref().is_none_or(|s| s == reply.to.as_str())
+        })
+        .max_by_key(|i| i.sent_at)
 }
 
 /// The contact's invitations since `since`, and any invitation of the survey for the ticket

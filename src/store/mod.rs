@@ -240,6 +240,44 @@ pub fn placeholders(backend: DbBackend, sql: &str) -> String {
     out
 }
 
+/// `?, ?, …` for a list of `n` values in `IN (…)`, padded to the next power of two (see
+/// [`padded_values`]): a list's length then takes one of a few shapes, and its statement stays
+/// prepared instead of being parsed anew for every length (as [`batch::fixed_insert`] does for
+/// inserts).
+pub fn padded_list(n: usize) -> String {
+    vec!["?"; n.max(1).next_power_of_two()].join(", ")
+}
+
+/// The values of a [`padded_list`]: the last one repeated up to the list's length, which
+/// changes no `IN`.
+pub fn padded_values(mut values: Vec<Value>) -> Vec<Value> {
+    if let Some(last) = values.last().cloned() {
+        values.resize(values.len().next_power_of_two(), last);
+    }
+    values
+}
+
+/// `(tenant_id = ? AND {column} IN (…)) OR …`, one term per tenant, for rows named by (tenant,
+/// id) pairs: each term is answered through an index that starts with the tenant, and an id
+/// another tenant owns matches nothing. Lists are padded ([`padded_list`]).
+pub fn of_tenants(column: &str, pairs: &[(uuid::Uuid, uuid::Uuid)]) -> (String, Vec<Value>) {
+    let mut by_tenant: std::collections::BTreeMap<uuid::Uuid, Vec<Value>> = Default::default();
+    for (tenant, id) in pairs {
+        by_tenant.entry(*tenant).or_default().push((*id).into());
+    }
+    let mut terms = Vec::with_capacity(by_tenant.len());
+    let mut values = Vec::new();
+    for (tenant, ids) in by_tenant {
+        terms.push(format!(
+            "(tenant_id = ? AND {column} IN ({}))",
+            padded_list(ids.len())
+        ));
+        values.push(tenant.into());
+        values.extend(padded_values(ids));
+    }
+    (format!("({})", terms.join(" OR ")), values)
+}
+
 /// Runs one statement written with `?` placeholders on any connection or transaction; the rows
 /// it changed.
 pub async fn execute<C: ConnectionTrait>(

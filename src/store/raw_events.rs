@@ -88,17 +88,32 @@ pub async fn set_answer<C: ConnectionTrait>(
     raw_id: Uuid,
     answer: Option<&str>,
 ) -> Result<(), DbErr> {
-    execute(
-        conn,
-        "UPDATE raw_events SET response_status = ?, response_body = ? WHERE id = ?",
-        vec![
-            200i32.into(),
-            answer.map(str::to_owned).into(),
-            raw_id.into(),
-        ],
-    )
-    .await
-    .map(|_| ())
+    set_answers(conn, &[(raw_id, answer.map(str::to_owned))]).await
+}
+
+/// [`set_answer`] for several raw events: one statement per distinct answer (a group of
+/// replies mostly answers the same thank-you).
+pub async fn set_answers<C: ConnectionTrait>(
+    conn: &C,
+    answers: &[(Uuid, Option<String>)],
+) -> Result<(), DbErr> {
+    let mut by_answer: std::collections::BTreeMap<Option<&str>, Vec<Value>> = Default::default();
+    for (id, answer) in answers {
+        by_answer
+            .entry(answer.as_deref())
+            .or_default()
+            .push((*id).into());
+    }
+    for (answer, ids) in by_answer {
+        let sql = format!(
+            "UPDATE raw_events SET response_status = ?, response_body = ? WHERE id IN ({})",
+            super::padded_list(ids.len())
+        );
+        let mut values = vec![200i32.into(), answer.map(str::to_owned).into()];
+        values.extend(super::padded_values(ids));
+        execute(conn, &sql, values).await?;
+    }
+    Ok(())
 }
 
 /// Marks a raw event kept because it could not be read, with the reason it was answered.

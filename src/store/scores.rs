@@ -45,20 +45,32 @@ pub async fn upsert_facts<C: ConnectionTrait>(
             _ => unscored.push((f.id, *version)),
         }
     }
-    for chunk in rows.chunks(500) {
-        let one = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-        let sql = format!(
-            "INSERT INTO score_facts (feedback_id, tenant_id, metric, channel, score, scale, \
-             agent_ref, team_ref, occurred_at, source_updated_at) VALUES {} \
-             ON CONFLICT (feedback_id) DO UPDATE SET metric = excluded.metric, \
+    if !rows.is_empty() {
+        let columns = [
+            "feedback_id",
+            "tenant_id",
+            "metric",
+            "channel",
+            "score",
+            "scale",
+            "agent_ref",
+            "team_ref",
+            "occurred_at",
+            "source_updated_at",
+        ];
+        let values = rows.into_iter().flatten().collect();
+        super::batch::insert_rows(
+            conn,
+            "score_facts",
+            &columns,
+            values,
+            "ON CONFLICT (feedback_id) DO UPDATE SET metric = excluded.metric, \
              channel = excluded.channel, score = excluded.score, scale = excluded.scale, \
              agent_ref = excluded.agent_ref, team_ref = excluded.team_ref, \
              occurred_at = excluded.occurred_at, source_updated_at = excluded.source_updated_at \
              WHERE score_facts.source_updated_at <= excluded.source_updated_at",
-            vec![one; chunk.len()].join(", ")
-        );
-        let values = chunk.iter().flat_map(|r| r.iter().cloned()).collect();
-        super::execute(conn, &sql, values).await?;
+        )
+        .await?;
     }
     // A record without a score has no fact: one whose score was taken back loses it, unless
     // the stored fact is of a newer version (this event was delivered late).
