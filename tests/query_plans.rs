@@ -288,6 +288,19 @@ async fn hot_queries_use_indexes_on_full_tables(backend: Backend) {
             &["ix_invitations_contact"],
         );
         let answered: Vec<(Uuid, Uuid)> = (0..37).map(|_| (tenant, Uuid::now_v7())).collect();
+        let answers = feedback_gateway::lifecycle::answered_statement(
+            backend,
+            &answered.iter().map(|(_, id)| *id).collect::<Vec<_>>(),
+            now,
+        );
+        assert_bounded(
+            &plan(&server, answers).await,
+            "invitations",
+            &[match backend {
+                DbBackend::Postgres => "invitations_pkey",
+                _ => "sqlite_autoindex_invitations",
+            }],
+        );
         let records = feedback::first_for_invitations_statement(backend, &answered);
         assert_bounded(
             &plan(&server, records).await,
