@@ -79,7 +79,9 @@ impl Db {
     }
 
     /// Applies pending migrations. On PostgreSQL replicas that start together take turns: the
-    /// first holds an advisory lock while it migrates, the others then find nothing to do.
+    /// first holds an advisory lock while it migrates, the others then find nothing to do. The
+    /// migrations run in the lock's own transaction (PostgreSQL's DDL is transactional): one
+    /// connection at start instead of two, each a TLS handshake away (about 90 ms here).
     pub async fn migrate(&self) -> Result<(), DbErr> {
         if self.backend() != DbBackend::Postgres {
             return Migrator::up(&self.write, None).await;
@@ -92,9 +94,8 @@ impl Db {
                 format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"),
             ))
             .await?;
-        let result = Migrator::up(&self.write, None).await;
-        guard.commit().await?;
-        result
+        Migrator::up(&guard, None).await?;
+        guard.commit().await
     }
 
     /// Whether the database answers a trivial query.
