@@ -74,8 +74,14 @@ pub fn first_for_invitations_statement(
     backend: sea_orm::DbBackend,
     invitations: &[(Uuid, Uuid)],
 ) -> sea_orm::Statement {
-    let (of_invitations, values) = super::of_tenants("invitation_id", invitations);
-    let sql = format!("SELECT * FROM feedback WHERE {of_invitations}");
+    // Per invitation, an equality on ix_feedback_invitation_id's leading columns.
+    let (sql, values) = super::union_all(
+        "SELECT * FROM feedback WHERE tenant_id = ? AND invitation_id = ?",
+        invitations
+            .iter()
+            .map(|(tenant, invitation)| vec![(*tenant).into(), (*invitation).into()])
+            .collect(),
+    );
     sea_orm::Statement::from_sql_and_values(backend, super::placeholders(backend, &sql), values)
 }
 

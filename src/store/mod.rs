@@ -258,25 +258,18 @@ pub fn padded_values(mut values: Vec<Value>) -> Vec<Value> {
     values
 }
 
-/// `(tenant_id = ? AND {column} IN (…)) OR …`, one term per tenant, for rows named by (tenant,
-/// id) pairs: each term is answered through an index that starts with the tenant, and an id
-/// another tenant owns matches nothing. Lists are padded ([`padded_list`]).
-pub fn of_tenants(column: &str, pairs: &[(uuid::Uuid, uuid::Uuid)]) -> (String, Vec<Value>) {
-    let mut by_tenant: std::collections::BTreeMap<uuid::Uuid, Vec<Value>> = Default::default();
-    for (tenant, id) in pairs {
-        by_tenant.entry(*tenant).or_default().push((*id).into());
+/// `branch UNION ALL branch …`, one branch per item of `values` (each item the values of one
+/// branch's placeholders), for looking many keys up at once where each key alone has a plan
+/// that cannot go wrong: an `IN` list beside the tenant lets a planner without statistics read
+/// every row of the tenant through another index, while each branch here is an equality on an
+/// index's full key. The branches are padded to a power of two by repeating the last one (so
+/// the statement stays prepared): callers ignore the repeated rows.
+pub fn union_all(branch: &str, mut values: Vec<Vec<Value>>) -> (String, Vec<Value>) {
+    if let Some(last) = values.last().cloned() {
+        values.resize(values.len().next_power_of_two(), last);
     }
-    let mut terms = Vec::with_capacity(by_tenant.len());
-    let mut values = Vec::new();
-    for (tenant, ids) in by_tenant {
-        terms.push(format!(
-            "(tenant_id = ? AND {column} IN ({}))",
-            padded_list(ids.len())
-        ));
-        values.push(tenant.into());
-        values.extend(padded_values(ids));
-    }
-    (format!("({})", terms.join(" OR ")), values)
+    let sql = vec![branch; values.len()].join(" UNION ALL ");
+    (sql, values.into_iter().flatten().collect())
 }
 
 /// Runs one statement written with `?` placeholders on any connection or transaction; the rows
