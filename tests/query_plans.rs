@@ -8,7 +8,7 @@ mod common;
 use chrono::{Duration, Utc};
 use common::{Backend, TestServer};
 use feedback_gateway::store::batch::insert_sql;
-use feedback_gateway::store::{feedback, invitations, placeholders, raw_events};
+use feedback_gateway::store::{contacts, feedback, invitations, placeholders, raw_events};
 use sea_orm::{ConnectionTrait, DbBackend, QuerySelect, QueryTrait, Statement, Value};
 use uuid::Uuid;
 
@@ -113,6 +113,35 @@ async fn hot_queries_use_indexes_on_full_tables(backend: Backend) {
                     tenant.into(),
                     serde_json::json!([]).into(),
                     now.into(),
+                    now.into(),
+                ]
+            })
+            .collect(),
+    )
+    .await;
+    insert(
+        &server,
+        "contact_identities",
+        &[
+            "id",
+            "tenant_id",
+            "contact_id",
+            "kind",
+            "value",
+            "status",
+            "created_at",
+        ],
+        contacts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                vec![
+                    Uuid::now_v7().into(),
+                    tenant.into(),
+                    (*c).into(),
+                    "phone".into(),
+                    format!("+4560{i:06}").into(),
+                    "valid".into(),
                     now.into(),
                 ]
             })
@@ -263,6 +292,15 @@ async fn hot_queries_use_indexes_on_full_tables(backend: Backend) {
             &plan(&server, open).await,
             "invitations",
             &["ix_invitations_contact"],
+        );
+        let phones: Vec<(Uuid, &'static str, String)> = (0..37)
+            .map(|i| (tenant, "phone", format!("+4560{:06}", i * 13)))
+            .collect();
+        let owners = contacts::owners_statement(backend, &phones);
+        assert_bounded(
+            &plan(&server, owners).await,
+            "contact_identities",
+            &["ux_contact_identities_value"],
         );
         let answered: Vec<(Uuid, Uuid)> = (0..37).map(|_| (tenant, Uuid::now_v7())).collect();
         // Marking the group's invitations answered, by id. With a few ids: PostgreSQL rightly

@@ -13,7 +13,7 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::batch::{insert_rows, query, run};
+use super::batch::{insert_rows, run};
 use super::entities::{contact, contact_identity};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -120,6 +120,23 @@ pub async fn mark_identity_invalid<C: ConnectionTrait>(
 
 type IdentityKey = (Uuid, &'static str, String);
 
+/// The statement behind the owners of identities (for a plan test): one branch per identity,
+/// each an equality on the unique key (tenant, kind, value). An `OR` of such terms took
+/// PostgreSQL 50-100 ms on a table without statistics, for a group of a few dozen replies.
+pub fn owners_statement(
+    backend: sea_orm::DbBackend,
+    keys: &[(Uuid, &'static str, String)],
+) -> sea_orm::Statement {
+    let (sql, values) = super::union_all(
+        "SELECT tenant_id, kind, value, contact_id FROM contact_identities \
+         WHERE tenant_id = ? AND kind = ? AND value = ?",
+        keys.iter()
+            .map(|(t, k, v)| vec![Value::from(*t), (*k).into(), v.clone().into()])
+            .collect(),
+    );
+    sea_orm::Statement::from_sql_and_values(backend, super::placeholders(backend, &sql), values)
+}
+
 fn key_of(tenant_id: Uuid, identity: &Identity) -> IdentityKey {
     (tenant_id, identity.kind(), identity.value().to_owned())
 }
@@ -129,22 +146,11 @@ async fn owners<C: ConnectionTrait>(
     keys: &[IdentityKey],
 ) -> Result<HashMap<IdentityKey, Uuid>, DbErr> {
     let mut found = HashMap::new();
-    // Bounded statements: SQLite parses long OR chains slowly and both databases cap parameters.
+    // Bounded statements: both databases cap parameters.
     for chunk in keys.chunks(200) {
-        let condition =
-            vec!["(tenant_id = ? AND kind = ? AND value = ?)"; chunk.len()].join(" OR ");
-        let values = chunk
-            .iter()
-            .flat_map(|(t, k, v)| [Value::from(*t), (*k).into(), v.clone().into()])
-            .collect();
-        let rows = query(
-            conn,
-            &format!(
-                "SELECT tenant_id, kind, value, contact_id FROM contact_identities WHERE {condition}"
-            ),
-            values,
-        )
-        .await?;
+        let rows = conn
+            .query_all_raw(owners_statement(conn.get_database_backend(), chunk))
+            .await?;
         for r in rows {
             let tenant: Uuid = r.try_get("", "tenant_id")?;
             let kind: String = r.try_get("", "kind")?;
