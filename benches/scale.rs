@@ -88,6 +88,8 @@ struct Figures {
     p50: f64,
     p99: f64,
     errors: u64,
+    /// The first unexpected answer, if any.
+    first_error: Option<String>,
 }
 
 /// Peak with closed-loop clients after a second of warm-up, then latency at half the peak.
@@ -117,6 +119,7 @@ where
         p50: half.percentile_ms(0.50),
         p99: half.percentile_ms(0.99),
         errors: peak.errors + half.errors,
+        first_error: peak.first_error.clone().or(half.first_error.clone()),
     }
 }
 
@@ -152,8 +155,15 @@ async fn measure_paths(server: &Server, phase: u64, clients: u64, d: Duration) -
     ];
     for (name, f) in PATHS.iter().zip(&all) {
         eprintln!(
-            "  {name}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms at half rate, errors {}",
-            f.peak, f.p50, f.p99, f.errors
+            "  {name}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms at half rate, errors {}{}",
+            f.peak,
+            f.p50,
+            f.p99,
+            f.errors,
+            f.first_error
+                .as_deref()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default()
         );
     }
     all

@@ -10,6 +10,7 @@ on_both_backends!(
     a_tenant_over_its_limit_gets_429_and_others_do_not,
     admin_is_limited_per_client_ip,
     unknown_api_keys_are_throttled_before_the_database,
+    a_known_key_is_not_throttled_when_its_cache_entry_expires,
 );
 
 async fn a_tenant_over_its_limit_gets_429_and_others_do_not(backend: Backend) {
@@ -151,6 +152,45 @@ async fn unknown_api_keys_are_throttled_before_the_database(backend: Backend) {
     assert_eq!(unauthorized + throttled, 200);
     let (status, body) = server.get("/v1/feedback", &key).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    server.stop().await;
+}
+
+/// When a busy integration's cached key expires, all its requests in flight look the key up at
+/// once: none of them is throttled as a guess, and guesses from the same client still are.
+async fn a_known_key_is_not_throttled_when_its_cache_entry_expires(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        |c| {
+            c.database.cache_ttl_ms = 50;
+            c.rate_limits.key_lookup_ip_per_second = 1;
+            c.rate_limits.key_lookup_ip_burst = 3;
+        },
+        vec![],
+    )
+    .await;
+    let key = server.tenant("acme").await;
+    assert_eq!(server.get("/v1/feedback", &key).await.0, StatusCode::OK);
+    for _ in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(80)).await;
+        let answers =
+            futures::future::join_all((0..30).map(|_| server.get("/v1/feedback", &key))).await;
+        for (status, body) in answers {
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+    let guesses = futures::future::join_all((0..10).map(|i| {
+        server
+            .client
+            .get(server.url("/v1/feedback"))
+            .bearer_auth(format!("fgk_guess_{i:040}"))
+            .send()
+    }))
+    .await;
+    let throttled = guesses
+        .iter()
+        .filter(|r| r.as_ref().unwrap().status() == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(throttled >= 6, "{throttled} of 10 guesses throttled");
     server.stop().await;
 }
 

@@ -86,11 +86,12 @@ impl Relay {
             Ok(results) => results,
             Err(e) => {
                 // The sink's writes are rolled back with the round; the rows are rescheduled
-                // as failed deliveries, in a transaction of their own.
-                drop(txn);
+                // as failed deliveries, in a transaction of their own. (A replica's relay that
+                // took one of them meanwhile settles it itself: a row it deleted is not
+                // updated, one it rescheduled gets the same attempt count.)
+                let _ = txn.rollback().await;
                 let failure = SinkError::retry(format!("{name}: {e}"));
                 let txn = self.db.write.begin().await?;
-                let rows = outbox::take_due(&txn, name, now, self.cfg.batch_size).await?;
                 for row in &rows {
                     self.settle_failure(&txn, Holder::Transaction, row, failure.clone())
                         .await?;

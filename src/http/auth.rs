@@ -34,8 +34,12 @@ impl FromRequestParts<AppState> for TenantAuth {
         let tenant = match tenants::cached_by_key(&state.db, &key_hash) {
             Some(tenant) => tenant,
             None => {
-                // Unknown keys are throttled per client before they cost a database look-up.
-                if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+                // Unknown keys are throttled per client before they cost a database look-up;
+                // a key that authenticated lately is not a guess.
+                let guess = !tenants::recently_valid(&state.db, &key_hash);
+                if let (true, Some(ConnectInfo(peer))) =
+                    (guess, parts.extensions.get::<ConnectInfo<SocketAddr>>())
+                {
                     let ip = state.limits.client_ip(peer.ip(), &parts.headers);
                     state.limits.check_key_lookup(ip)?;
                 }

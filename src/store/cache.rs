@@ -86,15 +86,27 @@ pub struct Caches {
     pub tenants_by_slug: ReadCache<String, Option<Tenant>>,
     /// By the SHA-256 of the API key.
     pub tenants_by_key: ReadCache<String, Option<Tenant>>,
+    /// Hashes of API keys that authenticated within the last [`KEY_REMEMBERED`]: when such a
+    /// key's cache entry has expired, its look-up is not one of a client's throttled guesses
+    /// (every request of a busy integration misses the cache at once when the entry expires).
+    /// It grants nothing: the key is still looked up, so a revoked key still fails.
+    pub recent_keys: Cache<String, ()>,
     pub credentials: ReadCache<(Uuid, String), Option<Credentials>>,
     pub surveys: ReadCache<Uuid, Arc<Vec<Survey>>>,
 }
+
+/// How long a key that authenticated is exempt from the look-up throttle.
+pub const KEY_REMEMBERED: Duration = Duration::from_secs(3600);
 
 impl Caches {
     pub fn new(ttl: Duration) -> Caches {
         Caches {
             tenants_by_slug: ReadCache::new(10_000, ttl),
             tenants_by_key: ReadCache::new(10_000, ttl),
+            recent_keys: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(KEY_REMEMBERED)
+                .build(),
             credentials: ReadCache::new(50_000, ttl),
             surveys: ReadCache::new(10_000, ttl),
         }

@@ -131,9 +131,9 @@ pub async fn delete_delivered<C: ConnectionTrait>(
     let (held, by) = holder.condition();
     let sql = format!(
         "DELETE FROM outbox WHERE id IN ({}){held}",
-        vec!["?"; ids.len()].join(", ")
+        super::padded_list(ids.len())
     );
-    let mut values: Vec<Value> = ids.iter().map(|&id| id.into()).collect();
+    let mut values = super::padded_values(ids.iter().map(|&id| id.into()).collect());
     values.extend(by);
     super::execute(conn, &sql, values).await.map(|_| ())
 }

@@ -141,10 +141,21 @@ pub async fn authenticate(db: &Db, key: &str, key_hash: &str) -> Result<Option<T
             .await?
             .map(Tenant::from))
     };
-    db.caches
+    let tenant = db
+        .caches
         .tenants_by_key
         .get_or_load(key_hash.to_owned(), load, Option::is_some)
-        .await
+        .await?;
+    match tenant {
+        Some(_) => db.caches.recent_keys.insert(key_hash.to_owned(), ()),
+        None => db.caches.recent_keys.invalidate(key_hash),
+    }
+    Ok(tenant)
+}
+
+/// Whether this key authenticated recently (see [`super::cache::Caches::recent_keys`]).
+pub fn recently_valid(db: &Db, key_hash: &str) -> bool {
+    db.caches.recent_keys.contains_key(key_hash)
 }
 
 /// The tenant of an API key that authenticated within the cache's time to live, by the key's
