@@ -203,21 +203,20 @@ pub async fn mark_answered_all<C: ConnectionTrait>(
     ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let statement = answered_statement(conn.get_database_backend(), ids, now);
-    Ok(conn.execute_raw(statement).await?.rows_affected())
+    update_open(conn, ids, &answered(now)).await
+}
+
+fn answered(now: DateTime<Utc>) -> [(&'static str, Value); 2] {
+    [
+        ("status", InvitationStatus::Answered.as_str().into()),
+        ("answered_at", now.into()),
+    ]
 }
 
 /// The statement behind [`mark_answered_all`] (for a plan test); `ids` is not empty.
 pub fn answered_statement(backend: DbBackend, ids: &[Uuid], now: DateTime<Utc>) -> Statement {
-    let answered = [
-        ("status", InvitationStatus::Answered.as_str().into()),
-        ("answered_at", now.into()),
-    ];
     let (condition, ids) = open_ones(ids);
-    update_statement(backend, &answered, &condition, ids)
+    update_statement(backend, &answered(now), &condition, ids)
 }
 
 /// Notes that the customer was asked once for a single number (no status change).
