@@ -12,6 +12,7 @@ on_both_backends!(
     ces_mean_and_low_effort,
     grouping_and_filters,
     bad_score_queries,
+    a_late_unscored_version_never_removes_a_newer_fact,
 );
 
 async fn scores(server: &TestServer, key: &str, query: &str) -> Value {
@@ -201,5 +202,48 @@ async fn bad_score_queries(backend: Backend) {
         .send(reqwest::Method::GET, "/v1/scores?metric=nps", None, None)
         .await;
     assert_problem(status, &body, 401, "unauthorized");
+    server.stop().await;
+}
+
+/// Score facts follow the newest version of a record whatever order its events arrive in: an
+/// older version without a score (the text that came before the score) delivered late leaves
+/// the fact alone; a newer one without a score removes it.
+async fn a_late_unscored_version_never_removes_a_newer_fact(backend: Backend) {
+    use feedback_gateway::store::scores::upsert_facts;
+    let server = TestServer::start(backend).await;
+    let key = server.tenant("acme").await;
+    let created = server
+        .feedback(&key, json!({"metric": "csat", "score": 5}))
+        .await;
+    server.settle().await;
+    let scored: channels::model::Feedback = serde_json::from_value(created).unwrap();
+    let unscored = channels::model::Feedback {
+        score: None,
+        scale: None,
+        metric: channels::model::Metric::Text,
+        ..scored.clone()
+    };
+    let at = |minutes: i64| feedback_gateway::store::now() + chrono::Duration::minutes(minutes);
+    let facts = || server.count("score_facts");
+    upsert_facts(&server.db.write, &[(scored.clone(), at(10))])
+        .await
+        .unwrap();
+    assert_eq!(facts().await, 1);
+    upsert_facts(&server.db.write, &[(unscored.clone(), at(5))])
+        .await
+        .unwrap();
+    assert_eq!(
+        facts().await,
+        1,
+        "an older version delivered late changes nothing"
+    );
+    upsert_facts(&server.db.write, &[(unscored, at(20))])
+        .await
+        .unwrap();
+    assert_eq!(
+        facts().await,
+        0,
+        "a newer version without a score removes the fact"
+    );
     server.stop().await;
 }
