@@ -1,9 +1,10 @@
-//! Group commit for work that reads before it writes: an SMS reply (which record does it
-//! answer?), a delivery report (which invitation, in which state?), a support platform's
-//! delivery (which surveys does it start?).
+//! Group commit for work that reads before it writes: a delivery report (which invitation, in
+//! which state?), a support platform's delivery (which surveys does it start?), a survey
+//! trigger (was this contact asked lately?).
 //!
-//! Such work cannot be written as a handful of multi-row statements the way the API's answers
-//! are (`batch.rs`): each request's decision depends on what the one before it wrote. So writer
+//! Such work is not yet written as a handful of multi-row statements the way the API's answers
+//! (`batch.rs`) and SMS replies (`ingest::reply_groups`) are: each request's decision depends
+//! on what the one before it wrote. So writer
 //! tasks take whatever requests are waiting and run them one after the other in one transaction,
 //! committed once; each request is answered only after that commit. Two requests for one
 //! contact in the same group are therefore decided in order, the second seeing the first's
