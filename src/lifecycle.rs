@@ -28,8 +28,7 @@ use crate::store::{self, Db};
 
 /// `status IN (…)` for the states a transition leaves from.
 fn from_states(states: &[InvitationStatus]) -> String {
-    let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
-    format!("status IN ({})", list.join(", "))
+    invitations::status_in(states)
 }
 
 /// `UPDATE invitations SET {set}, updated_at = ? WHERE {condition}`, with the values of `set`

@@ -79,13 +79,13 @@ pub async fn insert_rows<C: ConnectionTrait>(
     suffix: &str,
 ) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
     let mut returned = Vec::new();
-    for chunk in values.chunks(MAX_ROWS * columns.len()) {
-        let (sql, values) = fixed_insert(table, columns, chunk.to_vec(), suffix);
-        if suffix.contains("RETURNING") {
-            returned.extend(query(conn, &sql, values).await?);
-        } else {
-            run(conn, &sql, values).await?;
-        }
+    let mut rest = values;
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(MAX_ROWS * columns.len()));
+        let (sql, values) =
+            fixed_insert(table, columns, std::mem::replace(&mut rest, tail), suffix);
+        // Without `RETURNING` in `suffix` a statement returns no rows.
+        returned.extend(query(conn, &sql, values).await?);
     }
     Ok(returned)
 }

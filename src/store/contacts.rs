@@ -146,8 +146,9 @@ async fn owners<C: ConnectionTrait>(
     keys: &[IdentityKey],
 ) -> Result<HashMap<IdentityKey, Uuid>, DbErr> {
     let mut found = HashMap::new();
-    // Bounded statements: both databases cap parameters.
-    for chunk in keys.chunks(200) {
+    // Bounded statements (both databases cap parameters), of a power-of-two size that
+    // `union_all` does not pad further.
+    for chunk in keys.chunks(256) {
         let rows = conn
             .query_all_raw(owners_statement(conn.get_database_backend(), chunk))
             .await?;

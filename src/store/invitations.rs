@@ -107,6 +107,12 @@ pub async fn lock_contacts<C: ConnectionTrait>(conn: &C, ids: &[Uuid]) -> Result
     Ok(())
 }
 
+/// `status IN ('…', …)` for `states` (words of the vocabulary, written into the SQL).
+pub fn status_in(states: &[InvitationStatus]) -> String {
+    let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    format!("status IN ({})", list.join(", "))
+}
+
 /// The invitations of the given (tenant, contact) pairs that still take answers, in one
 /// statement. A contact has few; [`newest_open_for`] picks the one a reply answers.
 pub async fn open_of_contacts<C: ConnectionTrait>(
@@ -129,16 +135,12 @@ pub fn open_of_contacts_statement(
     contacts: &[(Uuid, Uuid)],
     now: DateTime<Utc>,
 ) -> Statement {
-    let open: Vec<String> = InvitationStatus::OPEN
-        .iter()
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect();
     // Per contact, an equality on ix_invitations_contact's whole key; the state and expiry in
     // a `CASE` no index answers, so that no plan reads the tenant's invitations by state.
     let branch = format!(
         "SELECT * FROM invitations WHERE tenant_id = ? AND contact_id = ? \
-         AND CASE WHEN status IN ({}) AND expires_at > ? THEN 1 ELSE 0 END = 1",
-        open.join(", ")
+         AND CASE WHEN {} AND expires_at > ? THEN 1 ELSE 0 END = 1",
+        status_in(InvitationStatus::OPEN)
     );
     let (sql, values) = super::union_all(
         &branch,

@@ -250,8 +250,8 @@ pub fn padded_list(n: usize) -> String {
 }
 
 /// The values of a [`padded_list`]: the last one repeated up to the list's length, which
-/// changes no `IN`.
-pub fn padded_values(mut values: Vec<Value>) -> Vec<Value> {
+/// changes no `IN` (and, for [`union_all`], repeats a branch whose rows callers ignore).
+pub fn padded_values<T: Clone>(mut values: Vec<T>) -> Vec<T> {
     if let Some(last) = values.last().cloned() {
         values.resize(values.len().next_power_of_two(), last);
     }
@@ -264,10 +264,8 @@ pub fn padded_values(mut values: Vec<Value>) -> Vec<Value> {
 /// every row of the tenant through another index, while each branch here is an equality on an
 /// index's full key. The branches are padded to a power of two by repeating the last one (so
 /// the statement stays prepared): callers ignore the repeated rows.
-pub fn union_all(branch: &str, mut values: Vec<Vec<Value>>) -> (String, Vec<Value>) {
-    if let Some(last) = values.last().cloned() {
-        values.resize(values.len().next_power_of_two(), last);
-    }
+pub fn union_all(branch: &str, values: Vec<Vec<Value>>) -> (String, Vec<Value>) {
+    let values = padded_values(values);
     let sql = vec![branch; values.len()].join(" UNION ALL ");
     (sql, values.into_iter().flatten().collect())
 }
