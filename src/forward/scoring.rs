@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use channels::model::Feedback;
 
-use sea_orm::{DatabaseTransaction, DbErr, TransactionTrait};
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseTransaction, DbErr};
 
 use super::{DatabaseSink, Sink, SinkError};
 use crate::events::Event;
@@ -36,19 +37,18 @@ impl Sink for ScoringStore {
             .unwrap_or(Ok(()))
     }
 
-    /// Outside the relay (its rounds use [`DatabaseSink::deliver_in`]): in a transaction of
-    /// its own.
+    /// Outside the relay (its rounds use [`DatabaseSink::deliver_in`]): on the write
+    /// connection. A failed write fails the events it carried, to be retried; an event that
+    /// did not parse stays failed for good.
     async fn deliver_batch(&self, events: &[Event]) -> Vec<Result<(), SinkError>> {
-        let delivered = async {
-            let txn = self.db.write.begin().await?;
-            let results = self.deliver_in(&txn, events).await?;
-            txn.commit().await?;
-            Ok::<_, DbErr>(results)
-        };
-        delivered.await.unwrap_or_else(|e| {
+        let (mut results, facts) = facts_of(events);
+        if let Err(e) = scores::upsert_facts(&self.db.write, &facts).await {
             let failure = SinkError::retry(format!("scoring store: {e}"));
-            events.iter().map(|_| Err(failure.clone())).collect()
-        })
+            for r in results.iter_mut().filter(|r| r.is_ok()) {
+                *r = Err(failure.clone());
+            }
+        }
+        results
     }
 
     fn in_database(&self) -> Option<&dyn DatabaseSink> {
@@ -58,33 +58,43 @@ impl Sink for ScoringStore {
 
 #[async_trait]
 impl DatabaseSink for ScoringStore {
-    /// One statement for the whole batch. Events that are not feedback records are delivered
-    /// by doing nothing; a feedback event that does not parse fails for good on its own.
+    /// One statement for the whole batch, in the relay's transaction.
     async fn deliver_in(
         &self,
         txn: &DatabaseTransaction,
         events: &[Event],
     ) -> Result<Vec<Result<(), SinkError>>, DbErr> {
-        let mut results: Vec<Result<(), SinkError>> = Vec::with_capacity(events.len());
-        let mut facts = Vec::new();
-        for event in events {
-            match event.event_type.as_str() {
-                FEEDBACK_CREATED | FEEDBACK_UPDATED => {
-                    match serde_json::from_value::<Feedback>(event.data.clone()) {
-                        Ok(f) => {
-                            // The event's creation time orders versions of one record.
-                            facts.push((f, event.created_at));
-                            results.push(Ok(()));
-                        }
-                        Err(e) => results.push(Err(SinkError::permanent(format!(
-                            "not a feedback record: {e}"
-                        )))),
-                    }
-                }
-                _ => results.push(Ok(())),
-            }
-        }
+        let (results, facts) = facts_of(events);
         scores::upsert_facts(txn, &facts).await?;
         Ok(results)
     }
+}
+
+/// A record and the version (its event's time) a fact reflects.
+type Fact = (Feedback, DateTime<Utc>);
+
+/// Each event's result so far, and the facts to write. Events that are not feedback records
+/// are delivered by doing nothing; a feedback event that does not parse fails for good on its
+/// own.
+fn facts_of(events: &[Event]) -> (Vec<Result<(), SinkError>>, Vec<Fact>) {
+    let mut results: Vec<Result<(), SinkError>> = Vec::with_capacity(events.len());
+    let mut facts = Vec::new();
+    for event in events {
+        match event.event_type.as_str() {
+            FEEDBACK_CREATED | FEEDBACK_UPDATED => {
+                match serde_json::from_value::<Feedback>(event.data.clone()) {
+                    Ok(f) => {
+                        // The event's creation time orders versions of one record.
+                        facts.push((f, event.created_at));
+                        results.push(Ok(()));
+                    }
+                    Err(e) => results.push(Err(SinkError::permanent(format!(
+                        "not a feedback record: {e}"
+                    )))),
+                }
+            }
+            _ => results.push(Ok(())),
+        }
+    }
+    (results, facts)
 }
