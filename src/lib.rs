@@ -79,9 +79,18 @@ impl App {
         } else {
             config.ingest.postgres_writers
         };
+        let scheduler = Arc::new(policy::schedule::Scheduler {
+            defaults: config.policy.clone(),
+            tenant_time_zone: config
+                .tenant_defaults
+                .time_zone
+                .parse()
+                .map_err(|e| anyhow::anyhow!("tenant_defaults.time_zone: {e}"))?,
+        });
         let ingest = Ingest::start(
             db.clone(),
             relay.sink_names().into(),
+            scheduler.clone(),
             wake,
             writers,
             config.ingest.max_batch,
@@ -98,16 +107,12 @@ impl App {
             metrics: telemetry::metrics_handle(),
             http: http_client.clone(),
             limits: Arc::new(http::limits::InboundLimits::new(&config.rate_limits)),
-            scheduler: Arc::new(policy::schedule::Scheduler {
-                db: db.clone(),
-                group: ingest.group(),
-                defaults: config.policy.clone(),
-                tenant_time_zone: config
-                    .tenant_defaults
-                    .time_zone
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("tenant_defaults.time_zone: {e}"))?,
-            }),
+            scheduler: policy::schedule::Triggers::start(
+                &db,
+                scheduler,
+                writers,
+                config.ingest.max_batch,
+            ),
         };
         // Built-in senders first: a sender from the extensions replaces one for its channel.
         let mut senders: Vec<Arc<dyn dispatch::Sender>> =

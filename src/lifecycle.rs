@@ -68,17 +68,17 @@ fn update_statement(
     Statement::from_sql_and_values(backend, store::placeholders(backend, &sql), values)
 }
 
-/// Creates an invitation: scheduled, or suppressed with the rule that stopped it.
-pub async fn create<C: ConnectionTrait>(
+/// Creates invitations: scheduled, or suppressed with the rule that stopped them.
+pub async fn create_all<C: ConnectionTrait>(
     conn: &C,
-    new: &NewInvitation<'_>,
+    new: &[NewInvitation<'_>],
     now: DateTime<Utc>,
-) -> Result<invitation::Model, DbErr> {
-    debug_assert!(matches!(
-        new.status,
+) -> Result<Vec<invitation::Model>, DbErr> {
+    debug_assert!(new.iter().all(|n| matches!(
+        n.status,
         InvitationStatus::Scheduled | InvitationStatus::Suppressed
-    ));
-    invitations::insert(conn, new, now).await
+    )));
+    invitations::insert_all(conn, new, now).await
 }
 
 /// The dispatcher's hold on a claimed invitation: transitions through it happen only while the

@@ -13,7 +13,6 @@ use feedback_gateway::forward::relay::Relay;
 use feedback_gateway::ingest::{Accepted, Ingest, IngestError, Received};
 use feedback_gateway::store::tenants::Tenant;
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 
 on_both_backends!(
@@ -30,24 +29,6 @@ const PUBLIC_URL: &str = "https://feedback.example.com";
 const ZENDESK_SECRET: &str = "zendesk-signing-secret-0123456789";
 const TWILIO_TOKEN: &str = "twilio-auth-token-0123456789abcd";
 const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
-
-async fn tenant_id(server: &TestServer, slug: &str) -> uuid::Uuid {
-    let row = server
-        .db
-        .read
-        .query_one_raw(Statement::from_sql_and_values(
-            server.db.backend(),
-            match server.db.backend() {
-                sea_orm::DbBackend::Postgres => "SELECT id FROM tenants WHERE slug = $1",
-                _ => "SELECT id FROM tenants WHERE slug = ?",
-            },
-            [slug.into()],
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get("", "id").unwrap()
-}
 
 fn answer(score: i64, phone: &str) -> FeedbackInput {
     FeedbackInput {
@@ -78,7 +59,7 @@ async fn a_poisoned_answer_fails_only_itself(backend: Backend) {
     let server = TestServer::start(backend).await;
     let key = server.tenant("acme").await;
     let acme = Tenant {
-        id: tenant_id(&server, "acme").await,
+        id: server.tenant_id("acme").await,
         slug: "acme".into(),
     };
     let ghost = Tenant {
@@ -86,9 +67,14 @@ async fn a_poisoned_answer_fails_only_itself(backend: Backend) {
         slug: "ghost".into(),
     };
     let relay: &Relay = &server.relay;
+    let scheduler = Arc::new(feedback_gateway::policy::schedule::Scheduler {
+        defaults: feedback_gateway::config::Config::defaults().policy,
+        tenant_time_zone: chrono_tz::Europe::Copenhagen,
+    });
     let ingest = Ingest::start(
         server.db.clone(),
         Arc::from(relay.sink_names()),
+        scheduler,
         Arc::new(tokio::sync::Notify::new()),
         1,
         128,

@@ -270,18 +270,37 @@ async fn hot_queries_use_indexes_on_full_tables(backend: Backend) {
             &["ix_feedback_invitation"],
         );
 
-        // The decision's history: the contact's invitations, and the survey's for the ticket.
-        let history = invitations::history_statement(
-            backend,
-            tenant,
-            contacts[7],
-            now - Duration::days(181),
-            Some(("csat", "T-7-1")),
-        );
+        // A group of triggers' history: the contacts' invitations, and the surveys' for the
+        // tickets; and the contacts with their identities.
+        let wanted = invitations::HistoryWanted {
+            contacts: contacts[..37]
+                .iter()
+                .map(|c| (tenant, *c, now - Duration::days(181)))
+                .collect(),
+            tickets: (0..5)
+                .map(|i| (tenant, "csat".to_owned(), format!("T-{i}-1")))
+                .collect(),
+        };
+        let history = invitations::history_statement(backend, &wanted);
         assert_bounded(
             &plan(&server, history).await,
             "invitations",
             &["ix_invitations_contact", "ix_invitations_survey_ticket"],
+        );
+        // With a few ids, for the reason given at the answered invitations below.
+        let [by_id, identities] = contacts::get_many_statements(backend, &contacts[..3]);
+        assert_bounded(
+            &plan(&server, by_id).await,
+            "contacts",
+            &[match backend {
+                DbBackend::Postgres => "contacts_pkey",
+                _ => "sqlite_autoindex_contacts",
+            }],
+        );
+        assert_bounded(
+            &plan(&server, identities).await,
+            "contact_identities",
+            &["ix_contact_identities_contact"],
         );
 
         // A group of SMS replies: the senders' open invitations, and those invitations'

@@ -14,6 +14,7 @@ on_both_backends!(
     a_trigger_is_scheduled_after_the_delay,
     fatigue_rules_suppress_with_a_reason,
     twenty_simultaneous_triggers_schedule_one,
+    a_group_of_triggers_is_decided_as_one_by_one,
     opt_out_is_absolute_and_cancels_scheduled,
     tenants_do_not_share_surveys_or_contacts,
 );
@@ -484,6 +485,119 @@ async fn twenty_simultaneous_triggers_schedule_one(backend: Backend) {
     if let Some((_, stop)) = replica {
         stop.cancel();
     }
+    server.stop().await;
+}
+
+/// A group of triggers (as the writer takes them when they arrive together) is decided as the
+/// same triggers one by one: each sees what the ones before it decided.
+async fn a_group_of_triggers_is_decided_as_one_by_one(backend: Backend) {
+    use feedback_gateway::policy::schedule::{ScheduleError, Scheduler, SendRequest, Trigger};
+    use sea_orm::TransactionTrait;
+
+    let server = TestServer::start(backend).await;
+    let scheduler = Scheduler {
+        defaults: feedback_gateway::config::Config::defaults().policy,
+        tenant_time_zone: chrono_tz::Europe::Copenhagen,
+    };
+    use channels::model::{ContactRef, E164Phone, Email, Identity};
+    let ask = |phone: &str, email: Option<&str>, ticket: &str| {
+        let mut identities = vec![Identity::Phone(E164Phone::parse(phone, None).unwrap())];
+        identities.extend(email.map(|e| Identity::Email(Email::parse(e).unwrap())));
+        SendRequest {
+            contact: ContactRef {
+                identities,
+                ..ContactRef::default()
+            },
+            ticket_ref: Some(ticket.to_owned()),
+            ..SendRequest::default()
+        }
+    };
+    let stranger = uuid::Uuid::now_v7();
+    let requests = [
+        ask("+4522334401", None, "T-1"),
+        // The same contact for another ticket: within the rest period of the first.
+        ask("+4522334401", None, "T-2"),
+        // Another contact for the first ticket: that ticket was surveyed.
+        ask("+4522334402", None, "T-1"),
+        SendRequest {
+            contact: ContactRef {
+                id: Some(stranger),
+                ..ContactRef::default()
+            },
+            ..SendRequest::default()
+        },
+        ask("+4522334403", None, "T-3"),
+        // The same contact found by its phone, an e-mail address added.
+        ask("+4522334403", Some("kunde@example.dk"), "T-3"),
+    ];
+    let mut decided = Vec::new();
+    for (slug, together) in [("grouped", true), ("alone", false)] {
+        let key = server.tenant(slug).await;
+        put_survey(&server, &key, "support-csat", csat_survey(json!({}))).await;
+        let tenant_id = server.tenant_id(slug).await;
+        let surveys = feedback_gateway::store::surveys::list(&server.db, tenant_id)
+            .await
+            .unwrap();
+        let triggers: Vec<Trigger> = requests
+            .iter()
+            .map(|request| Trigger {
+                tenant_id,
+                survey: &surveys[0],
+                request,
+            })
+            .collect();
+        let mut results = Vec::new();
+        if together {
+            let txn = server.db.write.begin().await.unwrap();
+            results = scheduler.schedule_all_in(&txn, &triggers).await.unwrap();
+            txn.commit().await.unwrap();
+        } else {
+            for trigger in triggers {
+                let txn = server.db.write.begin().await.unwrap();
+                let mut one = scheduler.schedule_all_in(&txn, &[trigger]).await.unwrap();
+                txn.commit().await.unwrap();
+                results.append(&mut one);
+            }
+        }
+        let outcomes: Vec<String> = results
+            .into_iter()
+            .map(|r| match r {
+                Ok(inv) => format!("{}/{}", inv.status, inv.reason.unwrap_or_default()),
+                Err(ScheduleError::UnknownContact(id)) => {
+                    assert_eq!(id, stranger);
+                    "unknown contact".to_owned()
+                }
+                Err(e) => panic!("{e}"),
+            })
+            .collect();
+        // What this tenant's triggers added (the first tenant's rows are counted before).
+        let before = decided
+            .last()
+            .map_or((0, 0, 0), |d: &(_, i64, i64, i64)| (d.1, d.2, d.3));
+        decided.push((
+            outcomes,
+            server.count("contacts").await - before.0,
+            server.count("contact_identities").await - before.1,
+            server.count("policy_decisions").await - before.2,
+        ));
+    }
+    assert_eq!(
+        decided[0].0,
+        [
+            "scheduled/",
+            "suppressed/rest_period",
+            "suppressed/one_per_ticket",
+            "unknown contact",
+            "scheduled/",
+            "suppressed/one_per_ticket",
+        ]
+    );
+    assert_eq!(decided[0], decided[1]);
+    // Three contacts with four addresses (the e-mail address the last request added belongs to
+    // the third); five decisions logged, none for the contact that does not exist.
+    assert_eq!(decided[0].1, 3);
+    assert_eq!(decided[0].2, 4);
+    assert_eq!(decided[0].3, 5);
     server.stop().await;
 }
 

@@ -289,9 +289,9 @@ impl Dispatcher {
         );
         let settled = outcome == Outcome::Cancelled;
         if settled {
-            invitations::insert_decision(
+            invitations::insert_decisions(
                 &self.db.write,
-                NewDecision {
+                vec![NewDecision {
                     tenant_id: row.tenant_id,
                     contact_id: Some(row.contact_id),
                     survey_key: &row.survey_key,
@@ -300,7 +300,7 @@ impl Dispatcher {
                     rule: Some(reason),
                     detail: Some(detail),
                     inputs: serde_json::json!({"at": "send time", "channel": row.channel}),
-                },
+                }],
                 crate::store::now(),
             )
             .await?;

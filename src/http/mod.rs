@@ -45,7 +45,7 @@ pub struct AppState {
     pub db: Db,
     pub ingest: Ingest,
     pub metrics: PrometheusHandle,
-    pub scheduler: Arc<crate::policy::schedule::Scheduler>,
+    pub scheduler: crate::policy::schedule::Triggers,
     pub limits: Arc<limits::InboundLimits>,
     /// For provider APIs a webhook needs (Zendesk's Users API).
     /// The guarded client every provider call goes through.

@@ -277,6 +277,11 @@ async fn send(
             "contact.id",
             format!("contact {id} does not exist"),
         )),
+        // Refused above already; kept for the type's sake.
+        Err(ScheduleError::NoContact) => Err(ApiError::validation(
+            "contact",
+            "give the contact's phone, email, external_id or id",
+        )),
         Err(ScheduleError::Db(e)) => Err(state.db_error(e)),
     }
 }

@@ -20,9 +20,10 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use uuid::Uuid;
 
 use crate::events::Event;
+use crate::policy::schedule::Scheduler;
 use crate::store::batch::{self, Owned, RawRow};
 use crate::store::feedback as rows;
-use crate::store::group::GroupCommit;
+use crate::store::group::{GroupCommit, SetCommit};
 use crate::store::tenants::{hex, Tenant};
 use crate::store::{self, Db};
 
@@ -122,13 +123,13 @@ enum Written {
 #[derive(Clone)]
 pub struct Ingest {
     db: Db,
-    sinks: Arc<[&'static str]>,
     writer: mpsc::Sender<Job>,
-    /// Group commit for the paths that read before they write (delivery reports, platform
-    /// deliveries, triggers).
+    /// Group commit for delivery reports, one after the other in a group's transaction.
     group: GroupCommit,
     /// Replies, a group at a time with set-based statements.
-    replies: reply_groups::ReplyWriter,
+    replies: SetCommit<reply_groups::Replies>,
+    /// Platform deliveries, a group at a time; the surveys they start decided together.
+    deliveries: SetCommit<platforms::Deliveries>,
     relay_wake: Arc<Notify>,
 }
 
@@ -138,6 +139,7 @@ impl Ingest {
     pub fn start(
         db: Db,
         sinks: Arc<[&'static str]>,
+        scheduler: Arc<Scheduler>,
         relay_wake: Arc<Notify>,
         writers: usize,
         max_batch: usize,
@@ -154,22 +156,28 @@ impl Ingest {
             });
         }
         let group = GroupCommit::start(db.write.clone(), writers, max_batch);
-        let replies =
-            reply_groups::ReplyWriter::start(db.write.clone(), sinks.clone(), writers, max_batch);
+        let replies = SetCommit::start(
+            db.write.clone(),
+            Arc::new(reply_groups::Replies {
+                sinks: sinks.clone(),
+            }),
+            writers,
+            max_batch,
+        );
+        let deliveries = SetCommit::start(
+            db.write.clone(),
+            Arc::new(platforms::Deliveries { sinks, scheduler }),
+            writers,
+            max_batch,
+        );
         Ingest {
             db,
-            sinks,
             writer: tx,
             group,
             replies,
+            deliveries,
             relay_wake,
         }
-    }
-
-    /// The group commit this ingest writes through, for the scheduler to share (one writer on
-    /// SQLite).
-    pub fn group(&self) -> GroupCommit {
-        self.group.clone()
     }
 
     pub fn wake_relay(&self) {

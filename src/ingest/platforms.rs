@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use channels::chat::{self, Credentials, LookupError, Platform};
-use channels::model::{Feedback, PlatformEvent, PlatformRating, TicketClosed};
+use channels::model::{Feedback, PlatformEvent, PlatformRating};
 use channels::outbound::Outbound;
 use channels::vocabulary::RatingChange;
 use chrono::{DateTime, Utc};
@@ -23,7 +23,8 @@ use uuid::Uuid;
 
 use super::{Ingest, IngestError, OwnedReceived, Received};
 use crate::events::Event;
-use crate::policy::schedule::{ScheduleError, Scheduler, SendRequest};
+use crate::policy::schedule::{ScheduleError, Scheduler, SendRequest, Trigger};
+use crate::store::group::{SetWork, WorkFuture};
 use crate::store::invitations::InvitationView;
 use crate::store::surveys::Survey;
 use crate::store::tenants::Tenant;
@@ -45,9 +46,8 @@ pub struct PlatformDelivery<'a> {
 }
 
 /// A delivery as its group runs it (and runs it again, alone, if the group fails).
-struct DeliveryRequest {
+pub(super) struct DeliveryRequest {
     tenant_id: Uuid,
-    scheduler: Arc<Scheduler>,
     surveys: Vec<Survey>,
     platform: &'static Platform,
     delivery_ref: Option<String>,
@@ -133,7 +133,6 @@ impl Ingest {
         &self,
         tenant: &Tenant,
         creds: &Credentials,
-        scheduler: &Arc<Scheduler>,
         enrichment: &Enrichment<'_>,
         events: &mut [PlatformEvent],
         delivery: PlatformDelivery<'_>,
@@ -195,9 +194,7 @@ impl Ingest {
             events: &*events,
             ..delivery
         };
-        let outcome = self
-            .platform_events(tenant, scheduler, &triggered, &delivery)
-            .await?;
+        let outcome = self.platform_events(tenant, &triggered, &delivery).await?;
         Ok(Delivered::Applied(outcome))
     }
 
@@ -206,13 +203,11 @@ impl Ingest {
     pub async fn platform_events(
         &self,
         tenant: &Tenant,
-        scheduler: &Arc<Scheduler>,
         surveys: &[Survey],
         delivery: &PlatformDelivery<'_>,
     ) -> Result<PlatformOutcome, IngestError> {
-        let request = Arc::new(DeliveryRequest {
+        let request = DeliveryRequest {
             tenant_id: tenant.id,
-            scheduler: scheduler.clone(),
             surveys: surveys.to_vec(),
             platform: delivery.platform,
             delivery_ref: delivery.delivery_ref.map(str::to_owned),
@@ -220,13 +215,11 @@ impl Ingest {
             events: delivery.events.to_vec(),
             received: OwnedReceived::from(&delivery.received),
             replay_of: delivery.replay_of,
-        });
+        };
+        let request = Arc::new(request);
         let apply = || {
-            let (ingest, request) = (self.clone(), request.clone());
-            self.group.run(move |txn| {
-                let (ingest, request) = (ingest.clone(), request.clone());
-                Box::pin(async move { ingest.apply_delivery(txn, &request).await })
-            })
+            let request = request.clone();
+            self.deliveries.run(request)
         };
         let result = match apply().await {
             // Another delivery of the same rating committed first; applied again, this one
@@ -239,58 +232,129 @@ impl Ingest {
         }
         Ok(result?)
     }
+}
 
-    /// One delivery's work in its group's transaction.
-    async fn apply_delivery(
+/// Platform deliveries, applied a group at a time: each delivery's raw event and ratings in
+/// turn, then the surveys that all the group's closed tickets start, decided and written
+/// together by the scheduler, then the group's outbox events in one statement.
+pub(super) struct Deliveries {
+    pub sinks: Arc<[&'static str]>,
+    pub scheduler: Arc<Scheduler>,
+}
+
+impl SetWork for Deliveries {
+    type Request = Arc<DeliveryRequest>;
+    type Answer = PlatformOutcome;
+    const KIND: &'static str = "platform_deliveries";
+
+    fn apply<'t>(
+        &'t self,
+        txn: &'t DatabaseTransaction,
+        requests: &'t [&'t Arc<DeliveryRequest>],
+    ) -> WorkFuture<'t, Vec<PlatformOutcome>> {
+        Box::pin(self.apply_group(txn, requests))
+    }
+}
+
+impl Deliveries {
+    async fn apply_group(
         &self,
         txn: &DatabaseTransaction,
-        request: &DeliveryRequest,
-    ) -> Result<PlatformOutcome, DbErr> {
+        requests: &[&Arc<DeliveryRequest>],
+    ) -> Result<Vec<PlatformOutcome>, DbErr> {
         let now = store::now();
-        let platform = request.platform;
-        let tenant_id = request.tenant_id;
-        let stored = match request.replay_of {
-            Some(raw_id) => raw_events::claim_unreadable(txn, tenant_id, raw_id)
-                .await?
-                .then_some(raw_id),
-            None => {
-                super::insert_raw(
-                    txn,
-                    tenant_id,
-                    platform.name,
-                    request.delivery_ref.as_deref(),
-                    request.signed_sha256.as_deref(),
-                    &request.received.borrow(),
-                    now,
-                )
-                .await?
-            }
-        };
-        if stored.is_none() {
-            return Ok(PlatformOutcome {
-                duplicate: true,
-                ..PlatformOutcome::default()
-            });
-        }
-        let mut outcome = PlatformOutcome::default();
+        let mut outcomes: Vec<PlatformOutcome> = Vec::with_capacity(requests.len());
         let mut events = Vec::new();
-        for event in &request.events {
-            match event {
-                PlatformEvent::PlatformRating(rating) => {
-                    let applied =
-                        apply_rating(txn, tenant_id, platform, rating, now, &mut events).await?;
-                    outcome.ratings.push(applied);
+        // (delivery, survey, request) for every survey a closed ticket of the group starts.
+        let mut asks: Vec<(usize, &Survey, SendRequest)> = Vec::new();
+        for (k, request) in requests.iter().enumerate() {
+            let mut outcome = PlatformOutcome::default();
+            if !store_raw(txn, request, now).await? {
+                outcome.duplicate = true;
+                outcomes.push(outcome);
+                continue;
+            }
+            for event in &request.events {
+                match event {
+                    PlatformEvent::PlatformRating(rating) => {
+                        let (tenant_id, platform) = (request.tenant_id, request.platform);
+                        let applied =
+                            apply_rating(txn, tenant_id, platform, rating, now, &mut events)
+                                .await?;
+                        outcome.ratings.push(applied);
+                    }
+                    PlatformEvent::TicketClosed(ticket) => {
+                        let ask = SendRequest {
+                            contact: ticket.requester.clone(),
+                            ticket_ref: Some(ticket.ticket_ref.clone()),
+                            agent_ref: ticket.assignee_ref.clone(),
+                            team_ref: ticket.team_ref.clone(),
+                            language: None,
+                        };
+                        for survey in &request.surveys {
+                            if ask.contact.is_empty() {
+                                self.scheduler
+                                    .record_unreachable(txn, request.tenant_id, survey, &ask)
+                                    .await?;
+                                outcome.unreachable.push(survey.key.clone());
+                            } else {
+                                asks.push((k, survey, ask.clone()));
+                            }
+                        }
+                    }
                 }
-                PlatformEvent::TicketClosed(ticket) => {
-                    let (scheduler, surveys) = (&request.scheduler, &request.surveys);
-                    schedule_surveys(txn, tenant_id, scheduler, surveys, ticket, &mut outcome)
-                        .await?;
-                }
+            }
+            outcomes.push(outcome);
+        }
+        let triggers: Vec<Trigger> = asks
+            .iter()
+            .map(|(k, survey, request)| Trigger {
+                tenant_id: requests[*k].tenant_id,
+                survey,
+                request,
+            })
+            .collect();
+        let decided = self.scheduler.schedule_all_in(txn, &triggers).await?;
+        for ((k, _, _), result) in asks.iter().zip(decided) {
+            match result {
+                Ok(view) => outcomes[*k].invitations.push(view),
+                Err(ScheduleError::Db(e)) => return Err(e),
+                // A platform never names our contact ids, and an empty contact was recorded as
+                // unreachable above.
+                Err(e) => return Err(DbErr::RecordNotFound(e.to_string())),
             }
         }
         batch::enqueue(txn, &events, &self.sinks).await?;
-        Ok(outcome)
+        Ok(outcomes)
     }
+}
+
+/// Stores the delivery's raw event, or claims the stored one it replays; `false` when it was
+/// stored before (a redelivery), and nothing is to be applied.
+async fn store_raw(
+    txn: &DatabaseTransaction,
+    request: &DeliveryRequest,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let tenant_id = request.tenant_id;
+    let stored = match request.replay_of {
+        Some(raw_id) => raw_events::claim_unreadable(txn, tenant_id, raw_id)
+            .await?
+            .then_some(raw_id),
+        None => {
+            super::insert_raw(
+                txn,
+                tenant_id,
+                request.platform.name,
+                request.delivery_ref.as_deref(),
+                request.signed_sha256.as_deref(),
+                &request.received.borrow(),
+                now,
+            )
+            .await?
+        }
+    };
+    Ok(stored.is_some())
 }
 
 async fn apply_rating(
@@ -364,44 +428,4 @@ async fn apply_rating(
         feedback_id: record.id,
         outcome: RatingChange::Created,
     })
-}
-
-/// Every survey the closed ticket starts, decided by the policy in a savepoint of the
-/// delivery's transaction.
-async fn schedule_surveys(
-    txn: &DatabaseTransaction,
-    tenant_id: Uuid,
-    scheduler: &Scheduler,
-    surveys: &[Survey],
-    ticket: &TicketClosed,
-    outcome: &mut PlatformOutcome,
-) -> Result<(), DbErr> {
-    let request = SendRequest {
-        contact: ticket.requester.clone(),
-        ticket_ref: Some(ticket.ticket_ref.clone()),
-        agent_ref: ticket.assignee_ref.clone(),
-        team_ref: ticket.team_ref.clone(),
-        language: None,
-    };
-    for survey in surveys {
-        if request.contact.is_empty() {
-            scheduler
-                .record_unreachable(txn, tenant_id, survey, &request)
-                .await?;
-            outcome.unreachable.push(survey.key.clone());
-            continue;
-        }
-        match scheduler
-            .schedule_in(txn, tenant_id, survey, &request)
-            .await
-        {
-            Ok(view) => outcome.invitations.push(view),
-            Err(ScheduleError::Db(e)) => return Err(e),
-            Err(ScheduleError::UnknownContact(id)) => {
-                // A platform never names our contact ids; resolving by address cannot miss.
-                return Err(DbErr::RecordNotFound(format!("contact {id}")));
-            }
-        }
-    }
-    Ok(())
 }

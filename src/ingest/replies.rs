@@ -116,7 +116,7 @@ impl Ingest {
             received: OwnedReceived::from(&received),
             settings,
         };
-        match self.replies.write(request).await? {
+        match self.replies.run(request).await? {
             Some((replied, wrote_events)) => {
                 if wrote_events {
                     self.wake_relay();

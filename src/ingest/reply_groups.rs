@@ -23,8 +23,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use channels::model::{ContactRef, Feedback};
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
-use tokio::sync::{mpsc, oneshot, Mutex};
+use sea_orm::{DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
 use super::replies::{
@@ -33,86 +32,43 @@ use super::replies::{
 use super::{feedback_event, sha256_hex, FEEDBACK_CREATED, FEEDBACK_UPDATED};
 use crate::lifecycle;
 use crate::store::batch::{self, RawRow};
+use crate::store::group::{SetWork, WorkFuture};
 use crate::store::{self, invitations};
 
-struct Job {
-    request: ReplyRequest,
-    answer: oneshot::Sender<Result<Applied, DbErr>>,
+/// Replies, applied a group at a time.
+pub(super) struct Replies {
+    pub sinks: Arc<[&'static str]>,
 }
 
-/// The queue of replies and its writer tasks.
-#[derive(Clone)]
-pub(super) struct ReplyWriter {
-    queue: mpsc::Sender<Job>,
-}
+impl SetWork for Replies {
+    type Request = ReplyRequest;
+    type Answer = Applied;
+    const KIND: &'static str = "replies";
 
-impl ReplyWriter {
-    /// Starts `writers` writer tasks on `db` (one on SQLite), each applying up to `max_group`
-    /// replies at a time. They end when the last clone of this handle is dropped.
-    pub fn start(
-        db: DatabaseConnection,
-        sinks: Arc<[&'static str]>,
-        writers: usize,
-        max_group: usize,
-    ) -> ReplyWriter {
-        let (queue, rx) = mpsc::channel::<Job>(max_group * 16);
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..writers.max(1) {
-            let (db, sinks, rx) = (db.clone(), sinks.clone(), rx.clone());
-            tokio::spawn(async move {
-                while let Some(jobs) = store::group::next_group(&rx, max_group).await {
-                    run_group(&db, &sinks, jobs).await;
-                }
-            });
-        }
-        ReplyWriter { queue }
+    fn apply<'t>(
+        &'t self,
+        txn: &'t DatabaseTransaction,
+        requests: &'t [&'t ReplyRequest],
+    ) -> WorkFuture<'t, Vec<Applied>> {
+        Box::pin(together(txn, &self.sinks, requests))
     }
 
-    /// Applies `request` in the next group and answers once that group has committed.
-    pub async fn write(&self, request: ReplyRequest) -> Result<Applied, DbErr> {
-        let (answer, answered) = oneshot::channel();
-        let stopped = || DbErr::Custom("the reply writer has stopped".into());
-        self.queue
-            .send(Job { request, answer })
-            .await
-            .map_err(|_| stopped())?;
-        answered.await.map_err(|_| stopped())?
-    }
-}
-
-async fn run_group(db: &DatabaseConnection, sinks: &[&str], jobs: Vec<Job>) {
-    metrics::histogram!("reply_group_size").record(jobs.len() as f64);
-    let requests: Vec<&ReplyRequest> = jobs.iter().map(|j| &j.request).collect();
-    match together(db, sinks, &requests).await {
-        Ok(applied) => {
-            for (job, applied) in jobs.into_iter().zip(applied) {
-                let _ = job.answer.send(Ok(applied));
-            }
-            return;
-        }
-        Err(e) => {
-            tracing::debug!(error = %e, size = jobs.len(), "a reply group failed; its replies run alone");
-        }
-    }
-    for job in jobs {
-        let alone = async {
-            let txn = db.begin().await?;
-            let applied = apply_message(&txn, sinks, &job.request).await?;
-            txn.commit().await?;
-            Ok(applied)
-        };
-        let _ = job.answer.send(alone.await);
+    fn apply_alone<'t>(
+        &'t self,
+        txn: &'t DatabaseTransaction,
+        request: &'t ReplyRequest,
+    ) -> WorkFuture<'t, Applied> {
+        Box::pin(apply_message(txn, &self.sinks, request))
     }
 }
 
 /// Applies the group in one transaction; each reply's result in order.
 async fn together(
-    db: &DatabaseConnection,
+    txn: &DatabaseTransaction,
     sinks: &[&str],
     requests: &[&ReplyRequest],
 ) -> Result<Vec<Applied>, DbErr> {
     let now = store::now();
-    let txn = db.begin().await?;
 
     // Raw events: a redelivery (its reference stored before, or earlier in the group) is not
     // inserted, and applies nothing.
@@ -140,7 +96,7 @@ async fn together(
             payload: &payloads[i],
         })
         .collect();
-    let inserted = batch::insert_raw_events(&txn, &rows, now).await?;
+    let inserted = batch::insert_raw_events(txn, &rows, now).await?;
     let fresh: Vec<usize> = (0..requests.len())
         .filter(|&i| inserted.contains(&raw_ids[i]))
         .collect();
@@ -158,12 +114,12 @@ async fn together(
         .zip(&senders)
         .map(|(&i, c)| (requests[i].tenant.id, c))
         .collect();
-    let contacts: Vec<Uuid> = store::contacts::resolve_contacts(&txn, &wanted, now)
+    let contacts: Vec<Uuid> = store::contacts::resolve_contacts(txn, &wanted, now)
         .await?
         .into_iter()
         .map(|c| c.ok_or_else(|| DbErr::RecordNotFound("the contact of a reply".into())))
         .collect::<Result<_, _>>()?;
-    invitations::lock_contacts(&txn, &contacts).await?;
+    invitations::lock_contacts(txn, &contacts).await?;
 
     // A contact's first reply is decided with the group; keywords and further replies of the
     // same contact after it, in turn.
@@ -183,7 +139,7 @@ async fn together(
         .iter()
         .map(|&k| (requests[fresh[k]].tenant.id, contacts[k]))
         .collect();
-    let open = invitations::open_of_contacts(&txn, &of_contacts, now).await?;
+    let open = invitations::open_of_contacts(txn, &of_contacts, now).await?;
     let answering: Vec<_> = first
         .iter()
         .map(|&k| {
@@ -197,7 +153,7 @@ async fn together(
         .map(|inv| (inv.tenant_id, inv.id))
         .collect();
     let mut records: HashMap<Uuid, Feedback> =
-        store::feedback::first_for_invitations(&txn, &of_invitations).await?;
+        store::feedback::first_for_invitations(txn, &of_invitations).await?;
 
     let mut applied: Vec<Applied> = vec![None; requests.len()];
     let mut inserts = Vec::new();
@@ -227,17 +183,17 @@ async fn together(
         ));
     }
     let refs: Vec<(&Feedback, Option<Uuid>)> = inserts.iter().map(|f| (f, None)).collect();
-    batch::insert_feedback(&txn, &refs).await?;
+    batch::insert_feedback(txn, &refs).await?;
     for record in &updates {
-        store::feedback::update_answer(&txn, record, now).await?;
+        store::feedback::update_answer(txn, record, now).await?;
     }
     for (mark, ids) in &marks {
         match mark {
-            Mark::Answered => lifecycle::mark_answered_all(&txn, ids, now).await?,
-            Mark::Clarified => lifecycle::mark_clarified_all(&txn, ids, now).await?,
+            Mark::Answered => lifecycle::mark_answered_all(txn, ids, now).await?,
+            Mark::Clarified => lifecycle::mark_clarified_all(txn, ids, now).await?,
         };
     }
-    store::raw_events::set_answers(&txn, &answers).await?;
+    store::raw_events::set_answers(txn, &answers).await?;
     let mut events = Vec::with_capacity(inserts.len() + updates.len());
     for record in &inserts {
         events.push(feedback_event(FEEDBACK_CREATED, record, now)?);
@@ -245,13 +201,12 @@ async fn together(
     for record in &updates {
         events.push(feedback_event(FEEDBACK_UPDATED, record, now)?);
     }
-    batch::enqueue(&txn, &events, sinks).await?;
+    batch::enqueue(txn, &events, sinks).await?;
 
     for k in in_turn {
         let i = fresh[k];
-        let done = apply_known(&txn, sinks, requests[i], raw_ids[i], contacts[k], now).await?;
+        let done = apply_known(txn, sinks, requests[i], raw_ids[i], contacts[k], now).await?;
         applied[i] = Some(done);
     }
-    txn.commit().await?;
     Ok(applied)
 }

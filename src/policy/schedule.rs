@@ -1,15 +1,21 @@
-//! Scheduling: gathers the decision's inputs, decides, and writes the invitation and the
-//! decision log entry in one transaction.
+//! Scheduling: gathers the decisions' inputs, decides, and writes the invitations and the
+//! decision log entries, for a group of triggers at a time.
 //!
-//! Race-free: the transaction locks the contact row first (PostgreSQL; SQLite has one writer),
-//! so simultaneous triggers for one contact are decided one after another, each seeing the
-//! invitations the earlier ones wrote. A partial unique index guards one live invitation per
-//! (survey, ticket) across contacts and replicas; a trigger that loses that race is decided
-//! again and suppressed.
+//! A group reads what all its decisions need in a few statements (the contacts found or
+//! created in one look-up and locked in one statement, their identities, their invitations
+//! and the tickets' invitations in one each), decides each trigger in memory in arrival order,
+//! and writes the invitations and decisions with one statement each. Race-free: a trigger sees
+//! the invitations that earlier triggers of its group decided, as it would see them after their
+//! commit; across transactions, the contact rows are locked first (PostgreSQL; SQLite has one
+//! writer), so simultaneous groups for one contact are decided one after another. A partial
+//! unique index guards one live invitation per (survey, ticket) across contacts and replicas;
+//! a group that loses that race is decided again and the trigger suppressed.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use channels::model::ContactRef;
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, TransactionTrait};
 use serde_json::json;
@@ -18,8 +24,10 @@ use uuid::Uuid;
 use super::decision::{self, Decision};
 use super::{Policy, PolicyDefaults};
 use crate::lifecycle;
-use crate::store::group::GroupCommit;
-use crate::store::invitations::{self, InvitationView, NewDecision, NewInvitation};
+use crate::store::group::{SetCommit, SetWork, WorkFuture};
+use crate::store::invitations::{
+    self, HistoryWanted, InvitationView, NewDecision, NewInvitation, Past, PastRow,
+};
 use crate::store::surveys::Survey;
 use crate::store::{self, batch, contacts, Db};
 use channels::vocabulary::{Channel, DecisionOutcome, IdentityStatus, InvitationStatus};
@@ -38,60 +46,118 @@ pub struct SendRequest {
 pub enum ScheduleError {
     #[error("contact {0} does not exist")]
     UnknownContact(Uuid),
+    #[error("a send request names no contact")]
+    NoContact,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
 
+/// One trigger: a request to ask for a survey.
+pub struct Trigger<'a> {
+    pub tenant_id: Uuid,
+    pub survey: &'a Survey,
+    pub request: &'a SendRequest,
+}
+
+/// A trigger as the API's writer queues it.
+pub struct OwnedTrigger {
+    pub tenant_id: Uuid,
+    pub survey: Survey,
+    pub request: SendRequest,
+}
+
+/// Decides triggers against the fatigue rules and writes what it decided.
 pub struct Scheduler {
-    pub db: Db,
-    /// Triggers from the API are decided and written in the group commit of whatever requests
-    /// are waiting (`store::group`), one after the other.
-    pub group: GroupCommit,
     pub defaults: PolicyDefaults,
     pub tenant_time_zone: Tz,
 }
 
-impl Scheduler {
-    pub async fn schedule(
-        self: &Arc<Self>,
-        tenant_id: Uuid,
-        survey: &Survey,
-        req: &SendRequest,
-    ) -> Result<InvitationView, ScheduleError> {
-        let request = Arc::new((self.clone(), survey.clone(), req.clone()));
-        let decided = self
-            .group
-            .run(move |txn| {
-                let request = request.clone();
-                Box::pin(async move {
-                    let (scheduler, survey, req) = &*request;
-                    match scheduler.schedule_in(txn, tenant_id, survey, req).await {
-                        // A failed statement fails the group, whose requests then run alone.
-                        Err(ScheduleError::Db(e)) => Err(e),
-                        // An answer for this request alone; the group goes on.
-                        decided => Ok(decided),
-                    }
-                })
-            })
-            .await?;
-        decided
+/// Triggers from the API, decided and written a group at a time.
+#[derive(Clone)]
+pub struct Triggers {
+    writer: SetCommit<Scheduler>,
+}
+
+impl Triggers {
+    pub fn start(db: &Db, scheduler: Arc<Scheduler>, writers: usize, max_group: usize) -> Self {
+        Triggers {
+            writer: SetCommit::start(db.write.clone(), scheduler, writers, max_group),
+        }
     }
 
-    /// Schedules within `conn`: a transaction of its own on a connection, or a savepoint in
-    /// the caller's transaction, so that a webhook's raw event and the surveys it starts
-    /// commit together.
-    pub async fn schedule_in<C: TransactionTrait<Transaction = DatabaseTransaction>>(
+    pub async fn schedule(
         &self,
-        conn: &C,
         tenant_id: Uuid,
         survey: &Survey,
-        req: &SendRequest,
+        request: &SendRequest,
     ) -> Result<InvitationView, ScheduleError> {
-        match self.schedule_once(conn, tenant_id, survey, req).await {
-            Err(ScheduleError::Db(e)) if store::is_unique_violation(&e) => {
-                // Another contact's trigger took the ticket between our read and our write;
+        self.writer
+            .run(OwnedTrigger {
+                tenant_id,
+                survey: survey.clone(),
+                request: request.clone(),
+            })
+            .await?
+    }
+}
+
+impl SetWork for Scheduler {
+    type Request = OwnedTrigger;
+    type Answer = Result<InvitationView, ScheduleError>;
+    const KIND: &'static str = "triggers";
+
+    fn apply<'t>(
+        &'t self,
+        txn: &'t DatabaseTransaction,
+        requests: &'t [&'t OwnedTrigger],
+    ) -> WorkFuture<'t, Vec<Self::Answer>> {
+        Box::pin(async move {
+            let triggers: Vec<Trigger> = requests
+                .iter()
+                .map(|t| Trigger {
+                    tenant_id: t.tenant_id,
+                    survey: &t.survey,
+                    request: &t.request,
+                })
+                .collect();
+            self.schedule_all_in(txn, &triggers).await
+        })
+    }
+}
+
+/// What a decision wrote, before it is borrowed into the insert statements.
+struct Settled {
+    trigger: usize,
+    tenant_id: Uuid,
+    contact_id: Uuid,
+    invitation_id: Uuid,
+    one_per_ticket: bool,
+    status: InvitationStatus,
+    reason: Option<&'static str>,
+    detail: Option<String>,
+    channel: Option<String>,
+    send_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    outcome: DecisionOutcome,
+    language: String,
+    inputs: serde_json::Value,
+}
+
+impl Scheduler {
+    /// Decides and writes `triggers` within `conn`, in a savepoint of the caller's transaction
+    /// (so that a webhook's raw event and the surveys it starts commit together): one result per
+    /// trigger, in order. An error is the group's; a trigger's own problem (an unknown contact)
+    /// is its result.
+    pub async fn schedule_all_in<C: TransactionTrait<Transaction = DatabaseTransaction>>(
+        &self,
+        conn: &C,
+        triggers: &[Trigger<'_>],
+    ) -> Result<Vec<Result<InvitationView, ScheduleError>>, DbErr> {
+        match self.schedule_once(conn, triggers).await {
+            Err(e) if store::is_unique_violation(&e) => {
+                // Another transaction's trigger took a ticket between our read and our write;
                 // deciding again sees its invitation.
-                self.schedule_once(conn, tenant_id, survey, req).await
+                self.schedule_once(conn, triggers).await
             }
             other => other,
         }
@@ -100,15 +166,13 @@ impl Scheduler {
     async fn schedule_once<C: TransactionTrait<Transaction = DatabaseTransaction>>(
         &self,
         conn: &C,
-        tenant_id: Uuid,
-        survey: &Survey,
-        req: &SendRequest,
-    ) -> Result<InvitationView, ScheduleError> {
+        triggers: &[Trigger<'_>],
+    ) -> Result<Vec<Result<InvitationView, ScheduleError>>, DbErr> {
         let txn = conn.begin().await?;
-        match self.decide_and_write(&txn, tenant_id, survey, req).await {
-            Ok(view) => {
+        match self.decide_and_write(&txn, triggers).await {
+            Ok(views) => {
                 txn.commit().await?;
-                Ok(view)
+                Ok(views)
             }
             Err(e) => {
                 // Explicitly, so a savepoint is rolled back before the caller's transaction
@@ -129,9 +193,9 @@ impl Scheduler {
         req: &SendRequest,
     ) -> Result<(), DbErr> {
         let detail = "the trigger carries no address of the contact";
-        invitations::insert_decision(
+        invitations::insert_decisions(
             conn,
-            NewDecision {
+            vec![NewDecision {
                 tenant_id,
                 contact_id: None,
                 survey_key: &survey.key,
@@ -144,7 +208,7 @@ impl Scheduler {
                     "reachable": [],
                     "ticket_ref": req.ticket_ref,
                 }),
-            },
+            }],
             store::now(),
         )
         .await?;
@@ -156,36 +220,187 @@ impl Scheduler {
     async fn decide_and_write(
         &self,
         txn: &DatabaseTransaction,
-        tenant_id: Uuid,
-        survey: &Survey,
-        req: &SendRequest,
-    ) -> Result<InvitationView, ScheduleError> {
+        triggers: &[Trigger<'_>],
+    ) -> Result<Vec<Result<InvitationView, ScheduleError>>, DbErr> {
         let now = store::now();
-        let contact_id = match req.contact.id {
-            Some(id) => {
-                if batch::existing(txn, batch::Owned::Contacts, &[(tenant_id, id)])
-                    .await?
-                    .is_empty()
-                {
-                    return Err(ScheduleError::UnknownContact(id));
+        let mut results: Vec<Option<Result<InvitationView, ScheduleError>>> =
+            triggers.iter().map(|_| None).collect();
+
+        // A contact named by id must be one of the tenant's.
+        let named: Vec<(Uuid, Uuid)> = triggers
+            .iter()
+            .filter_map(|t| t.request.contact.id.map(|id| (t.tenant_id, id)))
+            .collect();
+        let known = batch::existing(txn, batch::Owned::Contacts, &named).await?;
+        for (t, result) in triggers.iter().zip(results.iter_mut()) {
+            if t.request.contact.is_empty() {
+                *result = Some(Err(ScheduleError::NoContact));
+            } else if let Some(id) = t.request.contact.id {
+                if !known.contains(&(t.tenant_id, id)) {
+                    *result = Some(Err(ScheduleError::UnknownContact(id)));
                 }
-                crate::store::contacts::resolve_contacts(txn, &[(tenant_id, &req.contact)], now)
-                    .await?;
-                id
             }
-            None => {
-                crate::store::contacts::resolve_contacts(txn, &[(tenant_id, &req.contact)], now)
-                    .await?
-                    .into_iter()
-                    .flatten()
-                    .next()
-                    .ok_or_else(|| DbErr::Custom("a send request names no contact".into()))?
+        }
+        let live: Vec<usize> = (0..triggers.len())
+            .filter(|&i| results[i].is_none())
+            .collect();
+        if live.is_empty() {
+            return Ok(results.into_iter().flatten().collect());
+        }
+
+        // The contacts, found or created (identities the request adds are attached), locked,
+        // and read with their identities.
+        let wanted: Vec<(Uuid, &ContactRef)> = live
+            .iter()
+            .map(|&i| (triggers[i].tenant_id, &triggers[i].request.contact))
+            .collect();
+        let resolved = contacts::resolve_contacts(txn, &wanted, now).await?;
+        let mut contact_of: HashMap<usize, Uuid> = HashMap::new();
+        for (&i, id) in live.iter().zip(resolved) {
+            let id =
+                id.ok_or_else(|| DbErr::Custom("a trigger's contact was not resolved".into()))?;
+            contact_of.insert(i, id);
+        }
+        let ids: Vec<Uuid> = contact_of.values().copied().collect();
+        invitations::lock_contacts(txn, &ids).await?;
+        let pairs: Vec<(Uuid, Uuid)> = live
+            .iter()
+            .map(|&i| (triggers[i].tenant_id, contact_of[&i]))
+            .collect();
+        let found = contacts::get_many(txn, &pairs).await?;
+
+        // Everything the decisions look at: each contact's invitations since the earliest time
+        // one of its triggers looks back to, and each ticket's invitations.
+        let policies: HashMap<usize, Policy> = live
+            .iter()
+            .map(|&i| {
+                let survey = triggers[i].survey;
+                (
+                    i,
+                    Policy::resolve(&self.defaults, survey.metric, &survey.policy),
+                )
+            })
+            .collect();
+        let mut wanted = HistoryWanted::default();
+        let mut since_of: HashMap<(Uuid, Uuid), DateTime<Utc>> = HashMap::new();
+        let mut tickets = HashSet::new();
+        for &i in &live {
+            let t = &triggers[i];
+            let since = decision::history_since(&policies[&i], now);
+            since_of
+                .entry((t.tenant_id, contact_of[&i]))
+                .and_modify(|s| *s = (*s).min(since))
+                .or_insert(since);
+            if let Some(ticket) = &t.request.ticket_ref {
+                if tickets.insert((t.tenant_id, t.survey.key.clone(), ticket.clone())) {
+                    wanted
+                        .tickets
+                        .push((t.tenant_id, t.survey.key.clone(), ticket.clone()));
+                }
             }
-        };
-        invitations::lock_contact(txn, contact_id).await?;
-        let contact = contacts::get(txn, tenant_id, contact_id)
-            .await?
-            .ok_or(ScheduleError::UnknownContact(contact_id))?;
+        }
+        wanted.contacts = since_of
+            .iter()
+            .map(|(&(tenant, contact), &since)| (tenant, contact, since))
+            .collect();
+        wanted.contacts.sort_unstable();
+        let mut history = invitations::history(txn, &wanted).await?;
+
+        // Each trigger in turn, seeing what the earlier ones decided.
+        let mut settled = Vec::with_capacity(live.len());
+        for &i in &live {
+            let t = &triggers[i];
+            let contact_id = contact_of[&i];
+            let Some(contact) = found.get(&contact_id) else {
+                // Erased between the look-up and the lock.
+                results[i] = Some(Err(ScheduleError::UnknownContact(contact_id)));
+                continue;
+            };
+            let policy = &policies[&i];
+            let since = decision::history_since(policy, now);
+            let ticket = t.request.ticket_ref.as_deref();
+            let survey_ticket = ticket.map(|ticket| (t.survey.key.as_str(), ticket));
+            let past: Vec<Past> = history
+                .iter()
+                .filter(|r| r.concerns(t.tenant_id, contact_id, since, survey_ticket))
+                .map(|r| r.past.clone())
+                .collect();
+            let one = self.settle(i, t, contact, policy, &past, now);
+            history.push(PastRow {
+                id: one.invitation_id,
+                tenant_id: t.tenant_id,
+                contact_id,
+                created_at: now,
+                past: Past {
+                    survey_key: t.survey.key.clone(),
+                    metric: t.survey.metric,
+                    ticket_ref: t.request.ticket_ref.clone(),
+                    status: one.status,
+                    at: one.send_at.unwrap_or(now),
+                },
+            });
+            settled.push(one);
+        }
+
+        let new: Vec<NewInvitation> = settled
+            .iter()
+            .map(|s| {
+                let t = &triggers[s.trigger];
+                NewInvitation {
+                    id: s.invitation_id,
+                    tenant_id: s.tenant_id,
+                    survey_key: &t.survey.key,
+                    metric: t.survey.metric,
+                    contact_id: s.contact_id,
+                    channel: s.channel.as_deref(),
+                    ticket_ref: t.request.ticket_ref.as_deref(),
+                    one_per_ticket: s.one_per_ticket,
+                    agent_ref: t.request.agent_ref.as_deref(),
+                    team_ref: t.request.team_ref.as_deref(),
+                    language: Some(&s.language),
+                    status: s.status,
+                    reason: s.reason,
+                    detail: s.detail.as_deref(),
+                    send_at: s.send_at,
+                    expires_at: s.expires_at,
+                }
+            })
+            .collect();
+        let rows = lifecycle::create_all(txn, &new, now).await?;
+        let decisions = settled
+            .iter_mut()
+            .map(|s| NewDecision {
+                tenant_id: s.tenant_id,
+                contact_id: Some(s.contact_id),
+                survey_key: &triggers[s.trigger].survey.key,
+                invitation_id: Some(s.invitation_id),
+                outcome: s.outcome,
+                rule: s.reason,
+                detail: s.detail.as_deref(),
+                inputs: std::mem::take(&mut s.inputs),
+            })
+            .collect();
+        invitations::insert_decisions(txn, decisions, now).await?;
+        for (s, row) in settled.iter().zip(rows) {
+            metrics::counter!("invitations_decided_total", "outcome" => s.outcome.as_str(), "rule" => s.reason.unwrap_or("none"))
+                .increment(1);
+            results[s.trigger] = Some(Ok(row.into()));
+        }
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    /// Decides one trigger against its contact and history: the invitation and the decision
+    /// log entry to write.
+    fn settle(
+        &self,
+        trigger: usize,
+        t: &Trigger<'_>,
+        contact: &contacts::ContactView,
+        policy: &Policy,
+        history: &[Past],
+        now: DateTime<Utc>,
+    ) -> Settled {
+        let (survey, req) = (t.survey, t.request);
         let time_zone = contact
             .time_zone
             .as_deref()
@@ -197,30 +412,21 @@ impl Scheduler {
             .filter(|i| i.status == IdentityStatus::Valid.as_str())
             .filter_map(|i| Channel::reaching(&i.kind).map(|c| c.as_str().to_owned()))
             .collect();
-        let policy = Policy::resolve(&self.defaults, survey.metric, &survey.policy);
         let ticket = req.ticket_ref.as_deref();
-        let history = invitations::history(
-            txn,
-            tenant_id,
-            contact_id,
-            decision::history_since(&policy, now),
-            ticket.map(|t| (survey.key.as_str(), t)),
-        )
-        .await?;
         let facts = decision::Contact {
-            id: contact_id,
+            id: contact.id,
             reachable,
             opt_outs: contact.opt_outs.clone(),
             time_zone,
         };
         let decided = decision::decide(
             &facts,
-            &history,
+            history,
             &decision::Survey {
                 key: &survey.key,
                 metric: survey.metric,
                 channels: &survey.channels,
-                policy: &policy,
+                policy,
             },
             &decision::Trigger {
                 ticket_ref: ticket,
@@ -246,7 +452,6 @@ impl Scheduler {
                 "status": p.status, "at": p.at,
             })).collect::<Vec<_>>(),
         });
-        let invitation_id = channels::model::new_id();
         let (status, reason, detail, channel, send_at, expires_at, outcome) = match &decided {
             Decision::Schedule {
                 channel,
@@ -254,7 +459,7 @@ impl Scheduler {
                 deferred_from,
             } => {
                 let window =
-                    decision::reply_window(&policy, channel, &self.defaults.reply_window_hours);
+                    decision::reply_window(policy, channel, &self.defaults.reply_window_hours);
                 inputs["deferred_from"] = json!(deferred_from);
                 let deferred = deferred_from.map(|from| {
                     format!(
@@ -291,46 +496,21 @@ impl Scheduler {
                 DecisionOutcome::Suppressed,
             ),
         };
-        let row = lifecycle::create(
-            txn,
-            &NewInvitation {
-                id: invitation_id,
-                tenant_id,
-                survey_key: &survey.key,
-                metric: survey.metric,
-                contact_id,
-                channel,
-                ticket_ref: ticket,
-                one_per_ticket: policy.one_per_ticket,
-                agent_ref: req.agent_ref.as_deref(),
-                team_ref: req.team_ref.as_deref(),
-                language: Some(&language),
-                status,
-                reason,
-                detail: detail.as_deref(),
-                send_at,
-                expires_at,
-            },
-            now,
-        )
-        .await?;
-        invitations::insert_decision(
-            txn,
-            NewDecision {
-                tenant_id,
-                contact_id: Some(contact_id),
-                survey_key: &survey.key,
-                invitation_id: Some(invitation_id),
-                outcome,
-                rule: reason,
-                detail: detail.as_deref(),
-                inputs,
-            },
-            now,
-        )
-        .await?;
-        metrics::counter!("invitations_decided_total", "outcome" => outcome.as_str(), "rule" => reason.unwrap_or("none"))
-            .increment(1);
-        Ok(row.into())
+        Settled {
+            trigger,
+            tenant_id: t.tenant_id,
+            contact_id: contact.id,
+            invitation_id: channels::model::new_id(),
+            one_per_ticket: policy.one_per_ticket,
+            status,
+            reason,
+            detail,
+            channel: channel.map(str::to_owned),
+            send_at,
+            expires_at,
+            outcome,
+            language,
+            inputs,
+        }
     }
 }

@@ -7,8 +7,8 @@ use channels::model::{ContactRef, Identity};
 use channels::vocabulary::IdentityStatus;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set, Value,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, Set, Statement, Value,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -40,31 +40,74 @@ pub async fn get<C: ConnectionTrait>(
     tenant_id: Uuid,
     id: Uuid,
 ) -> Result<Option<ContactView>, DbErr> {
-    let own = contact::Entity::find_by_id(id).filter(contact::Column::TenantId.eq(tenant_id));
-    let Some(c) = super::first(own, conn).await? else {
-        return Ok(None);
-    };
-    let identities = contact_identity::Entity::find()
-        .filter(contact_identity::Column::ContactId.eq(id))
-        .order_by_asc(contact_identity::Column::CreatedAt)
+    Ok(get_many(conn, &[(tenant_id, id)]).await?.remove(&id))
+}
+
+/// The given (tenant, contact) pairs' contacts with their identities, in two statements; an id
+/// another tenant owns is not among them.
+pub async fn get_many<C: ConnectionTrait>(
+    conn: &C,
+    pairs: &[(Uuid, Uuid)],
+) -> Result<HashMap<Uuid, ContactView>, DbErr> {
+    let mut ids: Vec<Uuid> = pairs.iter().map(|(_, id)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let backend = conn.get_database_backend();
+    let [contacts, identities] = get_many_statements(backend, &ids);
+    let contacts = contact::Model::find_by_statement(contacts)
         .all(conn)
-        .await?
+        .await?;
+    let identities = contact_identity::Model::find_by_statement(identities)
+        .all(conn)
+        .await?;
+    let owned: HashSet<(Uuid, Uuid)> = pairs.iter().copied().collect();
+    let mut found: HashMap<Uuid, ContactView> = contacts
         .into_iter()
-        .map(|i| IdentityView {
-            kind: i.kind,
-            value: i.value,
-            status: i.status,
+        .filter(|c| owned.contains(&(c.tenant_id, c.id)))
+        .map(|c| {
+            let view = ContactView {
+                id: c.id,
+                locale: c.locale,
+                time_zone: c.time_zone,
+                opt_outs: serde_json::from_value(c.opt_outs).unwrap_or_default(),
+                identities: Vec::new(),
+                created_at: c.created_at,
+                updated_at: c.updated_at,
+            };
+            (c.id, view)
         })
         .collect();
-    Ok(Some(ContactView {
-        id: c.id,
-        locale: c.locale,
-        time_zone: c.time_zone,
-        opt_outs: serde_json::from_value(c.opt_outs).unwrap_or_default(),
-        identities,
-        created_at: c.created_at,
-        updated_at: c.updated_at,
-    }))
+    for i in identities {
+        if let Some(contact) = found.get_mut(&i.contact_id) {
+            contact.identities.push(IdentityView {
+                kind: i.kind,
+                value: i.value,
+                status: i.status,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// The statements behind [`get_many`]: the contacts, and their identities; `ids` is not empty.
+pub fn get_many_statements(backend: DbBackend, ids: &[Uuid]) -> [Statement; 2] {
+    let list = super::padded_list(ids.len());
+    let by_ids = |sql: String| {
+        Statement::from_sql_and_values(
+            backend,
+            super::placeholders(backend, &sql),
+            super::padded_values(ids.iter().map(|id| Value::from(*id)).collect()),
+        )
+    };
+    [
+        by_ids(format!("SELECT * FROM contacts WHERE id IN ({list})")),
+        by_ids(format!(
+            "SELECT * FROM contact_identities WHERE contact_id IN ({list}) ORDER BY created_at"
+        )),
+    ]
 }
 
 /// Adds (`opt_out`) or removes a channel from the contact's opt-outs. Opting in to "all"

@@ -5,7 +5,7 @@ use channels::vocabulary::{DecisionOutcome, InvitationStatus};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement, Value,
+    QueryOrder, QuerySelect, Statement, Value,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -172,65 +172,131 @@ pub fn newest_open_for<'a>(
         .max_by_key(|i| i.sent_at)
 }
 
-/// The contact's invitations since `since`, and any invitation of the survey for the ticket
-/// (whoever it went to): everything the fatigue rules look at.
-/// The statement behind [`history`]: the contact's invitations since `since`, and (for the
-/// one-per-ticket rule) the survey's invitations for the ticket, whoever they went to. Two
-/// index-backed selects joined by `UNION`, not one `OR`: an `OR` across the two makes both
-/// databases read every invitation of the tenant.
-pub fn history_statement(
-    backend: sea_orm::DbBackend,
-    tenant_id: Uuid,
-    contact_id: Uuid,
-    since: DateTime<Utc>,
-    survey_ticket: Option<(&str, &str)>,
-) -> Statement {
-    const COLUMNS: &str = "SELECT id, survey_key, metric, ticket_ref, status, \
-                           COALESCE(sent_at, send_at, created_at) AS at FROM invitations";
-    let mut sql = format!("{COLUMNS} WHERE tenant_id = ? AND contact_id = ? AND created_at >= ?");
-    let mut values = vec![tenant_id.into(), contact_id.into(), since.into()];
-    if let Some((survey, ticket)) = survey_ticket {
-        sql.push_str(&format!(
-            " UNION {COLUMNS} WHERE tenant_id = ? AND survey_key = ? AND ticket_ref = ?"
-        ));
-        values.extend([tenant_id.into(), survey.into(), ticket.into()]);
+/// What a group of decisions looks at: per contact, its invitations since a time; per
+/// (survey, ticket), the survey's invitations for the ticket, whoever they went to.
+#[derive(Debug, Default)]
+pub struct HistoryWanted {
+    /// (tenant, contact, since)
+    pub contacts: Vec<(Uuid, Uuid, DateTime<Utc>)>,
+    /// (tenant, survey key, ticket ref)
+    pub tickets: Vec<(Uuid, String, String)>,
+}
+
+/// One earlier invitation, with what [`HistoryWanted`] selects it by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub contact_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub past: Past,
+}
+
+impl PastRow {
+    /// Whether a decision for `contact` (looking back to `since`) or for the survey's ticket
+    /// looks at this invitation.
+    pub fn concerns(
+        &self,
+        tenant_id: Uuid,
+        contact_id: Uuid,
+        since: DateTime<Utc>,
+        survey_ticket: Option<(&str, &str)>,
+    ) -> bool {
+        self.tenant_id == tenant_id
+            && ((self.contact_id == contact_id && self.created_at >= since)
+                || survey_ticket.is_some_and(|(survey, ticket)| {
+                    self.past.survey_key == survey
+                        && self.past.ticket_ref.as_deref() == Some(ticket)
+                }))
     }
+}
+
+/// The statement behind [`history`]; `wanted` names at least one contact or ticket. One
+/// index-backed select per contact and per ticket joined by `UNION ALL`, each an equality on
+/// its index's key: an `OR` across the two kinds makes both databases read every invitation
+/// of the tenant, and an id list beside the time makes PostgreSQL without statistics read the
+/// tenant's invitations by time.
+pub fn history_statement(backend: DbBackend, wanted: &HistoryWanted) -> Statement {
+    const COLUMNS: &str = "SELECT id, tenant_id, contact_id, created_at, survey_key, metric, \
+                           ticket_ref, status, COALESCE(sent_at, send_at, created_at) AS at \
+                           FROM invitations";
+    let mut parts = Vec::new();
+    let mut values = Vec::new();
+    if !wanted.contacts.is_empty() {
+        let (sql, v) = super::union_all(
+            &format!("{COLUMNS} WHERE tenant_id = ? AND contact_id = ? AND created_at >= ?"),
+            wanted
+                .contacts
+                .iter()
+                .map(|(tenant, contact, since)| {
+                    vec![(*tenant).into(), (*contact).into(), (*since).into()]
+                })
+                .collect(),
+        );
+        parts.push(sql);
+        values.extend(v);
+    }
+    if !wanted.tickets.is_empty() {
+        let (sql, v) = super::union_all(
+            &format!("{COLUMNS} WHERE tenant_id = ? AND survey_key = ? AND ticket_ref = ?"),
+            wanted
+                .tickets
+                .iter()
+                .map(|(tenant, survey, ticket)| {
+                    vec![
+                        (*tenant).into(),
+                        survey.clone().into(),
+                        ticket.clone().into(),
+                    ]
+                })
+                .collect(),
+        );
+        parts.push(sql);
+        values.extend(v);
+    }
+    let sql = parts.join(" UNION ALL ");
     Statement::from_sql_and_values(backend, placeholders(backend, &sql), values)
 }
 
+/// Every invitation [`HistoryWanted`] names, each once.
 pub async fn history<C: ConnectionTrait>(
     conn: &C,
-    tenant_id: Uuid,
-    contact_id: Uuid,
-    since: DateTime<Utc>,
-    survey_ticket: Option<(&str, &str)>,
-) -> Result<Vec<Past>, DbErr> {
-    let backend = conn.get_database_backend();
+    wanted: &HistoryWanted,
+) -> Result<Vec<PastRow>, DbErr> {
+    if wanted.contacts.is_empty() && wanted.tickets.is_empty() {
+        return Ok(Vec::new());
+    }
     let rows = conn
-        .query_all_raw(history_statement(
-            backend,
-            tenant_id,
-            contact_id,
-            since,
-            survey_ticket,
-        ))
+        .query_all_raw(history_statement(conn.get_database_backend(), wanted))
         .await?;
-    rows.iter()
-        .filter_map(|r| {
-            let status: String = r.try_get("", "status").ok()?;
-            let metric: String = r.try_get("", "metric").ok()?;
-            Some(Ok(Past {
-                survey_key: r.try_get("", "survey_key").ok()?,
-                metric: metric.parse::<Metric>().ok()?,
-                ticket_ref: r.try_get("", "ticket_ref").ok()?,
-                status: InvitationStatus::parse(&status)?,
-                at: match r.try_get("", "at") {
-                    Ok(at) => at,
-                    Err(e) => return Some(Err(e)),
-                },
-            }))
-        })
-        .collect()
+    let mut seen = std::collections::HashSet::new();
+    let mut history = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id: Uuid = r.try_get("", "id")?;
+        if !seen.insert(id) {
+            continue;
+        }
+        let status: String = r.try_get("", "status")?;
+        let metric: String = r.try_get("", "metric")?;
+        // A state or metric this build does not know (a newer replica's) is no fatigue fact.
+        let (Some(status), Ok(metric)) = (InvitationStatus::parse(&status), metric.parse()) else {
+            continue;
+        };
+        history.push(PastRow {
+            id,
+            tenant_id: r.try_get("", "tenant_id")?,
+            contact_id: r.try_get("", "contact_id")?,
+            created_at: r.try_get("", "created_at")?,
+            past: Past {
+                survey_key: r.try_get("", "survey_key")?,
+                metric,
+                ticket_ref: r.try_get("", "ticket_ref")?,
+                status,
+                at: r.try_get("", "at")?,
+            },
+        });
+    }
+    Ok(history)
 }
 
 pub struct NewInvitation<'a> {
@@ -254,49 +320,99 @@ pub struct NewInvitation<'a> {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-pub async fn insert<C: ConnectionTrait>(
+/// Inserts invitations with one statement per [`super::batch::MAX_ROWS`]; the rows as stored.
+pub async fn insert_all<C: ConnectionTrait>(
     conn: &C,
-    inv: &NewInvitation<'_>,
+    new: &[NewInvitation<'_>],
     now: DateTime<Utc>,
-) -> Result<invitation::Model, DbErr> {
+) -> Result<Vec<invitation::Model>, DbErr> {
+    const COLUMNS: [&str; 19] = [
+        "id",
+        "tenant_id",
+        "survey_key",
+        "metric",
+        "contact_id",
+        "channel",
+        "ticket_ref",
+        "ticket_guard",
+        "agent_ref",
+        "team_ref",
+        "language",
+        "status",
+        "reason",
+        "detail",
+        "send_at",
+        "expires_at",
+        "attempts",
+        "created_at",
+        "updated_at",
+    ];
     let owned = |s: Option<&str>| s.map(str::to_owned);
-    let model = invitation::Model {
-        id: inv.id,
-        tenant_id: inv.tenant_id,
-        survey_key: inv.survey_key.to_owned(),
-        contact_id: inv.contact_id,
-        channel: owned(inv.channel),
-        ticket_ref: owned(inv.ticket_ref),
-        agent_ref: owned(inv.agent_ref),
-        team_ref: owned(inv.team_ref),
-        language: owned(inv.language),
-        status: inv.status.as_str().to_owned(),
-        reason: owned(inv.reason),
-        send_at: inv.send_at,
-        sent_at: None,
-        answered_at: None,
-        expires_at: inv.expires_at,
-        provider_ref: None,
-        created_at: now,
-        updated_at: now,
-        metric: inv.metric.as_str().to_owned(),
-        detail: owned(inv.detail),
-        attempts: 0,
-        locked_until: None,
-        locked_by: None,
-        last_error: None,
-        message: None,
-        address: None,
-        ticket_guard: owned(inv.ticket_ref.filter(|_| inv.one_per_ticket)),
-        sender: None,
-        delivery_status: None,
-        clarified_at: None,
-    };
-    let active: invitation::ActiveModel = model.clone().into();
-    invitation::Entity::insert(active)
-        .exec_without_returning(conn)
-        .await?;
-    Ok(model)
+    let models: Vec<invitation::Model> = new
+        .iter()
+        .map(|inv| invitation::Model {
+            id: inv.id,
+            tenant_id: inv.tenant_id,
+            survey_key: inv.survey_key.to_owned(),
+            contact_id: inv.contact_id,
+            channel: owned(inv.channel),
+            ticket_ref: owned(inv.ticket_ref),
+            agent_ref: owned(inv.agent_ref),
+            team_ref: owned(inv.team_ref),
+            language: owned(inv.language),
+            status: inv.status.as_str().to_owned(),
+            reason: owned(inv.reason),
+            send_at: inv.send_at,
+            sent_at: None,
+            answered_at: None,
+            expires_at: inv.expires_at,
+            provider_ref: None,
+            created_at: now,
+            updated_at: now,
+            metric: inv.metric.as_str().to_owned(),
+            detail: owned(inv.detail),
+            attempts: 0,
+            locked_until: None,
+            locked_by: None,
+            last_error: None,
+            message: None,
+            address: None,
+            // The partial unique index on it refuses a second live invitation for the ticket.
+            ticket_guard: owned(inv.ticket_ref.filter(|_| inv.one_per_ticket)),
+            sender: None,
+            delivery_status: None,
+            clarified_at: None,
+        })
+        .collect();
+    if models.is_empty() {
+        return Ok(models);
+    }
+    let mut values = Vec::with_capacity(models.len() * COLUMNS.len());
+    for m in &models {
+        values.extend([
+            Value::from(m.id),
+            m.tenant_id.into(),
+            m.survey_key.clone().into(),
+            m.metric.clone().into(),
+            m.contact_id.into(),
+            m.channel.clone().into(),
+            m.ticket_ref.clone().into(),
+            m.ticket_guard.clone().into(),
+            m.agent_ref.clone().into(),
+            m.team_ref.clone().into(),
+            m.language.clone().into(),
+            m.status.clone().into(),
+            m.reason.clone().into(),
+            m.detail.clone().into(),
+            m.send_at.into(),
+            m.expires_at.into(),
+            m.attempts.into(),
+            m.created_at.into(),
+            m.updated_at.into(),
+        ]);
+    }
+    super::batch::insert_rows(conn, "invitations", &COLUMNS, values, "").await?;
+    Ok(models)
 }
 
 pub struct NewDecision<'a> {
@@ -310,25 +426,43 @@ pub struct NewDecision<'a> {
     pub inputs: serde_json::Value,
 }
 
-pub async fn insert_decision<C: ConnectionTrait>(
+/// Writes decision log entries with one statement per [`super::batch::MAX_ROWS`].
+pub async fn insert_decisions<C: ConnectionTrait>(
     conn: &C,
-    d: NewDecision<'_>,
+    decisions: Vec<NewDecision<'_>>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    policy_decision::Entity::insert(policy_decision::ActiveModel {
-        id: Set(channels::model::new_id()),
-        tenant_id: Set(d.tenant_id),
-        contact_id: Set(d.contact_id),
-        survey_key: Set(d.survey_key.to_owned()),
-        invitation_id: Set(d.invitation_id),
-        outcome: Set(d.outcome.as_str().to_owned()),
-        rule: Set(d.rule.map(str::to_owned)),
-        detail: Set(d.detail.map(str::to_owned)),
-        inputs: Set(d.inputs),
-        decided_at: Set(now),
-    })
-    .exec_without_returning(conn)
-    .await?;
+    const COLUMNS: [&str; 10] = [
+        "id",
+        "tenant_id",
+        "contact_id",
+        "survey_key",
+        "invitation_id",
+        "outcome",
+        "rule",
+        "detail",
+        "inputs",
+        "decided_at",
+    ];
+    if decisions.is_empty() {
+        return Ok(());
+    }
+    let mut values = Vec::with_capacity(decisions.len() * COLUMNS.len());
+    for d in decisions {
+        values.extend([
+            Value::from(channels::model::new_id()),
+            d.tenant_id.into(),
+            d.contact_id.into(),
+            d.survey_key.to_owned().into(),
+            d.invitation_id.into(),
+            d.outcome.as_str().into(),
+            d.rule.map(str::to_owned).into(),
+            d.detail.map(str::to_owned).into(),
+            d.inputs.into(),
+            now.into(),
+        ]);
+    }
+    super::batch::insert_rows(conn, "policy_decisions", &COLUMNS, values, "").await?;
     Ok(())
 }
 

@@ -246,6 +246,28 @@ impl TestServer {
     }
 
     /// Creates a tenant through the admin API and returns its API key.
+    /// The id of the tenant with `slug`.
+    pub async fn tenant_id(&self, slug: &str) -> uuid::Uuid {
+        use sea_orm::ConnectionTrait;
+        let backend = self.db.backend();
+        let sql = match backend {
+            sea_orm::DbBackend::Postgres => "SELECT id FROM tenants WHERE slug = $1",
+            _ => "SELECT id FROM tenants WHERE slug = ?",
+        };
+        let row = self
+            .db
+            .read
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                sql,
+                [slug.into()],
+            ))
+            .await
+            .unwrap()
+            .expect("the tenant exists");
+        row.try_get("", "id").unwrap()
+    }
+
     pub async fn tenant(&self, slug: &str) -> String {
         let (status, body) = self
             .send(

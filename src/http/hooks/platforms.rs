@@ -185,14 +185,7 @@ pub async fn apply(
     };
     let delivered = state
         .ingest
-        .platform_delivery(
-            tenant,
-            creds,
-            &state.scheduler,
-            &enrichment,
-            &mut parsed.events,
-            delivery,
-        )
+        .platform_delivery(tenant, creds, &enrichment, &mut parsed.events, delivery)
         .await
         .map_err(|e| state.ingest_error(e))?;
     let kind = kind_label(&parsed.events);
