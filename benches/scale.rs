@@ -19,7 +19,9 @@
 //! time on the loaded database and its peak RSS.
 //!
 //! Options (environment): BENCH_SECONDS (default 10), BENCH_CLIENTS (default 64), BENCH_ROWS
-//! (default 1,000,000 feedback records and invitations; contacts are a fifth of it).
+//! (default 1,000,000 feedback records and invitations; contacts are a fifth of it),
+//! BENCH_GATEWAY (another build of the gateway binary to measure, for an A/B against an older
+//! commit).
 
 use std::time::{Duration, Instant};
 

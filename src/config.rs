@@ -30,6 +30,7 @@ pub struct Config {
     pub policy: crate::rules::PolicyDefaults,
     pub outbound: OutboundConfig,
     pub providers: ProvidersConfig,
+    pub email: EmailConfig,
     pub demo: DemoConfig,
     pub log: LogConfig,
 }
@@ -93,6 +94,40 @@ pub struct DispatchConfig {
     pub backoff_max_ms: u64,
     pub lease_seconds: u64,
     pub provider_timeout_ms: u64,
+}
+
+/// The e-mail channel's server-wide defaults (`[email]`): the transport for tenants that
+/// configure no SMTP server of their own, and how fast and how long sends may take.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailConfig {
+    /// The sender for tenants whose settings name none.
+    pub from: String,
+    /// Replies go to `reply+{token}@{reply_to_domain}` for tenants that name none; empty: to
+    /// the sender.
+    pub reply_to_domain: String,
+    /// With no SMTP host, each message is written as an `.eml` file here instead.
+    pub file_dir: String,
+    pub smtp: EmailSmtpConfig,
+    /// A PEM file of CA certificates trusted besides the public roots (an SMTP relay with a
+    /// private CA). Empty: public roots only.
+    pub ca_file: String,
+    /// Messages per second per tenant.
+    pub per_second: f64,
+    /// Connections kept open per SMTP server.
+    pub pool_size: u32,
+    /// How long a connection, a TLS handshake or an SMTP command may take (milliseconds).
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailSmtpConfig {
+    /// Empty: no SMTP server; messages are written to `file_dir`.
+    pub host: String,
+    pub port: u16,
+    /// "starttls", "implicit" or "none" (plain, for loopback and private networks only).
+    pub tls: channels::email::SmtpTls,
+    pub username: String,
+    pub password: String,
 }
 
 /// Every call the gateway makes to a provider goes through one guarded client.
@@ -257,6 +292,12 @@ impl Config {
             || self.database_url.starts_with("postgresql://"))
         {
             return invalid("database_url", "expected sqlite:… or postgres://…".into());
+        }
+        if let Err(e) = channels::email::mailbox(&self.email.from) {
+            return invalid("email.from", e.message);
+        }
+        if !(self.email.per_second > 0.0 && self.email.per_second.is_finite()) {
+            return invalid("email.per_second", "a number of messages above 0".into());
         }
         if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
             return invalid(

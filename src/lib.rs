@@ -53,6 +53,8 @@ pub struct App {
     pub relay: Relay,
     pub dispatcher: dispatch::dispatcher::Dispatcher,
     state: AppState,
+    /// Where survey e-mails go for tenants without an SMTP server, for the start-up banner.
+    pub email_transport: String,
 }
 
 impl App {
@@ -125,6 +127,14 @@ impl App {
             .into_iter()
             .map(|s| Arc::new(s) as Arc<dyn dispatch::Sender>)
             .collect();
+        let email = dispatch::email::EmailSender::new(
+            db.clone(),
+            config.email.clone(),
+            &config.public_url,
+            config.outbound.allow_private_networks,
+        )?;
+        let email_transport = email.default_transport();
+        senders.push(Arc::new(email));
         senders.extend(extensions.senders);
         let dispatcher = dispatch::dispatcher::Dispatcher::new(
             db.clone(),
@@ -138,6 +148,7 @@ impl App {
             relay,
             dispatcher,
             state,
+            email_transport,
         })
     }
 

@@ -80,6 +80,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(demo) = ensure_demo_tenant(&app).await? {
         print_demo(&demo, &app.config.public_url);
     }
+    println!(
+        "Survey e-mails are {} ([email] in config/default.toml).",
+        app.email_transport
+    );
     let stop_requested = shutdown_signal();
     tracing::info!(%addr, "feedback-gateway listening");
     let shutdown = CancellationToken::new();

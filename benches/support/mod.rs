@@ -96,7 +96,10 @@ pub fn spawn_gateway(db_url: &str, dir: &std::path::Path) -> Server {
 /// The gateway with more settings in its environment.
 #[allow(clippy::zombie_processes)]
 pub fn spawn_gateway_with(db_url: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_feedback-gateway"))
+    // BENCH_GATEWAY: another build of the gateway to measure (an A/B against an older commit).
+    let binary = std::env::var("BENCH_GATEWAY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_feedback-gateway").to_owned());
+    let mut child = Command::new(binary)
         .current_dir(dir)
         .env("FEEDBACK_LISTEN", "127.0.0.1:0")
         .env("FEEDBACK_DATABASE_URL", db_url)

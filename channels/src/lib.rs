@@ -2,6 +2,7 @@
 //! Each provider's file owns its signature check, payload parsing and outbound client.
 
 pub mod chat;
+pub mod email;
 pub mod messaging;
 pub mod model;
 pub mod outbound;

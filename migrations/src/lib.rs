@@ -9,6 +9,7 @@ mod m20261124_000003_sms;
 mod m20261125_000004_platforms;
 mod m20261125_000005_replay_keys;
 mod m20261125_000006_hot_query_indexes;
+mod m20261206_000007_link_keys;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_platforms::Migration),
             Box::new(m20261125_000005_replay_keys::Migration),
             Box::new(m20261125_000006_hot_query_indexes::Migration),
+            Box::new(m20261206_000007_link_keys::Migration),
         ]
     }
 }

@@ -162,6 +162,7 @@ impl Dispatcher {
             to: address.clone(),
             language: language.to_owned(),
             body: body.to_owned(),
+            metric: survey.metric,
         };
         match sender.send(&message).await {
             Ok(receipt) => {

@@ -3,6 +3,7 @@
 //! each sender within its rate, and hands the message to the channel's sender.
 
 pub mod dispatcher;
+pub mod email;
 pub mod pacer;
 pub mod provider;
 
@@ -21,7 +22,10 @@ pub struct OutboundMessage {
     /// E.164 phone number or e-mail address.
     pub to: String,
     pub language: String,
+    /// The survey's question in that language.
     pub body: String,
+    /// What the question asks for: the scale of the e-mail's rating links.
+    pub metric: channels::model::Metric,
 }
 
 /// The provider's acknowledgement: its id of the message and the number it went from.

@@ -27,7 +27,9 @@ fn configure(
     body: &Value,
     region: &str,
 ) -> Option<Result<Credentials, Vec<InvalidValue>>> {
-    if let Some(p) = messaging::provider(provider) {
+    if provider == ::channels::email::NAME {
+        Some(::channels::email::configure(body))
+    } else if let Some(p) = messaging::provider(provider) {
         Some((p.configure)(body, region))
     } else {
         chat::platform(provider).map(|p| (p.configure)(body))
@@ -35,12 +37,14 @@ fn configure(
 }
 
 fn known(provider: &str) -> Result<(), ApiError> {
-    if messaging::provider(provider).is_some() || chat::platform(provider).is_some() {
+    if provider == ::channels::email::NAME
+        || messaging::provider(provider).is_some()
+        || chat::platform(provider).is_some()
+    {
         Ok(())
     } else {
-        let names: Vec<&str> = messaging::PROVIDERS
-            .iter()
-            .map(|p| p.name)
+        let names: Vec<&str> = std::iter::once(::channels::email::NAME)
+            .chain(messaging::PROVIDERS.iter().map(|p| p.name))
             .chain(chat::names())
             .collect();
         Err(ApiError::NotFound(format!(

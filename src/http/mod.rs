@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod input;
 pub mod json;
 pub mod limits;
+pub mod links;
 pub mod problem;
 pub mod raw_events;
 pub mod scores;
@@ -144,6 +145,10 @@ pub fn router(state: AppState) -> Router {
         .merge(surveys::router())
         .merge(contacts::router())
         .merge(channels::router())
+        .merge(links::router().route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::per_client_ip,
+        )))
         .merge(hooks::router().route_layer(middleware::from_fn_with_state(
             state.clone(),
             limits::per_client_ip_on_hooks,

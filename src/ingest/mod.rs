@@ -28,6 +28,7 @@ use crate::store::tenants::{hex, Tenant};
 use crate::store::{self, Db};
 
 pub mod delivery;
+pub mod links;
 pub mod platforms;
 pub mod replies;
 mod reply_groups;
@@ -123,6 +124,7 @@ enum Written {
 #[derive(Clone)]
 pub struct Ingest {
     db: Db,
+    sinks: Arc<[&'static str]>,
     writer: mpsc::Sender<Job>,
     /// Group commit for delivery reports, one after the other in a group's transaction.
     group: GroupCommit,
@@ -166,12 +168,16 @@ impl Ingest {
         );
         let deliveries = SetCommit::start(
             db.write.clone(),
-            Arc::new(platforms::Deliveries { sinks, scheduler }),
+            Arc::new(platforms::Deliveries {
+                sinks: sinks.clone(),
+                scheduler,
+            }),
             writers,
             max_batch,
         );
         Ingest {
             db,
+            sinks: sinks.clone(),
             writer: tx,
             group,
             replies,

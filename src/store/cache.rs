@@ -93,6 +93,8 @@ pub struct Caches {
     pub recent_keys: Cache<String, ()>,
     pub credentials: ReadCache<(Uuid, String), Option<Credentials>>,
     pub surveys: ReadCache<Uuid, Arc<Vec<Survey>>>,
+    /// Each tenant's link key: set once, never changed, so kept without a time to live.
+    pub link_keys: Cache<Uuid, Arc<[u8]>>,
 }
 
 /// How long a key that authenticated is exempt from the look-up throttle.
@@ -109,6 +111,7 @@ impl Caches {
                 .build(),
             credentials: ReadCache::new(50_000, ttl),
             surveys: ReadCache::new(10_000, ttl),
+            link_keys: Cache::builder().max_capacity(10_000).build(),
         }
     }
 }

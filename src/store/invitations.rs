@@ -79,6 +79,26 @@ pub struct Past {
     pub at: DateTime<Utc>,
 }
 
+/// The tenant's invitation `id`.
+pub async fn by_id<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<invitation::Model>, DbErr> {
+    let found =
+        invitation::Entity::find_by_id(id).filter(invitation::Column::TenantId.eq(tenant_id));
+    super::first(found, conn).await
+}
+
+/// Invitation `id` of whichever tenant: for a link whose signature is then checked with that
+/// tenant's key (the id alone grants nothing).
+pub async fn of_link<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<Option<invitation::Model>, DbErr> {
+    super::first(invitation::Entity::find_by_id(id), conn).await
+}
+
 /// Serializes work on one contact (scheduling, replies) across transactions, connections and
 /// replicas. On SQLite the single writer connection does that already.
 pub async fn lock_contact<C: ConnectionTrait>(conn: &C, contact_id: Uuid) -> Result<(), DbErr> {

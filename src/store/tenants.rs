@@ -9,9 +9,11 @@ use base64::Engine;
 use channels::vocabulary::check_slug;
 use chrono::Utc;
 use rand::RngCore;
+use std::sync::Arc;
+
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, Set, TransactionTrait,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -75,6 +77,53 @@ fn new_key() -> String {
     format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret))
 }
 
+fn new_link_key() -> String {
+    let mut key = [0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    URL_SAFE_NO_PAD.encode(key)
+}
+
+/// The key that signs the tenant's e-mail links (`channels::email::links`). A tenant created
+/// before keys existed gets one on first use; whichever replica writes first wins, and every
+/// one reads that.
+pub async fn link_key(db: &Db, tenant_id: Uuid) -> Result<Option<Arc<[u8]>>, DbErr> {
+    if let Some(key) = db.caches.link_keys.get(&tenant_id) {
+        return Ok(Some(key));
+    }
+    let read = || async {
+        let row = db
+            .write
+            .query_one_raw(db.statement(
+                "SELECT link_key FROM tenants WHERE id = ?",
+                vec![tenant_id.into()],
+            ))
+            .await?;
+        row.map(|r| r.try_get::<Option<String>>("", "link_key"))
+            .transpose()
+    };
+    let stored = match read().await? {
+        None => return Ok(None),
+        Some(Some(key)) => key,
+        Some(None) => {
+            db.write
+                .execute_raw(db.statement(
+                    "UPDATE tenants SET link_key = ? WHERE id = ? AND link_key IS NULL",
+                    vec![new_link_key().into(), tenant_id.into()],
+                ))
+                .await?;
+            read().await?.flatten().ok_or_else(|| {
+                DbErr::RecordNotFound(format!("the link key of tenant {tenant_id}"))
+            })?
+        }
+    };
+    let key: Arc<[u8]> = URL_SAFE_NO_PAD
+        .decode(stored.as_bytes())
+        .map_err(|e| DbErr::Custom(format!("the link key of tenant {tenant_id}: {e}")))?
+        .into();
+    db.caches.link_keys.insert(tenant_id, key.clone());
+    Ok(Some(key))
+}
+
 pub async fn create(db: &Db, slug: &str) -> Result<CreatedTenant, CreateTenantError> {
     check_slug(slug).map_err(CreateTenantError::InvalidSlug)?;
     let now = Utc::now();
@@ -88,6 +137,7 @@ pub async fn create(db: &Db, slug: &str) -> Result<CreatedTenant, CreateTenantEr
         default_region: Set(None),
         time_zone: Set(None),
         created_at: Set(now),
+        link_key: Set(Some(new_link_key())),
     }
     .insert(&txn)
     .await;

@@ -6,6 +6,7 @@ pub mod binary;
 pub mod fake_intercom;
 pub mod fake_twilio;
 pub mod fake_zendesk;
+pub mod smtp;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -13,6 +13,8 @@ pub struct Model {
     pub default_region: Option<String>,
     pub time_zone: Option<String>,
     pub created_at: DateTimeUtc,
+    /// Base64 of the key that signs the tenant's e-mail links; set on first use.
+    pub link_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

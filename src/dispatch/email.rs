@@ -1,0 +1,407 @@
+//! The e-mail channel's sender: a survey e-mail with one signed rating link per score, an RFC
+//! 8058 one-click unsubscribe, and a reply address that names the invitation, handed to the
+//! tenant's SMTP server, the gateway's (`[email.smtp]`), or, with neither, written as an
+//! `.eml` file (`email.file_dir`) so that a demo shows the feature without a mail server.
+//!
+//! SMTP goes through lettre, one connection pool per server and login. A tenant's own server
+//! is resolved here and each address checked by the outbound guard (no loopback or private
+//! address unless `outbound.allow_private_networks`; plain text only to such an address);
+//! lettre then connects to the checked address while TLS verifies the host name, so a DNS
+//! answer that changes between the check and the connection cannot redirect the message.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use channels::email::links::{self, Purpose};
+use channels::email::render::{render, SurveyMail};
+use channels::email::{texts, EmailSettings, SmtpSettings, SmtpTls, SMTP_PASSWORD};
+use channels::model::AddressVerdict;
+use lettre::message::header::{Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{OutboundMessage, Pace, Receipt, SendError, Sender};
+use crate::config::EmailConfig;
+use crate::store::{channel_configs, tenants, Db};
+
+/// The SMTP server a message goes to, resolved and checked.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Server {
+    /// The checked address lettre connects to.
+    ip: IpAddr,
+    port: u16,
+    tls: SmtpTls,
+    /// The name TLS verifies.
+    host: String,
+    username: Option<String>,
+    /// SHA-256 of the password: a changed password is a new pool, and no password is kept in
+    /// the key.
+    password_sha256: Option<[u8; 32]>,
+}
+
+type SmtpTransport = AsyncSmtpTransport<Tokio1Executor>;
+
+pub struct EmailSender {
+    db: Db,
+    cfg: EmailConfig,
+    public_url: String,
+    allow_private_networks: bool,
+    /// Extra trusted roots (`email.ca_file`).
+    roots: Vec<Certificate>,
+    pools: Mutex<HashMap<Server, SmtpTransport>>,
+}
+
+/// Pools kept at most; beyond, the idle ones are dropped and made again on use.
+const MAX_POOLS: usize = 1024;
+
+impl EmailSender {
+    pub fn new(
+        db: Db,
+        cfg: EmailConfig,
+        public_url: &str,
+        allow_private_networks: bool,
+    ) -> anyhow::Result<EmailSender> {
+        let roots = if cfg.ca_file.is_empty() {
+            Vec::new()
+        } else {
+            let pem = std::fs::read(&cfg.ca_file)
+                .map_err(|e| anyhow::anyhow!("email.ca_file {}: {e}", cfg.ca_file))?;
+            vec![Certificate::from_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("email.ca_file {}: {e}", cfg.ca_file))?]
+        };
+        Ok(EmailSender {
+            db,
+            cfg,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            allow_private_networks,
+            roots,
+            pools: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Where survey e-mails go when a tenant configures no server, for the start-up banner.
+    pub fn default_transport(&self) -> String {
+        if self.cfg.smtp.host.is_empty() {
+            format!("written as .eml files to {}", self.cfg.file_dir)
+        } else {
+            format!("sent through {}:{}", self.cfg.smtp.host, self.cfg.smtp.port)
+        }
+    }
+
+    /// The tenant's settings and SMTP password, or the gateway's defaults.
+    async fn settings(
+        &self,
+        tenant_id: Uuid,
+    ) -> Result<(EmailSettings, Option<String>), SendError> {
+        let stored = channel_configs::credentials(&self.db, tenant_id, channels::email::NAME)
+            .await
+            .map_err(|e| SendError::transient(format!("loading the e-mail settings: {e}")))?;
+        match stored {
+            Some(creds) => {
+                let settings =
+                    EmailSettings::of(&creds).map_err(|e| SendError::permanent(None, e.message))?;
+                let password = creds.secret(SMTP_PASSWORD).map(|s| s.expose().to_owned());
+                Ok((settings, password))
+            }
+            None => Ok((
+                EmailSettings {
+                    from: self.cfg.from.clone(),
+                    reply_to_domain: Some(self.cfg.reply_to_domain.clone())
+                        .filter(|d| !d.is_empty()),
+                    smtp: None,
+                },
+                None,
+            )),
+        }
+    }
+
+    /// The message for `m`, and its Message-ID (without angle brackets).
+    fn message(
+        &self,
+        m: &OutboundMessage,
+        settings: &EmailSettings,
+        key: &[u8],
+    ) -> Result<(Message, String), SendError> {
+        let bad_settings = |what: &str| SendError::permanent(None, format!("the e-mail {what}"));
+        let from: Mailbox = settings
+            .from
+            .parse()
+            .map_err(|_| bad_settings("sender is not an address"))?;
+        let to: Mailbox = m.to.parse().map_err(|_| SendError {
+            verdict: Some(AddressVerdict::Invalid),
+            ..SendError::permanent(None, "the recipient is not an e-mail address")
+        })?;
+        let texts = texts::for_language(&m.language);
+        let (low, high) = m
+            .metric
+            .numeric_scale()
+            .map(|s| s.range())
+            .ok_or_else(|| bad_settings("survey asks for no score"))?;
+        let rating_links: Vec<(i16, String)> = (low..=high)
+            .map(|score| {
+                let token = links::sign(key, Purpose::Rating, m.invitation_id, Some(score as u8));
+                (score, format!("{}/r/{token}/{score}", self.public_url))
+            })
+            .collect();
+        let unsubscribe = links::sign(key, Purpose::Unsubscribe, m.invitation_id, None);
+        let unsubscribe_url = format!("{}/u/{unsubscribe}", self.public_url);
+        let rendered = render(&SurveyMail {
+            texts,
+            question: &m.body,
+            metric: m.metric,
+            rating_links: &rating_links,
+            unsubscribe_url: &unsubscribe_url,
+        });
+
+        let domain = from.email.domain().to_owned();
+        let message_id = format!("{}@{domain}", m.invitation_id);
+        // RFC 2369 / RFC 8058: the HTTPS URI first; a mailto where replies are received.
+        let mut list_unsubscribe = format!("<{unsubscribe_url}>");
+        let mut builder = Message::builder()
+            .from(from)
+            .to(to)
+            .subject(rendered.subject)
+            .message_id(Some(format!("<{message_id}>")));
+        if let Some(reply_domain) = &settings.reply_to_domain {
+            let reply = links::sign(key, Purpose::Reply, m.invitation_id, None);
+            let reply_to: Mailbox = format!("reply+{reply}@{reply_domain}")
+                .parse()
+                .map_err(|_| bad_settings("reply domain is not usable"))?;
+            builder = builder.reply_to(reply_to);
+            list_unsubscribe.push_str(&format!(
+                ", <mailto:reply+{unsubscribe}@{reply_domain}?subject=unsubscribe>"
+            ));
+        }
+        let message = builder
+            .header(ListUnsubscribe(list_unsubscribe))
+            .header(ListUnsubscribePost)
+            .multipart(MultiPart::alternative_plain_html(
+                rendered.text,
+                rendered.html,
+            ))
+            .map_err(|e| SendError::permanent(None, format!("building the e-mail: {e}")))?;
+        Ok((message, message_id))
+    }
+
+    /// The tenant's server, resolved and checked, or the gateway's.
+    async fn server(
+        &self,
+        smtp: Option<(&SmtpSettings, Option<&str>)>,
+    ) -> Result<Option<Server>, SendError> {
+        let (host, port, tls, username, password, guarded) = match smtp {
+            Some((s, password)) => (
+                s.host.as_str(),
+                s.port,
+                s.tls,
+                s.username.as_deref(),
+                password,
+                true,
+            ),
+            None if self.cfg.smtp.host.is_empty() => return Ok(None),
+            // The operator's own server: trusted where it is (a relay on loopback, say).
+            None => (
+                self.cfg.smtp.host.as_str(),
+                self.cfg.smtp.port,
+                self.cfg.smtp.tls,
+                Some(self.cfg.smtp.username.as_str()).filter(|u| !u.is_empty()),
+                Some(self.cfg.smtp.password.as_str()).filter(|p| !p.is_empty()),
+                false,
+            ),
+        };
+        let unreachable = || SendError::transient("the SMTP server's name did not resolve");
+        let addresses = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|_| unreachable())?;
+        let mut checked = None;
+        for address in addresses {
+            let public = channels::outbound::is_public(address.ip());
+            if guarded && !public && !self.allow_private_networks {
+                return Err(SendError::permanent(
+                    None,
+                    "the SMTP server is on a private network, which this gateway does not call",
+                ));
+            }
+            if guarded && public && tls == SmtpTls::None {
+                return Err(SendError::permanent(
+                    None,
+                    "plain-text SMTP is allowed only to servers on a private network",
+                ));
+            }
+            checked.get_or_insert(address.ip());
+        }
+        let ip = checked.ok_or_else(unreachable)?;
+        Ok(Some(Server {
+            ip,
+            port,
+            tls,
+            host: host.to_owned(),
+            username: username.map(str::to_owned),
+            password_sha256: password.map(|p| Sha256::digest(p.as_bytes()).into()),
+        }))
+    }
+
+    fn pool(&self, server: &Server, password: Option<&str>) -> Result<SmtpTransport, SendError> {
+        let mut pools = self.pools.lock().expect("the pool map is never poisoned");
+        if let Some(pool) = pools.get(server) {
+            return Ok(pool.clone());
+        }
+        if pools.len() >= MAX_POOLS {
+            pools.clear();
+        }
+        let tls = match server.tls {
+            SmtpTls::None => Tls::None,
+            wanted => {
+                let mut params = TlsParameters::builder(server.host.clone());
+                for root in &self.roots {
+                    params = params.add_root_certificate(root.clone());
+                }
+                let params = params.build_rustls().map_err(|e| {
+                    SendError::permanent(None, format!("the SMTP TLS settings: {e}"))
+                })?;
+                if wanted == SmtpTls::Implicit {
+                    Tls::Wrapper(params)
+                } else {
+                    Tls::Required(params)
+                }
+            }
+        };
+        let mut builder = SmtpTransport::builder_dangerous(server.ip.to_string())
+            .port(server.port)
+            .tls(tls)
+            .timeout(Some(Duration::from_millis(self.cfg.timeout_ms)))
+            .pool_config(PoolConfig::new().max_size(self.cfg.pool_size.max(1)));
+        if let (Some(user), Some(password)) = (&server.username, password) {
+            builder = builder
+                .credentials(Credentials::new(user.clone(), password.to_owned()))
+                .authentication(vec![Mechanism::Plain, Mechanism::Login]);
+        }
+        let pool = builder.build();
+        pools.insert(server.clone(), pool.clone());
+        Ok(pool)
+    }
+}
+
+#[async_trait]
+impl Sender for EmailSender {
+    fn channel(&self) -> &'static str {
+        channels::vocabulary::Channel::Email.as_str()
+    }
+
+    async fn pace(&self, tenant_id: Uuid) -> Result<Pace, SendError> {
+        Ok(Pace {
+            key: format!("email:{tenant_id}"),
+            per_second: self.cfg.per_second,
+        })
+    }
+
+    async fn send(&self, m: &OutboundMessage) -> Result<Receipt, SendError> {
+        let (settings, password) = self.settings(m.tenant_id).await?;
+        let key = tenants::link_key(&self.db, m.tenant_id)
+            .await
+            .map_err(|e| SendError::transient(format!("loading the tenant's link key: {e}")))?
+            .ok_or_else(|| SendError::permanent(None, "the tenant no longer exists"))?;
+        let (message, message_id) = self.message(m, &settings, &key)?;
+        let sender = Some(settings.from.clone());
+        let tenant_smtp = settings.smtp.as_ref().map(|s| (s, password.as_deref()));
+        let default_password = Some(self.cfg.smtp.password.as_str()).filter(|p| !p.is_empty());
+        match self.server(tenant_smtp).await? {
+            None => {
+                tokio::fs::create_dir_all(&self.cfg.file_dir)
+                    .await
+                    .map_err(|e| SendError::transient(format!("the mail folder: {e}")))?;
+                AsyncFileTransport::<Tokio1Executor>::new(&self.cfg.file_dir)
+                    .send(message)
+                    .await
+                    .map_err(|e| SendError::transient(format!("writing the e-mail: {e}")))?;
+            }
+            Some(server) => {
+                let password = match &settings.smtp {
+                    Some(_) => password.as_deref(),
+                    None => default_password,
+                };
+                let pool = self.pool(&server, password)?;
+                pool.send(message).await.map_err(refused)?;
+            }
+        }
+        Ok(Receipt {
+            provider_ref: message_id,
+            sender,
+        })
+    }
+}
+
+/// What an SMTP failure means for the invitation. The server's own text is not kept: it can
+/// quote the address.
+fn refused(e: lettre::transport::smtp::Error) -> SendError {
+    let Some(code) = e.status() else {
+        // No reply code: the connection, TLS or a timeout.
+        return SendError::transient("the SMTP server could not be reached");
+    };
+    let code_text = code.to_string();
+    let numeric: u16 = code_text.parse().unwrap_or(0);
+    let with_code = |retryable: bool, message: &str| SendError {
+        retryable,
+        code: Some(code_text.clone()),
+        message: message.to_owned(),
+        retry_after: None,
+        verdict: None,
+    };
+    match numeric {
+        // Mailbox unavailable, not local, name not allowed: the address does not work.
+        550 | 551 | 553 => SendError {
+            verdict: Some(AddressVerdict::Invalid),
+            ..with_code(false, "the recipient's server refused the address")
+        },
+        // The login failed: the tenant's settings, not the address; retried until fixed or spent.
+        530 | 534 | 535 | 538 => with_code(true, "the SMTP server refused the login"),
+        // Mailbox full: often cleared later.
+        552 => with_code(true, "the recipient's mailbox is full"),
+        500..=599 => with_code(false, "the SMTP server refused the message"),
+        _ => with_code(true, "the SMTP server asked to try again later"),
+    }
+}
+
+/// `List-Unsubscribe` (RFC 2369): the HTTPS one-click URI and, where replies are received, a
+/// mailto.
+#[derive(Clone)]
+struct ListUnsubscribe(String);
+
+impl Header for ListUnsubscribe {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribe(s.to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
+#[derive(Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribePost)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_owned())
+    }
+}
