@@ -120,17 +120,6 @@ async fn trigger(server: &TestServer, key: &str, body: Value) -> Value {
     inv
 }
 
-async fn invitation(server: &TestServer, key: &str, id: &Value) -> Value {
-    let (_, list) = server.get("/v1/invitations?limit=500", key).await;
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["id"] == *id)
-        .cloned()
-        .unwrap()
-}
-
 /// Runs dispatch rounds until `done` holds.
 async fn dispatch_until(server: &TestServer, mut done: impl FnMut() -> bool) {
     for _ in 0..600 {
@@ -169,12 +158,12 @@ async fn sends_the_question_in_the_contacts_language(backend: Backend) {
     assert_eq!(to_da.language, "da");
     let to_en = messages.iter().find(|m| m.to == "+4540506070").unwrap();
     assert_eq!(to_en.body, "How satisfied are you? Answer 1-5.");
-    let stored = invitation(&server, &key, &da["id"]).await;
+    let stored = server.invitation(&key, &da["id"]).await;
     assert_eq!(stored["status"], "sent");
     assert!(stored["provider_ref"].as_str().unwrap().starts_with("SM"));
     assert_eq!(stored["attempts"], 1);
     assert!(stored["sent_at"].is_string());
-    assert_eq!(invitation(&server, &key, &en["id"]).await["status"], "sent");
+    assert_eq!(server.invitation(&key, &en["id"]).await["status"], "sent");
     // Nothing is sent twice.
     server.dispatcher.drain().await.unwrap();
     assert_eq!(sms.messages().len(), 2);
@@ -194,10 +183,10 @@ async fn sends_the_question_in_the_contacts_language(backend: Backend) {
         .unwrap();
     server.dispatcher.run_once().await.unwrap();
     assert_eq!(
-        invitation(&server, &key, &da["id"]).await["status"],
+        server.invitation(&key, &da["id"]).await["status"],
         "expired"
     );
-    assert_eq!(invitation(&server, &key, &en["id"]).await["status"], "sent");
+    assert_eq!(server.invitation(&key, &en["id"]).await["status"], "sent");
     server.stop().await;
 }
 
@@ -229,7 +218,7 @@ async fn opt_out_is_checked_again_at_send_time(backend: Backend) {
         sms.messages().is_empty(),
         "an opted-out contact is never texted"
     );
-    let stored = invitation(&server, &key, &inv["id"]).await;
+    let stored = server.invitation(&key, &inv["id"]).await;
     assert_eq!(
         (stored["status"].as_str(), stored["reason"].as_str()),
         (Some("cancelled"), Some("opt_out"))
@@ -251,7 +240,7 @@ async fn transient_failures_retry_and_permanent_ones_fail(backend: Backend) {
     sms.transient_failures.store(2, Ordering::SeqCst);
     let retried = trigger(&server, &key, json!({"contact": {"phone": "+4522334455"}})).await;
     dispatch_until(&server, || sms.messages().len() == 1).await;
-    let stored = invitation(&server, &key, &retried["id"]).await;
+    let stored = server.invitation(&key, &retried["id"]).await;
     assert_eq!(
         (stored["status"].as_str(), stored["attempts"].as_i64()),
         (Some("sent"), Some(3))
@@ -265,7 +254,7 @@ async fn transient_failures_retry_and_permanent_ones_fail(backend: Backend) {
     let mut stored = Value::Null;
     for _ in 0..200 {
         server.dispatcher.run_once().await.unwrap();
-        stored = invitation(&server, &key, &refused["id"]).await;
+        stored = server.invitation(&key, &refused["id"]).await;
         if stored["status"] == "failed" {
             break;
         }
@@ -286,7 +275,7 @@ async fn transient_failures_retry_and_permanent_ones_fail(backend: Backend) {
     let unsubscribed = trigger(&server, &key, json!({"contact": {"phone": "+4570809010"}})).await;
     for _ in 0..200 {
         server.dispatcher.run_once().await.unwrap();
-        if invitation(&server, &key, &unsubscribed["id"]).await["status"] == "cancelled" {
+        if server.invitation(&key, &unsubscribed["id"]).await["status"] == "cancelled" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -335,7 +324,7 @@ async fn a_burst_is_paced_and_other_tenants_are_not_held_up(backend: Backend) {
         quiet_time - started
     );
     assert_eq!(
-        invitation(&server, &quiet, &quiet_inv["id"]).await["status"],
+        server.invitation(&quiet, &quiet_inv["id"]).await["status"],
         "sent"
     );
     server.stop().await;

@@ -73,22 +73,11 @@ async fn trigger(server: &TestServer, key: &str, email: &str) -> Value {
     inv
 }
 
-async fn invitation(server: &TestServer, key: &str, id: &Value) -> Value {
-    let (_, list) = server.get("/v1/invitations?limit=100", key).await;
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["id"] == *id)
-        .cloned()
-        .unwrap()
-}
-
 /// Dispatch rounds until the invitation leaves `scheduled` (or has been tried `attempts` times).
 async fn dispatch(server: &TestServer, key: &str, id: &Value, attempts: i64) -> Value {
     for _ in 0..100 {
         server.dispatcher.run_once().await.unwrap();
-        let inv = invitation(server, key, id).await;
+        let inv = server.invitation(key, id).await;
         if inv["status"] != "scheduled" || inv["attempts"].as_i64() >= Some(attempts) {
             return inv;
         }
@@ -219,10 +208,7 @@ async fn a_survey_email_is_answered_by_its_link_and_unsubscribed_in_one_click(ba
     assert!(body.contains("value=\"4\" checked"), "{body}");
     assert!(body.contains(QUESTION_DA));
     assert!(feedback_items(&server, &key).await.is_empty());
-    assert_eq!(
-        invitation(&server, &key, &inv["id"]).await["status"],
-        "sent"
-    );
+    assert_eq!(server.invitation(&key, &inv["id"]).await["status"], "sent");
 
     // A link changed by hand (another score under this score's token) is refused with a page.
     let forged = four.replace("/4", "/5");
@@ -257,7 +243,7 @@ async fn a_survey_email_is_answered_by_its_link_and_unsubscribed_in_one_click(ba
     assert_eq!(items[0]["channel"], "email");
     assert_eq!(items[0]["invitation_id"], inv["id"]);
     assert_eq!(
-        invitation(&server, &key, &inv["id"]).await["status"],
+        server.invitation(&key, &inv["id"]).await["status"],
         "answered"
     );
 

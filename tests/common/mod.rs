@@ -246,7 +246,18 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
-    /// Creates a tenant through the admin API and returns its API key.
+    /// The tenant's invitation `id`, as `GET /v1/invitations` shows it.
+    pub async fn invitation(&self, key: &str, id: &Value) -> Value {
+        let (_, list) = self.get("/v1/invitations?limit=500", key).await;
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == *id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no invitation {id}"))
+    }
+
     /// The id of the tenant with `slug`.
     pub async fn tenant_id(&self, slug: &str) -> uuid::Uuid {
         use sea_orm::ConnectionTrait;
@@ -269,6 +280,7 @@ impl TestServer {
         row.try_get("", "id").unwrap()
     }
 
+    /// Creates a tenant through the admin API and returns its API key.
     pub async fn tenant(&self, slug: &str) -> String {
         let (status, body) = self
             .send(
