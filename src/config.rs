@@ -117,6 +117,9 @@ pub struct EmailConfig {
     pub pool_size: u32,
     /// How long a connection, a TLS handshake or an SMTP command may take (milliseconds).
     pub timeout_ms: u64,
+    /// Largest inbound e-mail delivery accepted (replies carry signatures, images and quoted
+    /// originals, so this is larger than `http.body_limit_bytes`); larger ones are answered 413.
+    pub inbound_limit_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

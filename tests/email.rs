@@ -20,6 +20,7 @@ on_both_backends!(
     refused_addresses_and_private_servers_settle_the_invitation,
     without_an_smtp_server_the_email_is_written_to_a_file,
     email_settings_are_checked_and_keep_the_password,
+    replies_arrive_through_every_inbound_provider,
 );
 
 const QUESTION_DA: &str = "Hvor tilfreds er du med den service, du modtog i dag?";
@@ -434,5 +435,452 @@ async fn email_settings_are_checked_and_keep_the_password(backend: Backend) {
     assert_eq!(shown["settings"]["smtp"]["username"], USER);
     let (_, again) = server.get("/v1/channels/email", &key).await;
     assert_eq!(again, shown);
+    server.stop().await;
+}
+
+const MAILGUN_KEY: &str = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0";
+const INBOUND_USER: &str = "acme-inbound";
+const INBOUND_PASSWORD: &str = "a long inbound password";
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/email/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_owned();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    out
+}
+
+/// A multipart fixture with the line ends providers send.
+fn crlf(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\n', "\r\n")
+}
+
+/// What the gateway's survey e-mail to `to` carried: its reply address and Message-ID.
+struct Sent {
+    reply_to: String,
+    message_id: String,
+}
+
+async fn hook(
+    server: &TestServer,
+    provider: &str,
+    content_type: &str,
+    auth: Option<(&str, &str)>,
+    body: Vec<u8>,
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let mut request = server
+        .client
+        .post(server.url(&format!("/hooks/acme/email/{provider}")))
+        .header("content-type", content_type)
+        .body(body);
+    if let Some((user, password)) = auth {
+        request = request.basic_auth(user, Some(password));
+    }
+    let response = request.send().await.unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        headers,
+    )
+}
+
+fn mailgun_body(values: &[(&str, &str)], timestamp: i64, token: &str) -> Vec<u8> {
+    let timestamp = timestamp.to_string();
+    let signature = channels::email::inbound::mailgun_signature(MAILGUN_KEY, &timestamp, token);
+    let mut all = values.to_vec();
+    all.extend([
+        ("TIMESTAMP", timestamp.as_str()),
+        ("TOKEN", token),
+        ("SIGNATURE", signature.as_str()),
+    ]);
+    crlf(&fill(&fixture("mailgun_reply.multipart"), &all)).into_bytes()
+}
+
+/// Posts a message of `size` bytes (a 10 MB attachment) to the MIME hook over a raw
+/// connection, reading the answer while the body is still being written: the gateway answers
+/// 413 once the limit is passed and closes, so a client that only reads after writing all of
+/// it would see the connection reset instead of the answer.
+async fn too_large(server: &TestServer, size: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let credentials = base64_credentials();
+    let head = format!(
+        "POST /hooks/acme/email/mime HTTP/1.1\r\nHost: {address}\r\n\
+         Content-Type: message/rfc822\r\nAuthorization: Basic {credentials}\r\n\
+         Content-Length: {size}\r\n\r\n"
+    );
+    let writer = tokio::spawn(async move {
+        if write.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = vec![b'a'; 64 * 1024];
+        let mut sent = 0;
+        while sent < size {
+            if write.write_all(&chunk).await.is_err() {
+                return;
+            }
+            sent += chunk.len();
+        }
+    });
+    let mut answer = vec![0u8; 12];
+    tokio::time::timeout(Duration::from_secs(20), read.read_exact(&mut answer))
+        .await
+        .expect("an answer before the whole body is sent")
+        .expect("the status line");
+    writer.abort();
+    String::from_utf8_lossy(&answer[9..12]).parse().unwrap()
+}
+
+fn base64_credentials() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{INBOUND_USER}:{INBOUND_PASSWORD}"))
+}
+
+const MAILGUN_TYPE: &str = "multipart/form-data; boundary=515e0b8d-a7e3-43ef-808e-f27b75edf470";
+
+async fn replies_arrive_through_every_inbound_provider(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), &smtp.ca_pem).unwrap();
+    let ca_file = ca.path().to_str().unwrap().to_owned();
+    let server = TestServer::start_with(backend, |c| c.email.ca_file = ca_file, vec![]).await;
+    let key = server.tenant("acme").await;
+    let (status, body) = server
+        .send(
+            Method::PUT,
+            "/v1/channels/email",
+            Some(&key),
+            Some(json!({
+                "from": "Acme Support <support@acme.example>",
+                "reply_to_domain": "reply.acme.example",
+                "smtp": {"host": "127.0.0.1", "port": smtp.port, "tls": "starttls",
+                         "username": USER, "password": PASSWORD},
+                "inbound": {"mailgun_signing_key": MAILGUN_KEY,
+                            "basic_auth": {"username": INBOUND_USER, "password": INBOUND_PASSWORD}}
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        !body.to_string().contains(INBOUND_PASSWORD) && !body.to_string().contains(MAILGUN_KEY)
+    );
+    put_email_survey(&server, &key).await;
+
+    // Five customers are asked.
+    let customers: Vec<String> = (1..=5).map(|i| format!("kunde{i}@example.dk")).collect();
+    let mut invitations = Vec::new();
+    for customer in &customers {
+        let inv = trigger(&server, &key, customer).await;
+        assert_eq!(
+            dispatch(&server, &key, &inv["id"], 1).await["status"],
+            "sent"
+        );
+        invitations.push(inv);
+    }
+    let mail = smtp.wait_for(5, Duration::from_secs(5)).await;
+    let sent: Vec<Sent> = customers
+        .iter()
+        .map(|c| {
+            let m = mail.iter().find(|m| m.to == [c.clone()]).unwrap();
+            let parsed = MessageParser::default().parse(&m.data).unwrap();
+            Sent {
+                reply_to: parsed
+                    .reply_to()
+                    .unwrap()
+                    .first()
+                    .unwrap()
+                    .address()
+                    .unwrap()
+                    .to_owned(),
+                message_id: parsed.message_id().unwrap().to_owned(),
+            }
+        })
+        .collect();
+    let auth = Some((INBOUND_USER, INBOUND_PASSWORD));
+
+    // Postmark: the reply address's token names the invitation; the quoted original is cut.
+    let token = sent[0]
+        .reply_to
+        .split(['+', '@'])
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let postmark = fill(
+        &fixture("postmark_reply.json"),
+        &[
+            ("FROM", &customers[0]),
+            ("TO", &sent[0].reply_to),
+            ("MAILBOX_HASH", &token),
+            ("MESSAGE_ID", "reply-1@mail.example.dk"),
+            ("IN_REPLY_TO", &sent[0].message_id),
+        ],
+    );
+    for (auth, why) in [
+        (None, "no basic auth"),
+        (Some((INBOUND_USER, "wrong password!!")), "a wrong password"),
+    ] {
+        let (status, problem, headers) = hook(
+            &server,
+            "postmark",
+            "application/json",
+            auth,
+            postmark.clone().into_bytes(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{why}: {problem}");
+        assert!(
+            headers["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic"),
+            "{why}"
+        );
+    }
+    let (status, problem, _) = hook(
+        &server,
+        "postmark",
+        "application/json",
+        auth,
+        b"{\"From\": ".to_vec(),
+    )
+    .await;
+    assert_problem(status, &problem, 400, "malformed-json");
+    let (status, answer, _) = hook(
+        &server,
+        "postmark",
+        "application/json",
+        auth,
+        postmark.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["outcome"], "answered");
+    let (status, answer, _) = hook(
+        &server,
+        "postmark",
+        "application/json",
+        auth,
+        postmark.into_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        answer["outcome"], "duplicate",
+        "a redelivery is stored once"
+    );
+
+    // Mailgun: sent to the plain support address from another address of the customer's;
+    // In-Reply-To names the survey e-mail.
+    let values = [
+        ("FROM", "kunde2.privat@example.dk"),
+        ("TO", "support@acme.example"),
+        ("MESSAGE_ID", "reply-2@mail.example.dk"),
+        ("IN_REPLY_TO", sent[1].message_id.as_str()),
+    ];
+    let now = chrono::Utc::now().timestamp();
+    let mut forged = mailgun_body(
+        &values,
+        now,
+        "c0ffee0123456789c0ffee0123456789c0ffee0123456789ab",
+    );
+    let at = forged
+        .windows(64)
+        .position(|w| w.iter().all(u8::is_ascii_hexdigit))
+        .unwrap();
+    forged[at] = if forged[at] == b'0' { b'1' } else { b'0' };
+    let (status, problem, _) = hook(&server, "mailgun", MAILGUN_TYPE, None, forged).await;
+    assert_problem(status, &problem, 403, "forbidden");
+    let old = mailgun_body(
+        &values,
+        now - 3600,
+        "d0ffee0123456789c0ffee0123456789c0ffee0123456789ab",
+    );
+    let (status, problem, _) = hook(&server, "mailgun", MAILGUN_TYPE, None, old).await;
+    assert_problem(status, &problem, 403, "forbidden");
+    let token = "e0ffee0123456789c0ffee0123456789c0ffee0123456789ab";
+    let (status, answer, _) = hook(
+        &server,
+        "mailgun",
+        MAILGUN_TYPE,
+        None,
+        mailgun_body(&values, now, token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["outcome"], "answered");
+    let (status, problem, _) = hook(
+        &server,
+        "mailgun",
+        MAILGUN_TYPE,
+        None,
+        mailgun_body(&values, now, token),
+    )
+    .await;
+    assert_problem(status, &problem, 406, "not-acceptable");
+
+    // SendGrid: the envelope's reply address; the text in ISO-8859-1, as `charsets` says.
+    let template = crlf(&fill(
+        &fixture("sendgrid_reply.multipart"),
+        &[
+            ("FROM", &customers[2]),
+            ("TO", &sent[2].reply_to),
+            ("MESSAGE_ID", "reply-3@mail.example.dk"),
+        ],
+    ));
+    let (head, tail) = template.split_once("{{TEXT}}").unwrap();
+    let mut body = head.as_bytes().to_vec();
+    body.extend("3 - for lang ventetid på svar".chars().map(|c| c as u8)); // ISO-8859-1
+    body.extend(tail.as_bytes());
+    let (status, answer, _) = hook(
+        &server,
+        "sendgrid",
+        "multipart/form-data; boundary=xYzZY",
+        auth,
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["outcome"], "answered");
+
+    // A raw message in Windows-1252, with neither token nor In-Reply-To: the sender's newest
+    // open invitation; the phone's signature cut.
+    let mime = |extra: &str, subject: &str, message_id: &str, text: &[u8]| {
+        let template = fill(
+            &fixture("mime_reply.eml"),
+            &[
+                ("FROM", &customers[3]),
+                ("SUBJECT", subject),
+                ("MESSAGE_ID", message_id),
+                ("EXTRA_HEADERS", extra),
+            ],
+        );
+        let (head, tail) = template.split_once("{{TEXT}}").unwrap();
+        let mut body = head.as_bytes().to_vec();
+        body.extend_from_slice(text);
+        body.extend(tail.as_bytes());
+        body
+    };
+    // "5 – tusind tak" with Windows-1252's en dash (0x96).
+    let cp1252 = b"5 \x96 tusind tak".to_vec();
+    let (status, answer, _) = hook(
+        &server,
+        "mime",
+        "message/rfc822",
+        auth,
+        mime(
+            "",
+            "Re: Hvordan gik det?",
+            "reply-4@mail.example.dk",
+            &cp1252,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["outcome"], "answered");
+    // An out-of-office reply is kept and never read.
+    let (status, answer, _) = hook(
+        &server,
+        "mime",
+        "message/rfc822",
+        auth,
+        mime(
+            "Auto-Submitted: auto-replied\n",
+            "Autosvar: Hvordan gik det?",
+            "auto-4@mail.example.dk",
+            b"Jeg er p\xe5 ferie til 10. oktober.",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["outcome"], "automatic");
+
+    // HTML only.
+    let html = fill(
+        &fixture("mime_html_only.eml"),
+        &[
+            ("FROM", &customers[4]),
+            ("TO", &sent[4].reply_to),
+            ("MESSAGE_ID", "reply-5@mail.example.dk"),
+        ],
+    );
+    let (status, answer, _) =
+        hook(&server, "mime", "message/rfc822", auth, html.into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["outcome"], "answered");
+
+    // Bad input: no message at all, a body over the limit, a provider the gateway does not know.
+    let (status, problem, _) = hook(
+        &server,
+        "mime",
+        "message/rfc822",
+        auth,
+        b"no headers, no sender".to_vec(),
+    )
+    .await;
+    assert_problem(status, &problem, 422, "validation-failed");
+    assert_eq!(too_large(&server, 10 * 1024 * 1024).await, 413);
+    let (status, _, _) = hook(
+        &server,
+        "sparkpost",
+        "application/json",
+        auth,
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Every answer is recorded on its invitation, with its comment.
+    let items = feedback_items(&server, &key).await;
+    let by_invitation = |i: usize| {
+        items
+            .iter()
+            .find(|f| f["invitation_id"] == invitations[i]["id"])
+            .unwrap_or_else(|| panic!("no record for customer {}: {items:?}", i + 1))
+            .clone()
+    };
+    assert_eq!(items.len(), 5, "{items:?}");
+    let expected: [(i64, Option<&str>); 5] = [
+        (4, Some("4 - hurtig hjælp")),
+        (5, None),
+        (3, Some("3 - for lang ventetid på svar")),
+        (5, Some("5 – tusind tak")),
+        (2, Some("2\nDet tog for lang tid, men personalet var søde.")),
+    ];
+    for (i, (score, comment)) in expected.iter().enumerate() {
+        let record = by_invitation(i);
+        assert_eq!(record["score"], *score, "customer {}: {record}", i + 1);
+        assert_eq!(record["channel"], "email");
+        assert_eq!(
+            record["contact_id"],
+            invitations[i]["contact_id"],
+            "customer {}",
+            i + 1
+        );
+        match comment {
+            Some(c) => assert_eq!(
+                record["comment"].as_str().map(str::trim),
+                Some(*c),
+                "customer {}",
+                i + 1
+            ),
+            None => assert_eq!(record["comment"], Value::Null, "customer {}", i + 1),
+        }
+        assert_eq!(
+            server.invitation(&key, &invitations[i]["id"]).await["status"],
+            "answered"
+        );
+    }
     server.stop().await;
 }

@@ -582,6 +582,9 @@ pub struct ReplyText {
     pub attachments: u32,
     /// Set when the whole message is a keyword (STOP, START, HELP): a request, not an answer.
     pub keyword: Option<Keyword>,
+    /// The invitation the message names itself (an e-mail's reply address, or the survey
+    /// e-mail it answers): preferred over the contact's newest open invitation.
+    pub invitation: Option<uuid::Uuid>,
 }
 
 /// The provider's report on a sent message.

@@ -180,6 +180,8 @@ words! {
         Unreadable,
         /// Kept as unreadable, then applied by the operator's replay.
         Replayed,
+        /// Verified, and sent by a program (an out-of-office reply): kept, never read.
+        Automatic,
     }
 }
 

@@ -117,6 +117,7 @@ impl EmailSender {
                     reply_to_domain: Some(self.cfg.reply_to_domain.clone())
                         .filter(|d| !d.is_empty()),
                     smtp: None,
+                    inbound_username: None,
                 },
                 None,
             )),
@@ -309,7 +310,9 @@ impl Sender for EmailSender {
             .map_err(|e| SendError::transient(format!("loading the tenant's link key: {e}")))?
             .ok_or_else(|| SendError::permanent(None, "the tenant no longer exists"))?;
         let (message, message_id) = self.message(m, &settings, &key)?;
-        let sender = Some(settings.from.clone());
+        // No sender kept: a reply goes to the reply address, not to `from`, so replies are not
+        // matched by the address they were sent to.
+        let sender = None;
         let tenant_smtp = settings.smtp.as_ref().map(|s| (s, password.as_deref()));
         let default_password = Some(self.cfg.smtp.password.as_str()).filter(|p| !p.is_empty());
         match self.server(tenant_smtp).await? {

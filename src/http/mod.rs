@@ -149,10 +149,12 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             limits::per_client_ip,
         )))
-        .merge(hooks::router().route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            limits::per_client_ip_on_hooks,
-        )))
+        .merge(
+            hooks::router(&state.config).route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                limits::per_client_ip_on_hooks,
+            )),
+        )
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .layer(layers)
         .with_state(state)

@@ -30,9 +30,14 @@ pub enum ApiError {
     /// 401 on a webhook: the platform's signature or secret is missing or unreadable. Without
     /// a Bearer challenge: no API key would help.
     Unverified(String),
+    /// 401 on a hook protected by basic auth (inbound e-mail): challenges with `Basic`, which
+    /// clients that hold the credentials in the hook's URL answer.
+    BasicAuthRequired(String),
     /// 403: credentials are fine but not for this.
     Forbidden(String),
     NotFound(String),
+    /// 406: refused for good (a provider that retries other codes stops on this one).
+    NotAcceptable(String),
     /// 409: the request contradicts what is stored (idempotency key reused with another body).
     Conflict {
         kind: &'static str,
@@ -80,7 +85,10 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) | ApiError::Unverified(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_)
+            | ApiError::Unverified(_)
+            | ApiError::BasicAuthRequired(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -100,7 +108,8 @@ impl ApiError {
         match self {
             ApiError::BadRequest { kind, .. } | ApiError::Conflict { kind, .. } => kind,
             ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Unverified(_) => "webhook-unverified",
+            ApiError::Unverified(_) | ApiError::BasicAuthRequired(_) => "webhook-unverified",
+            ApiError::NotAcceptable(_) => "not-acceptable",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
@@ -119,6 +128,8 @@ impl ApiError {
             | ApiError::Conflict { detail, .. }
             | ApiError::Forbidden(detail)
             | ApiError::Unverified(detail)
+            | ApiError::BasicAuthRequired(detail)
+            | ApiError::NotAcceptable(detail)
             | ApiError::UpstreamUnavailable { detail, .. }
             | ApiError::NotFound(detail)
             | ApiError::PayloadTooLarge(detail)
@@ -195,6 +206,7 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let unauthorized = matches!(self, ApiError::Unauthorized(_));
+        let basic = matches!(self, ApiError::BasicAuthRequired(_));
         let (detail, errors) = self.detail();
         let mut response = problem_response(status, kind, detail, errors);
         if let Some(secs) = retry_after {
@@ -206,6 +218,12 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if basic {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"feedback-gateway hooks\""),
+            );
         }
         response
     }

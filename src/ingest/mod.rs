@@ -29,6 +29,7 @@ use crate::store::{self, Db};
 
 pub mod delivery;
 pub mod links;
+pub mod mail;
 pub mod platforms;
 pub mod replies;
 mod reply_groups;

@@ -90,6 +90,23 @@ pub async fn by_id<C: ConnectionTrait>(
     super::first(found, conn).await
 }
 
+/// The tenant's invitations sent with any of these provider references (an e-mail's
+/// Message-IDs), through `ix_invitations_provider_ref`.
+pub async fn by_provider_refs<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    refs: &[String],
+) -> Result<Vec<invitation::Model>, DbErr> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    invitation::Entity::find()
+        .filter(invitation::Column::TenantId.eq(tenant_id))
+        .filter(invitation::Column::ProviderRef.is_in(refs.iter().cloned()))
+        .all(conn)
+        .await
+}
+
 /// Invitation `id` of whichever tenant: for a link whose signature is then checked with that
 /// tenant's key (the id alone grants nothing).
 pub async fn of_link<C: ConnectionTrait>(
@@ -189,7 +206,7 @@ pub fn newest_open_for<'a>(
                 && i.address.as_deref() == Some(reply.from.value())
                 && i.sender.as_deref().is_none_or(|s| s == reply.to.as_str())
         })
-        .max_by_key(|i| i.sent_at)
+        .max_by_key(|i| (reply.invitation == Some(i.id), i.sent_at))
 }
 
 /// What a group of decisions looks at: per contact, its invitations since a time; per

@@ -132,6 +132,21 @@ pub async fn mark_unreadable<C: ConnectionTrait>(
     .map(|_| ())
 }
 
+/// Sets a stored raw event's outcome (an automatic e-mail reply: kept, not read).
+pub async fn set_outcome<C: ConnectionTrait>(
+    conn: &C,
+    raw_id: Uuid,
+    outcome: channels::vocabulary::RawOutcome,
+) -> Result<(), DbErr> {
+    execute(
+        conn,
+        "UPDATE raw_events SET outcome = ? WHERE id = ?",
+        vec![outcome.as_str().into(), raw_id.into()],
+    )
+    .await
+    .map(|_| ())
+}
+
 /// Marks a kept, unreadable raw event as replayed; `false` when it is not (any more) one:
 /// another replay took it first.
 pub async fn claim_unreadable<C: ConnectionTrait>(

@@ -3,6 +3,7 @@
 //! Sending (SMTP, or files for a demo) is the gateway's dispatch; the pages behind the links
 //! are its HTTP edge.
 
+pub mod inbound;
 pub mod links;
 pub mod render;
 pub mod texts;
@@ -19,6 +20,10 @@ pub const NAME: &str = "email";
 
 /// The secret that holds the SMTP password.
 pub const SMTP_PASSWORD: &str = "smtp_password";
+/// The secret Mailgun signs inbound deliveries with.
+pub const MAILGUN_SIGNING_KEY: &str = "mailgun_signing_key";
+/// The password of the basic auth that protects the SendGrid, Postmark and MIME hooks.
+pub const INBOUND_PASSWORD: &str = "inbound_password";
 
 /// How the SMTP connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -63,6 +68,9 @@ pub struct EmailSettings {
     /// The tenant's own SMTP server; without it, the gateway's (`[email]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<SmtpSettings>,
+    /// The user name of the basic auth on the inbound hooks (its password is a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbound_username: Option<String>,
 }
 
 impl EmailSettings {
@@ -79,6 +87,21 @@ struct Body {
     from: Option<String>,
     reply_to_domain: Option<String>,
     smtp: Option<SmtpBody>,
+    inbound: Option<InboundBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InboundBody {
+    mailgun_signing_key: Option<String>,
+    basic_auth: Option<BasicAuthBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BasicAuthBody {
+    username: String,
+    password: String,
 }
 
 #[derive(Deserialize)]
@@ -156,6 +179,30 @@ pub fn configure(body: &Value) -> Result<Credentials, Vec<InvalidValue>> {
             })
         }
     };
+    let mut inbound_username = None;
+    if let Some(inbound) = body.inbound {
+        if let Some(key) = inbound.mailgun_signing_key.filter(|k| !k.is_empty()) {
+            secrets.insert(MAILGUN_SIGNING_KEY.to_owned(), Secret::new(key));
+        }
+        if let Some(auth) = inbound.basic_auth {
+            // Providers put it in the hook's URL (https://user:pass@host/…): no colon in the
+            // name, and a password long enough not to be guessed.
+            if auth.username.is_empty() || auth.username.contains(':') {
+                errors.push(InvalidValue::new(
+                    "inbound.basic_auth.username",
+                    "a user name without a colon",
+                ));
+            }
+            if auth.password.chars().count() < 16 {
+                errors.push(InvalidValue::new(
+                    "inbound.basic_auth.password",
+                    "at least 16 characters",
+                ));
+            }
+            inbound_username = Some(auth.username);
+            secrets.insert(INBOUND_PASSWORD.to_owned(), Secret::new(auth.password));
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -163,6 +210,7 @@ pub fn configure(body: &Value) -> Result<Credentials, Vec<InvalidValue>> {
         from,
         reply_to_domain,
         smtp,
+        inbound_username,
     };
     Ok(Credentials {
         settings: serde_json::to_value(settings).expect("settings serialize"),

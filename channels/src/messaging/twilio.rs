@@ -170,6 +170,7 @@ pub fn parse_inbound(params: &[(String, String)]) -> Result<ReplyText, InvalidVa
             .and_then(|n| n.parse().ok())
             .unwrap_or(0),
         keyword: keyword(body, param(params, "OptOutType").filter(|v| !v.is_empty())),
+        invitation: None,
     })
 }
 

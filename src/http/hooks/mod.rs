@@ -2,6 +2,7 @@
 //! provider, each verified by that provider's signature before anything is read or stored.
 //! A request that fails verification is answered 403 and leaves nothing but a counter.
 
+pub mod email;
 pub mod messaging;
 pub mod platforms;
 
@@ -15,8 +16,9 @@ use super::problem::ApiError;
 use super::AppState;
 use crate::store::tenants::{self, Tenant};
 
-pub fn router() -> Router<AppState> {
+pub fn router(config: &crate::config::Config) -> Router<AppState> {
     Router::new()
+        .merge(email::router(config.email.inbound_limit_bytes))
         .merge(messaging::router())
         .merge(platforms::router())
 }

@@ -1,0 +1,264 @@
+//! Inbound e-mail: `POST /hooks/{tenant}/email/{provider}` for replies to survey e-mails, from
+//! SendGrid's Inbound Parse (`sendgrid`), Mailgun's routes (`mailgun`), Postmark's inbound
+//! webhook (`postmark`) or any MTA that can post a raw message to a URL (`mime`).
+//!
+//! Checked in this order: the provider (404), the tenant and its inbound settings (404), the
+//! proof: Mailgun's signature over timestamp and token, within five minutes and each token
+//! used once (403; 406 for a reused token, which Mailgun does not retry), or the basic auth the
+//! tenant set for the other three (401); then the body (415, 400, 422). Ingest reads the reply.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine;
+use channels::chat::Credentials;
+use channels::email::inbound::{self, InboundMail};
+use channels::email::{EmailSettings, INBOUND_PASSWORD, MAILGUN_SIGNING_KEY};
+use moka::sync::Cache;
+use serde_json::json;
+
+use super::{count, no_hook_here, tenant};
+use crate::http::input::RawBody;
+use crate::http::problem::ApiError;
+use crate::http::AppState;
+use crate::ingest::mail::MailReceived;
+use crate::ingest::Received;
+use crate::store::channel_configs;
+
+/// How old a Mailgun signature may be.
+const MAILGUN_TOLERANCE_SECONDS: i64 = 300;
+
+const PROVIDERS: [&str; 4] = ["sendgrid", "mailgun", "postmark", "mime"];
+
+pub fn router(body_limit: usize) -> Router<AppState> {
+    // Mailgun tokens already used, per tenant: kept for longer than a signature is valid.
+    let seen: Arc<Cache<String, ()>> = Arc::new(
+        Cache::builder()
+            .max_capacity(1_000_000)
+            .time_to_live(Duration::from_secs(2 * MAILGUN_TOLERANCE_SECONDS as u64))
+            .build(),
+    );
+    Router::new().route(
+        "/hooks/{tenant}/email/{provider}",
+        post(move |state, path, headers, body| receive(state, path, headers, body, seen.clone()))
+            .layer(DefaultBodyLimit::max(body_limit)),
+    )
+}
+
+fn kind_of(provider: &str) -> Option<&'static str> {
+    PROVIDERS.iter().copied().find(|p| *p == provider)
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    Path((slug, provider)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+    seen: Arc<Cache<String, ()>>,
+) -> Result<Response, ApiError> {
+    let provider = kind_of(&provider).ok_or_else(no_hook_here)?;
+    let tenant = tenant(&state, &slug).await?;
+    let creds = channel_configs::credentials(&state.db, tenant.id, channels::email::NAME)
+        .await
+        .map_err(|e| state.db_error(e))?
+        .ok_or_else(no_hook_here)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let rejected = |e: ApiError| {
+        count("email", provider, "rejected");
+        e
+    };
+    let mut mailgun_token = None;
+    let mail: InboundMail = match provider {
+        "mailgun" => {
+            let key = creds.secret(MAILGUN_SIGNING_KEY).ok_or_else(no_hook_here)?;
+            let fields = text_fields(&content_type, &body).await.map_err(rejected)?;
+            let token = verify_mailgun(key.expose(), &fields, &tenant.id.to_string(), &seen)
+                .map_err(|e| {
+                    tracing::warn!(tenant = %tenant.slug, reason = %e.1, "e-mail hook not verified");
+                    rejected(e.0)
+                })?;
+            mailgun_token = Some(token);
+            inbound::from_mailgun(&fields).map_err(|e| rejected(unreadable(e)))?
+        }
+        other => {
+            check_basic_auth(&creds, &headers).map_err(rejected)?;
+            match other {
+                "postmark" => {
+                    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+                        rejected(ApiError::BadRequest {
+                            kind: "malformed-json",
+                            detail: format!("the body is not JSON: {e}"),
+                        })
+                    })?;
+                    inbound::from_postmark(&value).map_err(|e| rejected(unreadable(e)))?
+                }
+                "sendgrid" => {
+                    let fields = multipart_fields(&content_type, &body)
+                        .await
+                        .map_err(rejected)?;
+                    inbound::from_sendgrid(&fields).map_err(|e| rejected(unreadable(e)))?
+                }
+                _ => inbound::from_mime(&body).map_err(|e| rejected(unreadable(e)))?,
+            }
+        }
+    };
+    let raw_kind = format!("email.{provider}");
+    let received = Received {
+        kind: &raw_kind,
+        content_type: Some(&content_type),
+        body: &body,
+    };
+    let settings = crate::ingest::replies::ReplySettings {
+        comment_window: chrono::Duration::minutes(i64::from(
+            state.config.replies.comment_window_minutes,
+        )),
+        thank_you: Default::default(),
+        help_text: Default::default(),
+    };
+    let received = state
+        .ingest
+        .receive_mail(&tenant, &mail, received, settings)
+        .await
+        .map_err(|e| state.ingest_error(e))?;
+    // Only an applied delivery spends its token: Mailgun retries a failed one with the same.
+    if let Some(token) = mailgun_token {
+        seen.insert(token, ());
+    }
+    let outcome = match &received {
+        MailReceived::Replied(r) => r.outcome.as_str(),
+        MailReceived::Automatic => "automatic",
+        MailReceived::Unsubscribed => "unsubscribed",
+    };
+    count(
+        "email",
+        provider,
+        if outcome == "duplicate" {
+            "duplicate"
+        } else {
+            "accepted"
+        },
+    );
+    metrics::counter!("email_replies_total", "outcome" => outcome).increment(1);
+    Ok((StatusCode::OK, Json(json!({"outcome": outcome}))).into_response())
+}
+
+fn unreadable(e: channels::model::InvalidValue) -> ApiError {
+    ApiError::validation(e.field, e.message)
+}
+
+/// The basic auth the tenant set for its SendGrid, Postmark and MIME hooks.
+fn check_basic_auth(creds: &Credentials, headers: &HeaderMap) -> Result<(), ApiError> {
+    let username = EmailSettings::of(creds)
+        .ok()
+        .and_then(|s| s.inbound_username)
+        .ok_or_else(no_hook_here)?;
+    let password = creds.secret(INBOUND_PASSWORD).ok_or_else(no_hook_here)?;
+    let expected = format!("{username}:{}", password.expose());
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .unwrap_or_default();
+    if subtle::ConstantTimeEq::ct_eq(given.as_slice(), expected.as_bytes()).into() {
+        Ok(())
+    } else {
+        Err(ApiError::BasicAuthRequired(
+            "this hook needs the basic auth set in the tenant's e-mail settings".into(),
+        ))
+    }
+}
+
+/// Mailgun's proof: the signature over timestamp and token, a recent timestamp, and a token
+/// not used before (per tenant). The token, to be remembered once the delivery is applied.
+fn verify_mailgun(
+    key: &str,
+    fields: &[(String, String)],
+    tenant: &str,
+    seen: &Cache<String, ()>,
+) -> Result<String, (ApiError, &'static str)> {
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let forbidden = |reason: &'static str| (ApiError::Forbidden(reason.into()), reason);
+    let (Some(timestamp), Some(token), Some(signature)) =
+        (field("timestamp"), field("token"), field("signature"))
+    else {
+        return Err(forbidden("the delivery carries no Mailgun signature"));
+    };
+    if !inbound::mailgun_signature_valid(key, timestamp, token, signature) {
+        return Err(forbidden("the Mailgun signature does not match"));
+    }
+    let at: i64 = timestamp
+        .parse()
+        .map_err(|_| forbidden("the Mailgun timestamp is not a number"))?;
+    if (chrono::Utc::now().timestamp() - at).abs() > MAILGUN_TOLERANCE_SECONDS {
+        return Err(forbidden("the Mailgun signature is too old"));
+    }
+    let key = format!("{tenant}:{token}");
+    if seen.contains_key(&key) {
+        return Err((
+            ApiError::NotAcceptable("this Mailgun token was used before".into()),
+            "token reused",
+        ));
+    }
+    Ok(key)
+}
+
+/// A form's fields as text, from either encoding Mailgun uses.
+async fn text_fields(content_type: &str, body: &Bytes) -> Result<Vec<(String, String)>, ApiError> {
+    if content_type
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        return Ok(form_urlencoded::parse(body).into_owned().collect());
+    }
+    Ok(multipart_fields(content_type, body)
+        .await?
+        .into_iter()
+        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+        .collect())
+}
+
+/// A `multipart/form-data` body's fields, as bytes (their charsets are the provider's to say).
+async fn multipart_fields(
+    content_type: &str,
+    body: &Bytes,
+) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+    let boundary = multer::parse_boundary(content_type).map_err(|_| {
+        ApiError::UnsupportedMediaType("expected Content-Type: multipart/form-data".into())
+    })?;
+    let malformed = |e: multer::Error| ApiError::BadRequest {
+        kind: "malformed-form",
+        detail: format!("the multipart body cannot be read: {e}"),
+    };
+    let stream = futures::stream::once({
+        let body = body.clone();
+        async move { Ok::<Bytes, std::convert::Infallible>(body) }
+    });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut fields = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(malformed)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let value = field.bytes().await.map_err(malformed)?;
+        fields.push((name, value.to_vec()));
+    }
+    Ok(fields)
+}
