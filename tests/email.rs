@@ -21,6 +21,7 @@ on_both_backends!(
     without_an_smtp_server_the_email_is_written_to_a_file,
     email_settings_are_checked_and_keep_the_password,
     replies_arrive_through_every_inbound_provider,
+    bounces_and_complaints_invalidate_addresses_and_opt_out,
 );
 
 const QUESTION_DA: &str = "Hvor tilfreds er du med den service, du modtog i dag?";
@@ -882,5 +883,93 @@ async fn replies_arrive_through_every_inbound_provider(backend: Backend) {
             "answered"
         );
     }
+    server.stop().await;
+}
+
+async fn bounces_and_complaints_invalidate_addresses_and_opt_out(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let key = server.tenant("acme").await;
+    let (status, body) = server
+        .send(
+            Method::PUT,
+            "/v1/channels/email",
+            Some(&key),
+            Some(json!({
+                "from": "Acme Support <support@acme.example>",
+                "inbound": {"mailgun_signing_key": MAILGUN_KEY,
+                            "basic_auth": {"username": INBOUND_USER, "password": INBOUND_PASSWORD}}
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    put_email_survey(&server, &key).await;
+    let bounced = trigger(&server, &key, "kunde-a@example.dk").await;
+    let complained = trigger(&server, &key, "kunde-b@example.dk").await;
+    let contact = |inv: &Value| format!("/v1/contacts/{}", inv["contact_id"].as_str().unwrap());
+
+    // Mailgun's permanent failure, signed inside the JSON body.
+    let event = |timestamp: i64, token: &str, signature: Option<&str>| {
+        let timestamp = timestamp.to_string();
+        let computed = channels::email::inbound::mailgun_signature(MAILGUN_KEY, &timestamp, token);
+        fill(
+            &fixture("mailgun_event_failed.json"),
+            &[
+                ("TIMESTAMP", &timestamp),
+                ("TOKEN", token),
+                ("SIGNATURE", signature.unwrap_or(&computed)),
+                ("RECIPIENT", "kunde-a@example.dk"),
+                ("MESSAGE_ID", "survey-1@acme.example"),
+            ],
+        )
+        .into_bytes()
+    };
+    let now = chrono::Utc::now().timestamp();
+    let token = "f0ffee0123456789c0ffee0123456789c0ffee0123456789ab";
+    let forged = event(now, token, Some(&"0".repeat(64)));
+    let (status, problem, _) = hook(&server, "mailgun", "application/json", None, forged).await;
+    assert_problem(status, &problem, 403, "forbidden");
+    let (_, before) = server.get(&contact(&bounced), &key).await;
+    assert_eq!(before["identities"][0]["status"], "valid", "{before}");
+    let (status, answer, _) = hook(
+        &server,
+        "mailgun",
+        "application/json",
+        None,
+        event(now, token, None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, after) = server.get(&contact(&bounced), &key).await;
+    assert_eq!(after["identities"][0]["status"], "invalid", "{after}");
+
+    // Postmark's spam complaint: the contact is opted out of e-mail and not asked again.
+    let complaint = fill(
+        &fixture("postmark_spam_complaint.json"),
+        &[("RECIPIENT", "kunde-b@example.dk")],
+    );
+    let (status, _, _) = hook(
+        &server,
+        "postmark",
+        "application/json",
+        None,
+        complaint.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, answer, _) = hook(
+        &server,
+        "postmark",
+        "application/json",
+        Some((INBOUND_USER, INBOUND_PASSWORD)),
+        complaint.into_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, opted) = server.get(&contact(&complained), &key).await;
+    assert_eq!(opted["opt_outs"], json!(["email"]), "{opted}");
+    assert_eq!(
+        server.invitation(&key, &complained["id"]).await["status"],
+        "cancelled"
+    );
     server.stop().await;
 }

@@ -249,9 +249,7 @@ async fn post_rating(
         score: None,
         comment: None,
     });
-    let comment: String = form
-        .comment
-        .unwrap_or_default()
+    let comment: String = channels::sanitize::clean_text(&form.comment.unwrap_or_default())
         .trim()
         .chars()
         .take(MAX_COMMENT_CHARS)

@@ -5,6 +5,7 @@
 //! An automatic reply (out of office) is kept as a raw event and never read; a mail to the
 //! unsubscribe address (`List-Unsubscribe`'s mailto) opts the contact out of e-mail.
 
+use channels::email::events::AddressEvent;
 use channels::email::inbound::InboundMail;
 use channels::email::links::{self, Purpose};
 use channels::model::{Email, Identity, ReplyText};
@@ -16,7 +17,7 @@ use super::replies::{Replied, ReplySettings};
 use super::{sha256_hex, Ingest, IngestError, Received};
 use crate::store::entities::invitation;
 use crate::store::tenants::Tenant;
-use crate::store::{self, invitations, raw_events, tenants};
+use crate::store::{self, contacts, invitations, raw_events, tenants};
 
 /// What became of an inbound e-mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +83,7 @@ impl Ingest {
             .and_then(|i| i.address.as_deref())
             .and_then(|a| Email::parse(a).ok())
             .unwrap_or_else(|| mail.from.clone());
-        let message = ReplyText {
+        let mut message = ReplyText {
             channel: Channel::Email.as_str().to_owned(),
             provider: PROVIDER.to_owned(),
             provider_ref,
@@ -93,10 +94,44 @@ impl Ingest {
             keyword: None,
             invitation: invitation.map(|i| i.id),
         };
+        // A NUL in a mail's text is refused by PostgreSQL, and would fail the whole group.
+        message.sanitize();
         let replied = self
             .receive_message(tenant, &message, received, settings)
             .await?;
         Ok(MailReceived::Replied(replied))
+    }
+
+    /// Applies a provider's bounces and complaints with their raw event: a permanent bounce
+    /// makes the address invalid (the dispatcher no longer sends to it), a complaint opts its
+    /// contact out of e-mail (and cancels the contact's scheduled e-mail invitations).
+    pub async fn address_events(
+        &self,
+        tenant: &Tenant,
+        events: &[AddressEvent],
+        received: Received<'_>,
+    ) -> Result<(), IngestError> {
+        let now = store::now();
+        let email = Channel::Email.as_str();
+        let txn = self.db.write.begin().await?;
+        super::insert_raw(&txn, tenant.id, PROVIDER, None, None, &received, now).await?;
+        for event in events {
+            match event {
+                AddressEvent::Bounced(address) => {
+                    contacts::mark_identity_invalid(&txn, tenant.id, email, address.as_str())
+                        .await?;
+                }
+                AddressEvent::Complained(address) => {
+                    let identity = Identity::Email(address.clone());
+                    if let Some(contact) = contacts::owner_of(&txn, tenant.id, &identity).await? {
+                        crate::policy::opt_out::apply(&txn, tenant.id, contact, email, true)
+                            .await?;
+                    }
+                }
+            }
+        }
+        txn.commit().await?;
+        Ok(())
     }
 
     /// Stores the mail's raw event with `outcome` (once: a redelivery changes nothing).

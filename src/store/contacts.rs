@@ -161,6 +161,16 @@ pub async fn mark_identity_invalid<C: ConnectionTrait>(
     Ok(())
 }
 
+/// The contact that holds `identity` in the tenant, if any (nothing is created).
+pub async fn owner_of<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    identity: &Identity,
+) -> Result<Option<Uuid>, DbErr> {
+    let key = key_of(tenant_id, identity);
+    Ok(owners(conn, std::slice::from_ref(&key)).await?.remove(&key))
+}
+
 type IdentityKey = (Uuid, &'static str, String);
 
 /// The statement behind the owners of identities (for a plan test): one branch per identity,

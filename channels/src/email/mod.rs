@@ -3,6 +3,7 @@
 //! Sending (SMTP, or files for a demo) is the gateway's dispatch; the pages behind the links
 //! are its HTTP edge.
 
+pub mod events;
 pub mod inbound;
 pub mod links;
 pub mod render;

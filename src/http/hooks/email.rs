@@ -2,6 +2,9 @@
 //! SendGrid's Inbound Parse (`sendgrid`), Mailgun's routes (`mailgun`), Postmark's inbound
 //! webhook (`postmark`) or any MTA that can post a raw message to a URL (`mime`).
 //!
+//! The same addresses take the providers' bounce and complaint webhooks (Mailgun's JSON event
+//! webhook, Postmark's `Bounce` and `SpamComplaint` records).
+//!
 //! Checked in this order: the provider (404), the tenant and its inbound settings (404), the
 //! proof: Mailgun's signature over timestamp and token, within five minutes and each token
 //! used once (403; 406 for a reused token, which Mailgun does not retry), or the basic auth the
@@ -18,6 +21,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine;
 use channels::chat::Credentials;
+use channels::email::events;
 use channels::email::inbound::{self, InboundMail};
 use channels::email::{EmailSettings, INBOUND_PASSWORD, MAILGUN_SIGNING_KEY};
 use moka::sync::Cache;
@@ -78,37 +82,65 @@ async fn receive(
         e
     };
     let mut mailgun_token = None;
-    let mail: InboundMail = match provider {
+    let is_json = content_type
+        .to_ascii_lowercase()
+        .starts_with("application/json");
+    let tenant_key = tenant.id.to_string();
+    let mut verified_mailgun = |signed: Option<(&str, &str, &str)>| {
+        let key = creds.secret(MAILGUN_SIGNING_KEY).ok_or_else(no_hook_here)?;
+        let token = verify_mailgun(key.expose(), signed, &tenant_key, &seen).map_err(|e| {
+            tracing::warn!(tenant = %tenant.slug, reason = %e.1, "e-mail hook not verified");
+            e.0
+        })?;
+        mailgun_token = Some(token);
+        Ok::<(), ApiError>(())
+    };
+    let delivery = match provider {
+        // Mailgun's event webhook (bounces, complaints) is JSON with the signature inside.
+        "mailgun" if is_json => {
+            let value = json_body(&body).map_err(rejected)?;
+            verified_mailgun(events::mailgun_signature(&value)).map_err(rejected)?;
+            Delivery::Events(events::from_mailgun(&value))
+        }
         "mailgun" => {
-            let key = creds.secret(MAILGUN_SIGNING_KEY).ok_or_else(no_hook_here)?;
             let fields = text_fields(&content_type, &body).await.map_err(rejected)?;
-            let token = verify_mailgun(key.expose(), &fields, &tenant.id.to_string(), &seen)
-                .map_err(|e| {
-                    tracing::warn!(tenant = %tenant.slug, reason = %e.1, "e-mail hook not verified");
-                    rejected(e.0)
-                })?;
-            mailgun_token = Some(token);
-            inbound::from_mailgun(&fields).map_err(|e| rejected(unreadable(e)))?
+            let field = |name: &str| {
+                fields
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            let signed = field("timestamp")
+                .zip(field("token"))
+                .zip(field("signature"))
+                .map(|((timestamp, token), signature)| (timestamp, token, signature));
+            verified_mailgun(signed).map_err(rejected)?;
+            Delivery::Mail(inbound::from_mailgun(&fields).map_err(|e| rejected(unreadable(e)))?)
         }
         other => {
             check_basic_auth(&creds, &headers).map_err(rejected)?;
             match other {
                 "postmark" => {
-                    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-                        rejected(ApiError::BadRequest {
-                            kind: "malformed-json",
-                            detail: format!("the body is not JSON: {e}"),
-                        })
-                    })?;
-                    inbound::from_postmark(&value).map_err(|e| rejected(unreadable(e)))?
+                    let value = json_body(&body).map_err(rejected)?;
+                    if events::is_postmark_event(&value) {
+                        Delivery::Events(events::from_postmark(&value))
+                    } else {
+                        Delivery::Mail(
+                            inbound::from_postmark(&value).map_err(|e| rejected(unreadable(e)))?,
+                        )
+                    }
                 }
                 "sendgrid" => {
                     let fields = multipart_fields(&content_type, &body)
                         .await
                         .map_err(rejected)?;
-                    inbound::from_sendgrid(&fields).map_err(|e| rejected(unreadable(e)))?
+                    Delivery::Mail(
+                        inbound::from_sendgrid(&fields).map_err(|e| rejected(unreadable(e)))?,
+                    )
                 }
-                _ => inbound::from_mime(&body).map_err(|e| rejected(unreadable(e)))?,
+                _ => {
+                    Delivery::Mail(inbound::from_mime(&body).map_err(|e| rejected(unreadable(e)))?)
+                }
             }
         }
     };
@@ -118,27 +150,39 @@ async fn receive(
         content_type: Some(&content_type),
         body: &body,
     };
-    let settings = crate::ingest::replies::ReplySettings {
-        comment_window: chrono::Duration::minutes(i64::from(
-            state.config.replies.comment_window_minutes,
-        )),
-        thank_you: Default::default(),
-        help_text: Default::default(),
+    let outcome = match delivery {
+        Delivery::Events(events) => {
+            state
+                .ingest
+                .address_events(&tenant, &events, received)
+                .await
+                .map_err(|e| state.ingest_error(e))?;
+            "events"
+        }
+        Delivery::Mail(mail) => {
+            let settings = crate::ingest::replies::ReplySettings {
+                comment_window: chrono::Duration::minutes(i64::from(
+                    state.config.replies.comment_window_minutes,
+                )),
+                thank_you: Default::default(),
+                help_text: Default::default(),
+            };
+            let received = state
+                .ingest
+                .receive_mail(&tenant, &mail, received, settings)
+                .await
+                .map_err(|e| state.ingest_error(e))?;
+            match received {
+                MailReceived::Replied(r) => r.outcome.as_str(),
+                MailReceived::Automatic => "automatic",
+                MailReceived::Unsubscribed => "unsubscribed",
+            }
+        }
     };
-    let received = state
-        .ingest
-        .receive_mail(&tenant, &mail, received, settings)
-        .await
-        .map_err(|e| state.ingest_error(e))?;
     // Only an applied delivery spends its token: Mailgun retries a failed one with the same.
     if let Some(token) = mailgun_token {
         seen.insert(token, ());
     }
-    let outcome = match &received {
-        MailReceived::Replied(r) => r.outcome.as_str(),
-        MailReceived::Automatic => "automatic",
-        MailReceived::Unsubscribed => "unsubscribed",
-    };
     count(
         "email",
         provider,
@@ -148,8 +192,14 @@ async fn receive(
             "accepted"
         },
     );
-    metrics::counter!("email_replies_total", "outcome" => outcome).increment(1);
+    metrics::counter!("email_hooks_total", "outcome" => outcome).increment(1);
     Ok((StatusCode::OK, Json(json!({"outcome": outcome}))).into_response())
+}
+
+/// What an inbound hook carries: a mail, or a provider's news about addresses.
+enum Delivery {
+    Mail(InboundMail),
+    Events(Vec<events::AddressEvent>),
 }
 
 fn unreadable(e: channels::model::InvalidValue) -> ApiError {
@@ -187,20 +237,12 @@ fn check_basic_auth(creds: &Credentials, headers: &HeaderMap) -> Result<(), ApiE
 /// not used before (per tenant). The token, to be remembered once the delivery is applied.
 fn verify_mailgun(
     key: &str,
-    fields: &[(String, String)],
+    signed: Option<(&str, &str, &str)>,
     tenant: &str,
     seen: &Cache<String, ()>,
 ) -> Result<String, (ApiError, &'static str)> {
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
     let forbidden = |reason: &'static str| (ApiError::Forbidden(reason.into()), reason);
-    let (Some(timestamp), Some(token), Some(signature)) =
-        (field("timestamp"), field("token"), field("signature"))
-    else {
+    let Some((timestamp, token, signature)) = signed else {
         return Err(forbidden("the delivery carries no Mailgun signature"));
     };
     if !inbound::mailgun_signature_valid(key, timestamp, token, signature) {
@@ -220,6 +262,14 @@ fn verify_mailgun(
         ));
     }
     Ok(key)
+}
+
+/// A JSON body.
+fn json_body(body: &Bytes) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
+        kind: "malformed-json",
+        detail: format!("the body is not JSON: {e}"),
+    })
 }
 
 /// A form's fields as text, from either encoding Mailgun uses.
