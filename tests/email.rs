@@ -22,6 +22,7 @@ on_both_backends!(
     email_settings_are_checked_and_keep_the_password,
     replies_arrive_through_every_inbound_provider,
     bounces_and_complaints_invalidate_addresses_and_opt_out,
+    survey_emails_are_dkim_signed_over_the_unsubscribe_headers,
 );
 
 const QUESTION_DA: &str = "Hvor tilfreds er du med den service, du modtog i dag?";
@@ -916,7 +917,24 @@ async fn bounces_and_complaints_invalidate_addresses_and_opt_out(backend: Backen
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    put_email_survey(&server, &key).await;
+    // Sent in an hour: the invitations stay scheduled (the dispatcher does not take them), so
+    // the complaint's cancellation is what the test sees.
+    let (status, body) = server
+        .send(
+            Method::PUT,
+            "/v1/surveys/support-csat",
+            Some(&key),
+            Some(json!({
+                "metric": "csat",
+                "question": {"da": QUESTION_DA},
+                "default_language": "da",
+                "channels": ["email"],
+                "policy": {"send_delay_minutes": 60, "quiet_hours": null, "rest_period_days": 0,
+                           "max_per_window": 1000, "one_per_ticket": false}
+            })),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
     let bounced = trigger(&server, &key, "kunde-a@example.dk").await;
     let complained = trigger(&server, &key, "kunde-b@example.dk").await;
     let contact = |inv: &Value| format!("/v1/contacts/{}", inv["contact_id"].as_str().unwrap());
@@ -985,5 +1003,191 @@ async fn bounces_and_complaints_invalidate_addresses_and_opt_out(backend: Backen
         server.invitation(&key, &complained["id"]).await["status"],
         "cancelled"
     );
+    server.stop().await;
+}
+
+/// RFC 6376 3.4.2, relaxed header canonicalization of one header.
+fn relaxed_header(name: &str, value: &str) -> String {
+    let unfolded = value.replace("\r\n", "");
+    let mut compressed = String::new();
+    for c in unfolded.chars() {
+        let c = if c == '\t' { ' ' } else { c };
+        if !(c == ' ' && compressed.ends_with(' ')) {
+            compressed.push(c);
+        }
+    }
+    format!("{}:{}\r\n", name.to_ascii_lowercase(), compressed.trim())
+}
+
+/// RFC 6376 3.4.4, relaxed body canonicalization.
+fn relaxed_body(body: &str) -> String {
+    let mut lines: Vec<String> = body
+        .split("\r\n")
+        .map(|line| {
+            let mut out = String::new();
+            for c in line.chars() {
+                let c = if c == '\t' { ' ' } else { c };
+                if !(c == ' ' && out.ends_with(' ')) {
+                    out.push(c);
+                }
+            }
+            out.trim_end().to_owned()
+        })
+        .collect();
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("{}\r\n", lines.join("\r\n"))
+    }
+}
+
+async fn survey_emails_are_dkim_signed_over_the_unsubscribe_headers(backend: Backend) {
+    use base64::Engine;
+    use ed25519_dalek::{Signature, SigningKey, Verifier};
+    use sha2::{Digest, Sha256};
+    let b64 = base64::engine::general_purpose::STANDARD;
+
+    let MailSetup {
+        smtp,
+        server,
+        key,
+        _ca,
+    } = mail_setup(backend, false, |_| {}).await;
+    let seed = [7u8; 32];
+    let public = SigningKey::from_bytes(&seed).verifying_key();
+    let settings = |private_key: &str| {
+        json!({
+            "from": "Acme Support <support@acme.example>",
+            "reply_to_domain": "reply.acme.example",
+            "smtp": {"host": "127.0.0.1", "port": smtp.port, "tls": "starttls",
+                     "username": USER, "password": PASSWORD},
+            "dkim": {"domain": "acme.example", "selector": "fb2026", "algorithm": "ed25519",
+                     "private_key": private_key}
+        })
+    };
+    let (status, problem) = server
+        .send(
+            Method::PUT,
+            "/v1/channels/email",
+            Some(&key),
+            Some(settings("not a key")),
+        )
+        .await;
+    assert_problem(status, &problem, 422, "validation-failed");
+    assert_eq!(
+        problem["errors"][0]["field"], "dkim.private_key",
+        "{problem}"
+    );
+    let (status, shown) = server
+        .send(
+            Method::PUT,
+            "/v1/channels/email",
+            Some(&key),
+            Some(settings(&b64.encode(seed))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert!(!shown.to_string().contains(&b64.encode(seed)));
+
+    let inv = trigger(&server, &key, "kunde@example.dk").await;
+    assert_eq!(
+        dispatch(&server, &key, &inv["id"], 1).await["status"],
+        "sent"
+    );
+    let mail = smtp.wait_for(1, Duration::from_secs(5)).await;
+    let raw = String::from_utf8(mail[0].data.clone()).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    // The header block, unfolded into (name, raw value) pairs.
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for line in head.split("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            headers
+                .last_mut()
+                .unwrap()
+                .1
+                .push_str(&format!("\r\n{line}"));
+        } else {
+            let (name, value) = line.split_once(':').unwrap();
+            headers.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let dkim = find("DKIM-Signature").expect("a DKIM-Signature header");
+    let tags: Vec<(String, String)> = dkim
+        .replace("\r\n", "")
+        .split(';')
+        .filter_map(|t| t.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.trim().to_owned(),
+                v.split_whitespace().collect::<String>(),
+            )
+        })
+        .collect();
+    let tag = |name: &str| tags.iter().find(|(k, _)| k == name).unwrap().1.clone();
+    assert_eq!(tag("a"), "ed25519-sha256");
+    assert_eq!(
+        (tag("d"), tag("s")),
+        ("acme.example".into(), "fb2026".into())
+    );
+    assert_eq!(tag("c"), "relaxed/relaxed");
+    let signed: Vec<String> = tag("h").split(':').map(str::to_owned).collect();
+    for required in [
+        "from",
+        "subject",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+        "message-id",
+    ] {
+        assert!(
+            signed.iter().any(|h| h == required),
+            "{required} is signed: {signed:?}"
+        );
+    }
+
+    // The body hash matches the body as received, and the signature verifies with the public key.
+    let body_hash = b64.encode(Sha256::digest(relaxed_body(body).as_bytes()));
+    assert_eq!(tag("bh"), body_hash);
+    let mut data = String::new();
+    for name in &signed {
+        if let Some(value) = find(name) {
+            data.push_str(&relaxed_header(name, &value));
+        }
+    }
+    let unsigned: String = dkim
+        .replace("\r\n", "")
+        .split(';')
+        .map(|t| {
+            if t.trim_start().starts_with("b=") {
+                " b=".to_owned()
+            } else {
+                t.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(";");
+    data.push_str(relaxed_header("DKIM-Signature", &unsigned).trim_end());
+    let digest = Sha256::digest(data.as_bytes());
+    let signature = Signature::from_slice(&b64.decode(tag("b")).unwrap()).unwrap();
+    public
+        .verify(&digest, &signature)
+        .expect("the DKIM signature verifies");
+    // A changed List-Unsubscribe no longer verifies.
+    let tampered = data.replacen(
+        "list-unsubscribe:<",
+        "list-unsubscribe:<https://evil.example/u>, <",
+        1,
+    );
+    assert!(public
+        .verify(&Sha256::digest(tampered.as_bytes()), &signature)
+        .is_err());
     server.stop().await;
 }

@@ -17,8 +17,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use channels::email::links::{self, Purpose};
 use channels::email::render::{render, SurveyMail};
-use channels::email::{texts, EmailSettings, SmtpSettings, SmtpTls, SMTP_PASSWORD};
+use channels::email::{
+    texts, DkimAlgorithm, DkimSettings, EmailSettings, SmtpSettings, SmtpTls, DKIM_PRIVATE_KEY,
+    SMTP_PASSWORD,
+};
 use channels::model::AddressVerdict;
+use lettre::message::dkim::{
+    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
+    DkimSigningKey,
+};
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -48,6 +55,59 @@ struct Server {
 }
 
 type SmtpTransport = AsyncSmtpTransport<Tokio1Executor>;
+
+/// A tenant's e-mail secrets.
+#[derive(Default)]
+struct Secrets {
+    smtp_password: Option<String>,
+    dkim_key: Option<String>,
+}
+
+/// The headers a survey e-mail's DKIM signature covers: those a reader and a mailbox
+/// provider rely on, `List-Unsubscribe` and `List-Unsubscribe-Post` among them (RFC 8058
+/// requires both to be signed, so that no relay can add or change them). Not
+/// `Content-Type`: lettre keeps a multipart message's top-level `Content-Type` with the body,
+/// so it is not among the headers it signs, and listing it would make every signature fail
+/// (found by verifying the signature in `tests/email.rs`).
+const DKIM_HEADERS: [&str; 9] = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Reply-To",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "MIME-Version",
+];
+
+/// The signing configuration, or why the key cannot be used.
+pub fn dkim_config(settings: &DkimSettings, private_key: &str) -> Result<DkimConfig, String> {
+    let algorithm = match settings.algorithm {
+        DkimAlgorithm::Rsa => DkimSigningAlgorithm::Rsa,
+        DkimAlgorithm::Ed25519 => DkimSigningAlgorithm::Ed25519,
+    };
+    let key = DkimSigningKey::new(private_key.trim(), algorithm).map_err(|_| {
+        match settings.algorithm {
+            DkimAlgorithm::Rsa => "the DKIM key is not an RSA private key in PKCS#1 PEM",
+            DkimAlgorithm::Ed25519 => "the DKIM key is not a base64 Ed25519 seed of 32 bytes",
+        }
+        .to_owned()
+    })?;
+    Ok(DkimConfig::new(
+        settings.selector.clone(),
+        settings.domain.clone(),
+        key,
+        DKIM_HEADERS
+            .iter()
+            .map(|h| HeaderName::new_from_ascii_str(h))
+            .collect(),
+        DkimCanonicalization {
+            header: DkimCanonicalizationType::Relaxed,
+            body: DkimCanonicalizationType::Relaxed,
+        },
+    ))
+}
 
 pub struct EmailSender {
     db: Db,
@@ -96,11 +156,8 @@ impl EmailSender {
         }
     }
 
-    /// The tenant's settings and SMTP password, or the gateway's defaults.
-    async fn settings(
-        &self,
-        tenant_id: Uuid,
-    ) -> Result<(EmailSettings, Option<String>), SendError> {
+    /// The tenant's settings, SMTP password and DKIM key, or the gateway's defaults.
+    async fn settings(&self, tenant_id: Uuid) -> Result<(EmailSettings, Secrets), SendError> {
         let stored = channel_configs::credentials(&self.db, tenant_id, channels::email::NAME)
             .await
             .map_err(|e| SendError::transient(format!("loading the e-mail settings: {e}")))?;
@@ -108,8 +165,12 @@ impl EmailSender {
             Some(creds) => {
                 let settings =
                     EmailSettings::of(&creds).map_err(|e| SendError::permanent(None, e.message))?;
-                let password = creds.secret(SMTP_PASSWORD).map(|s| s.expose().to_owned());
-                Ok((settings, password))
+                let secret = |name: &str| creds.secret(name).map(|s| s.expose().to_owned());
+                let secrets = Secrets {
+                    smtp_password: secret(SMTP_PASSWORD),
+                    dkim_key: secret(DKIM_PRIVATE_KEY),
+                };
+                Ok((settings, secrets))
             }
             None => Ok((
                 EmailSettings {
@@ -118,8 +179,9 @@ impl EmailSender {
                         .filter(|d| !d.is_empty()),
                     smtp: None,
                     inbound_username: None,
+                    dkim: None,
                 },
-                None,
+                Secrets::default(),
             )),
         }
     }
@@ -130,6 +192,7 @@ impl EmailSender {
         m: &OutboundMessage,
         settings: &EmailSettings,
         key: &[u8],
+        dkim_key: Option<&str>,
     ) -> Result<(Message, String), SendError> {
         let bad_settings = |what: &str| SendError::permanent(None, format!("the e-mail {what}"));
         let from: Mailbox = settings
@@ -181,7 +244,7 @@ impl EmailSender {
                 ", <mailto:reply+{unsubscribe}@{reply_domain}?subject=unsubscribe>"
             ));
         }
-        let message = builder
+        let mut message = builder
             .header(ListUnsubscribe(list_unsubscribe))
             .header(ListUnsubscribePost)
             .multipart(MultiPart::alternative_plain_html(
@@ -189,6 +252,9 @@ impl EmailSender {
                 rendered.html,
             ))
             .map_err(|e| SendError::permanent(None, format!("building the e-mail: {e}")))?;
+        if let (Some(dkim), Some(key)) = (&settings.dkim, dkim_key) {
+            message.sign(&dkim_config(dkim, key).map_err(|e| SendError::permanent(None, e))?);
+        }
         Ok((message, message_id))
     }
 
@@ -304,12 +370,14 @@ impl Sender for EmailSender {
     }
 
     async fn send(&self, m: &OutboundMessage) -> Result<Receipt, SendError> {
-        let (settings, password) = self.settings(m.tenant_id).await?;
+        let (settings, secrets) = self.settings(m.tenant_id).await?;
+        let password = secrets.smtp_password;
         let key = tenants::link_key(&self.db, m.tenant_id)
             .await
             .map_err(|e| SendError::transient(format!("loading the tenant's link key: {e}")))?
             .ok_or_else(|| SendError::permanent(None, "the tenant no longer exists"))?;
-        let (message, message_id) = self.message(m, &settings, &key)?;
+        let (message, message_id) =
+            self.message(m, &settings, &key, secrets.dkim_key.as_deref())?;
         // No sender kept: a reply goes to the reply address, not to `from`, so replies are not
         // matched by the address they were sent to.
         let sender = None;

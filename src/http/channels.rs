@@ -54,6 +54,21 @@ fn known(provider: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A DKIM key that the signer cannot read is refused now rather than failing every send.
+fn check_dkim_key(creds: &Credentials) -> Result<(), ApiError> {
+    let settings = ::channels::email::EmailSettings::of(creds)
+        .map_err(|e| ApiError::validation(e.field, e.message))?;
+    let (Some(dkim), Some(key)) = (
+        settings.dkim,
+        creds.secret(::channels::email::DKIM_PRIVATE_KEY),
+    ) else {
+        return Ok(());
+    };
+    crate::dispatch::email::dkim_config(&dkim, key.expose())
+        .map(|_| ())
+        .map_err(|message| ApiError::validation("dkim.private_key", message))
+}
+
 fn invalid(errors: Vec<InvalidValue>) -> ApiError {
     ApiError::Validation(
         errors
@@ -85,6 +100,9 @@ async fn put(
     let creds = configure(&provider, &body.value, &state.config.tenant_defaults.region)
         .expect("checked by known()")
         .map_err(invalid)?;
+    if provider == ::channels::email::NAME {
+        check_dkim_key(&creds)?;
+    }
     let secrets = serde_json::to_value(&creds.secrets).map_err(|_| ApiError::Internal)?;
     let settings = creds.settings;
     channel_configs::put(

@@ -164,6 +164,11 @@ pub fn test_config(database_url: &str) -> Config {
     config.dispatch.poll_interval_ms = 50;
     config.dispatch.backoff_base_ms = 1;
     config.dispatch.backoff_max_ms = 5;
+    // Survey e-mails of tenants without an SMTP server go to files: not into the checkout.
+    config.email.file_dir = std::env::temp_dir()
+        .join(format!("feedback-gateway-test-mail-{}", std::process::id()))
+        .to_string_lossy()
+        .into_owned();
     config
 }
 

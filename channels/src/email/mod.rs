@@ -25,6 +25,25 @@ pub const SMTP_PASSWORD: &str = "smtp_password";
 pub const MAILGUN_SIGNING_KEY: &str = "mailgun_signing_key";
 /// The password of the basic auth that protects the SendGrid, Postmark and MIME hooks.
 pub const INBOUND_PASSWORD: &str = "inbound_password";
+/// The DKIM private key (RSA in PKCS#1 PEM, or an Ed25519 seed in base64).
+pub const DKIM_PRIVATE_KEY: &str = "dkim_private_key";
+
+/// How a tenant's survey e-mails are DKIM-signed (the key is a secret, stored apart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DkimSettings {
+    /// The signing domain (`d=`), normally the sender's.
+    pub domain: String,
+    /// The selector (`s=`): the key is published at `{selector}._domainkey.{domain}`.
+    pub selector: String,
+    pub algorithm: DkimAlgorithm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DkimAlgorithm {
+    Rsa,
+    Ed25519,
+}
 
 /// How the SMTP connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -72,6 +91,9 @@ pub struct EmailSettings {
     /// The user name of the basic auth on the inbound hooks (its password is a secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inbound_username: Option<String>,
+    /// DKIM signing, when a key is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dkim: Option<DkimSettings>,
 }
 
 impl EmailSettings {
@@ -89,6 +111,21 @@ struct Body {
     reply_to_domain: Option<String>,
     smtp: Option<SmtpBody>,
     inbound: Option<InboundBody>,
+    dkim: Option<DkimBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DkimBody {
+    domain: String,
+    selector: String,
+    #[serde(default = "rsa")]
+    algorithm: DkimAlgorithm,
+    private_key: String,
+}
+
+fn rsa() -> DkimAlgorithm {
+    DkimAlgorithm::Rsa
 }
 
 #[derive(Deserialize)]
@@ -204,6 +241,31 @@ pub fn configure(body: &Value) -> Result<Credentials, Vec<InvalidValue>> {
             secrets.insert(INBOUND_PASSWORD.to_owned(), Secret::new(auth.password));
         }
     }
+    let dkim = match body.dkim {
+        None => None,
+        Some(dkim) => {
+            let domain = dkim.domain.trim().to_ascii_lowercase();
+            if !is_domain(&domain) {
+                errors.push(InvalidValue::new("dkim.domain", "a domain name"));
+            }
+            let selector = dkim.selector.trim().to_ascii_lowercase();
+            if !is_domain(&selector) {
+                errors.push(InvalidValue::new(
+                    "dkim.selector",
+                    "letters, digits, hyphens and dots",
+                ));
+            }
+            if dkim.private_key.trim().is_empty() {
+                errors.push(InvalidValue::new("dkim.private_key", "required"));
+            }
+            secrets.insert(DKIM_PRIVATE_KEY.to_owned(), Secret::new(dkim.private_key));
+            Some(DkimSettings {
+                domain,
+                selector,
+                algorithm: dkim.algorithm,
+            })
+        }
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -212,6 +274,7 @@ pub fn configure(body: &Value) -> Result<Credentials, Vec<InvalidValue>> {
         reply_to_domain,
         smtp,
         inbound_username,
+        dkim,
     };
     Ok(Credentials {
         settings: serde_json::to_value(settings).expect("settings serialize"),
