@@ -28,6 +28,11 @@ on_both_backends!(
 const QUESTION_DA: &str = "Hvor tilfreds er du med den service, du modtog i dag?";
 
 async fn put_email_survey(server: &TestServer, key: &str) {
+    put_email_survey_sent_after(server, key, 0).await
+}
+
+/// The e-mail survey, its invitations sent `delay_minutes` after the trigger.
+async fn put_email_survey_sent_after(server: &TestServer, key: &str, delay_minutes: u32) {
     let (status, body) = server
         .send(
             Method::PUT,
@@ -38,8 +43,8 @@ async fn put_email_survey(server: &TestServer, key: &str) {
                 "question": {"da": QUESTION_DA, "en": "How satisfied are you with the service you received today?"},
                 "default_language": "da",
                 "channels": ["email"],
-                "policy": {"send_delay_minutes": 0, "quiet_hours": null, "rest_period_days": 0,
-                           "max_per_window": 1000, "one_per_ticket": false}
+                "policy": {"send_delay_minutes": delay_minutes, "quiet_hours": null,
+                           "rest_period_days": 0, "max_per_window": 1000, "one_per_ticket": false}
             })),
         )
         .await;
@@ -919,22 +924,7 @@ async fn bounces_and_complaints_invalidate_addresses_and_opt_out(backend: Backen
     assert_eq!(status, StatusCode::OK, "{body}");
     // Sent in an hour: the invitations stay scheduled (the dispatcher does not take them), so
     // the complaint's cancellation is what the test sees.
-    let (status, body) = server
-        .send(
-            Method::PUT,
-            "/v1/surveys/support-csat",
-            Some(&key),
-            Some(json!({
-                "metric": "csat",
-                "question": {"da": QUESTION_DA},
-                "default_language": "da",
-                "channels": ["email"],
-                "policy": {"send_delay_minutes": 60, "quiet_hours": null, "rest_period_days": 0,
-                           "max_per_window": 1000, "one_per_ticket": false}
-            })),
-        )
-        .await;
-    assert!(status.is_success(), "{body}");
+    put_email_survey_sent_after(&server, &key, 60).await;
     let bounced = trigger(&server, &key, "kunde-a@example.dk").await;
     let complained = trigger(&server, &key, "kunde-b@example.dk").await;
     let contact = |inv: &Value| format!("/v1/contacts/{}", inv["contact_id"].as_str().unwrap());

@@ -155,17 +155,7 @@ impl Sms {
     }
 
     async fn invitation(&self, id: &Value) -> Value {
-        let (_, list) = self
-            .server
-            .get("/v1/invitations?limit=500", &self.key)
-            .await;
-        list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["id"] == *id)
-            .cloned()
-            .unwrap_or_else(|| panic!("no invitation {id} in {list}"))
+        self.server.invitation(&self.key, id).await
     }
 
     async fn feedback(&self) -> Vec<Value> {
