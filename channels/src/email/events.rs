@@ -54,12 +54,13 @@ const POSTMARK_PERMANENT: &[&str] = &[
     "AddressChange",
 ];
 
-/// Whether a Postmark body is a bounce or complaint webhook rather than an inbound mail.
+/// Whether a Postmark body is one of its event webhooks (bounce, spam complaint, and the
+/// delivery, open, click and subscription records the gateway has no use for) rather than an
+/// inbound mail, which carries no `RecordType` (or `Inbound`).
 pub fn is_postmark_event(body: &Value) -> bool {
-    matches!(
-        body["RecordType"].as_str(),
-        Some("Bounce" | "SpamComplaint")
-    )
+    body["RecordType"]
+        .as_str()
+        .is_some_and(|record| record != "Inbound")
 }
 
 /// Postmark's bounce or spam complaint webhook: `RecordType`, `Type`, `Email`.
@@ -106,6 +107,9 @@ mod tests {
             from_postmark(&json!({"RecordType": record, "Type": kind, "Email": "kunde@example.dk"}))
         };
         assert_eq!(postmark("Bounce", "HardBounce").len(), 1);
+        assert!(postmark("Delivery", "").is_empty());
+        assert!(is_postmark_event(&json!({"RecordType": "Open"})));
+        assert!(!is_postmark_event(&json!({"From": "kunde@example.dk"})));
         assert!(postmark("Bounce", "SoftBounce").is_empty());
         assert_eq!(
             postmark("SpamComplaint", "SpamComplaint"),
