@@ -156,7 +156,7 @@ async fn receive(
                 .ingest
                 .address_events(&tenant, &events, received)
                 .await
-                .map_err(|e| state.ingest_error(e))?;
+                .map_err(|e| give_back(&seen, &mailgun_token, state.ingest_error(e)))?;
             "events"
         }
         Delivery::Mail(mail) => {
@@ -171,7 +171,7 @@ async fn receive(
                 .ingest
                 .receive_mail(&tenant, &mail, received, settings)
                 .await
-                .map_err(|e| state.ingest_error(e))?;
+                .map_err(|e| give_back(&seen, &mailgun_token, state.ingest_error(e)))?;
             match received {
                 MailReceived::Replied(r) => r.outcome.as_str(),
                 MailReceived::Automatic => "automatic",
@@ -179,10 +179,6 @@ async fn receive(
             }
         }
     };
-    // Only an applied delivery spends its token: Mailgun retries a failed one with the same.
-    if let Some(token) = mailgun_token {
-        seen.insert(token, ());
-    }
     count(
         "email",
         provider,
@@ -200,6 +196,15 @@ async fn receive(
 enum Delivery {
     Mail(InboundMail),
     Events(Vec<events::AddressEvent>),
+}
+
+/// A delivery that could not be stored (the database, say) does not spend its Mailgun token:
+/// Mailgun retries it with the same one.
+fn give_back(seen: &Cache<String, ()>, token: &Option<String>, e: ApiError) -> ApiError {
+    if let Some(token) = token {
+        seen.invalidate(token);
+    }
+    e
 }
 
 fn unreadable(e: channels::model::InvalidValue) -> ApiError {
@@ -234,7 +239,8 @@ fn check_basic_auth(creds: &Credentials, headers: &HeaderMap) -> Result<(), ApiE
 }
 
 /// Mailgun's proof: the signature over timestamp and token, a recent timestamp, and a token
-/// not used before (per tenant). The token, to be remembered once the delivery is applied.
+/// not used before (per tenant). The token's key in `seen`, given back if the delivery is not
+/// applied.
 fn verify_mailgun(
     key: &str,
     signed: Option<(&str, &str, &str)>,
@@ -254,8 +260,10 @@ fn verify_mailgun(
     if (chrono::Utc::now().timestamp() - at).abs() > MAILGUN_TOLERANCE_SECONDS {
         return Err(forbidden("the Mailgun signature is too old"));
     }
+    // Taken at once, so that two copies arriving together cannot both pass; given back when
+    // the delivery is not applied, so that Mailgun's retry of it is accepted.
     let key = format!("{tenant}:{token}");
-    if seen.contains_key(&key) {
+    if !seen.entry(key.clone()).or_insert(()).is_fresh() {
         return Err((
             ApiError::NotAcceptable("this Mailgun token was used before".into()),
             "token reused",
