@@ -502,6 +502,8 @@ fn crlf(text: &str) -> String {
 struct Sent {
     reply_to: String,
     message_id: String,
+    /// The address of `List-Unsubscribe`'s mailto.
+    unsubscribe_to: String,
 }
 
 async fn hook(
@@ -626,6 +628,16 @@ async fn replies_arrive_through_every_inbound_provider(backend: Backend) {
                     .unwrap()
                     .to_owned(),
                 message_id: parsed.message_id().unwrap().to_owned(),
+                unsubscribe_to: parsed
+                    .header_raw("List-Unsubscribe")
+                    .unwrap()
+                    .split("<mailto:")
+                    .nth(1)
+                    .unwrap()
+                    .split(['?', '>'])
+                    .next()
+                    .unwrap()
+                    .to_owned(),
             }
         })
         .collect();
@@ -903,6 +915,36 @@ async fn replies_arrive_through_every_inbound_provider(backend: Backend) {
             "answered"
         );
     }
+
+    // A mail to the unsubscribe address of List-Unsubscribe opts the contact out of e-mail.
+    let unsubscribe = fill(
+        &fixture("mime_html_only.eml"),
+        &[
+            ("FROM", &customers[4]),
+            ("TO", &sent[4].unsubscribe_to),
+            ("MESSAGE_ID", "unsubscribe-5@mail.example.dk"),
+        ],
+    );
+    let (status, answer, _) = hook(
+        &server,
+        "mime",
+        "message/rfc822",
+        auth,
+        unsubscribe.into_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["outcome"], "unsubscribed");
+    let (_, contact) = server
+        .get(
+            &format!(
+                "/v1/contacts/{}",
+                invitations[4]["contact_id"].as_str().unwrap()
+            ),
+            &key,
+        )
+        .await;
+    assert_eq!(contact["opt_outs"], json!(["email"]), "{contact}");
     server.stop().await;
 }
 
