@@ -400,6 +400,18 @@ async fn refused_addresses_and_private_servers_settle_the_invitation(backend: Ba
     )
     .await;
     let key = server.tenant("acme").await;
+    // Plain-text SMTP cannot reach any server such a gateway calls: refused at once.
+    let (status, problem) = server
+        .send(
+            Method::PUT,
+            "/v1/channels/email",
+            Some(&key),
+            Some(json!({"from": "support@acme.example",
+                        "smtp": {"host": "smtp.acme.example", "tls": "none"}})),
+        )
+        .await;
+    assert_problem(status, &problem, 422, "validation-failed");
+    assert_eq!(problem["errors"][0]["field"], "smtp.tls", "{problem}");
     configure_smtp(&server, &key, &smtp, false).await;
     put_email_survey(&server, &key).await;
     let inv = trigger(&server, &key, "kunde@example.dk").await;

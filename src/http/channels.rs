@@ -69,6 +69,23 @@ fn check_dkim_key(creds: &Credentials) -> Result<(), ApiError> {
         .map_err(|message| ApiError::validation("dkim.private_key", message))
 }
 
+/// Plain-text SMTP goes only to servers on private networks, which a gateway that does not
+/// call those (`outbound.allow_private_networks` off) never reaches: refused now. Where it does
+/// call them, the address is checked when a message is sent.
+fn check_plain_smtp(creds: &Credentials, allow_private_networks: bool) -> Result<(), ApiError> {
+    let plain = ::channels::email::EmailSettings::of(creds)
+        .ok()
+        .and_then(|s| s.smtp)
+        .is_some_and(|smtp| smtp.tls == ::channels::email::SmtpTls::None);
+    if plain && !allow_private_networks {
+        return Err(ApiError::validation(
+            "smtp.tls",
+            "\"none\" (plain text) is allowed only for servers on a private network, which this gateway does not call; use \"starttls\" or \"implicit\"",
+        ));
+    }
+    Ok(())
+}
+
 fn invalid(errors: Vec<InvalidValue>) -> ApiError {
     ApiError::Validation(
         errors
@@ -102,6 +119,7 @@ async fn put(
         .map_err(invalid)?;
     if provider == ::channels::email::NAME {
         check_dkim_key(&creds)?;
+        check_plain_smtp(&creds, state.config.outbound.allow_private_networks)?;
     }
     let secrets = serde_json::to_value(&creds.secrets).map_err(|_| ApiError::Internal)?;
     let settings = creds.settings;
