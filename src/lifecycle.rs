@@ -26,11 +26,6 @@ use crate::store::entities::invitation;
 use crate::store::invitations::{self, NewInvitation};
 use crate::store::{self, Db};
 
-/// `status IN (…)` for the states a transition leaves from.
-fn from_states(states: &[InvitationStatus]) -> String {
-    invitations::status_in(states)
-}
-
 /// `UPDATE invitations SET {set}, updated_at = ? WHERE {condition}`, with the values of `set`
 /// first and those of `condition` after `updated_at`.
 async fn update<C: ConnectionTrait>(
@@ -105,7 +100,7 @@ impl Claim<'_> {
         set.push(("locked_by", Value::String(None)));
         let condition = format!(
             "id = ? AND locked_by = ? AND {}",
-            from_states(&[InvitationStatus::Scheduled])
+            invitations::status_in(&[InvitationStatus::Scheduled])
         );
         let moved = update(
             &self.db.write,
@@ -257,7 +252,7 @@ fn open_ones(ids: &[Uuid]) -> (String, Vec<Value>) {
     let condition = format!(
         "id IN ({}) AND CASE WHEN {} THEN 1 ELSE 0 END = 1",
         store::padded_list(ids.len()),
-        from_states(InvitationStatus::OPEN)
+        invitations::status_in(InvitationStatus::OPEN)
     );
     let ids = store::padded_values(ids.iter().map(|&id| id.into()).collect());
     (condition, ids)
@@ -280,7 +275,10 @@ pub async fn record_delivery<C: ConnectionTrait>(
             ("reason", "undelivered".into()),
             ("last_error", error.unwrap_or(state.as_str()).into()),
         ];
-        let condition = format!("id = ? AND {}", from_states(&[InvitationStatus::Sent]));
+        let condition = format!(
+            "id = ? AND {}",
+            invitations::status_in(&[InvitationStatus::Sent])
+        );
         if update(conn, &failed, &condition, vec![id.into()]).await? == 1 {
             return Ok(true);
         }
@@ -292,7 +290,7 @@ pub async fn record_delivery<C: ConnectionTrait>(
 pub async fn expire_open(db: &Db, now: DateTime<Utc>) -> Result<u64, DbErr> {
     let condition = format!(
         "{} AND expires_at < ?",
-        from_states(&[InvitationStatus::Sent])
+        invitations::status_in(&[InvitationStatus::Sent])
     );
     update(
         &db.write,
@@ -316,7 +314,7 @@ pub async fn cancel_on_opt_out<C: ConnectionTrait>(
     let condition = format!(
         "tenant_id = ? AND contact_id = ? AND {} AND (channel = ? OR ? = 'all') \
          AND (locked_by IS NULL OR locked_until < ?)",
-        from_states(&[InvitationStatus::Scheduled])
+        invitations::status_in(&[InvitationStatus::Scheduled])
     );
     update(
         conn,

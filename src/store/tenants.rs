@@ -71,16 +71,15 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
-fn new_key() -> String {
+/// 32 random bytes, base64url: the secret of an API key, and a tenant's link key.
+fn random_secret() -> String {
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut secret);
-    format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret))
+    URL_SAFE_NO_PAD.encode(secret)
 }
 
-fn new_link_key() -> String {
-    let mut key = [0u8; 32];
-    rand::rng().fill_bytes(&mut key);
-    URL_SAFE_NO_PAD.encode(key)
+fn new_key() -> String {
+    format!("{KEY_PREFIX}{}", random_secret())
 }
 
 /// The key that signs the tenant's e-mail links (`channels::email::links`). A tenant created
@@ -108,7 +107,7 @@ pub async fn link_key(db: &Db, tenant_id: Uuid) -> Result<Option<Arc<[u8]>>, DbE
             db.write
                 .execute_raw(db.statement(
                     "UPDATE tenants SET link_key = ? WHERE id = ? AND link_key IS NULL",
-                    vec![new_link_key().into(), tenant_id.into()],
+                    vec![random_secret().into(), tenant_id.into()],
                 ))
                 .await?;
             read().await?.flatten().ok_or_else(|| {
@@ -137,7 +136,7 @@ pub async fn create(db: &Db, slug: &str) -> Result<CreatedTenant, CreateTenantEr
         default_region: Set(None),
         time_zone: Set(None),
         created_at: Set(now),
-        link_key: Set(Some(new_link_key())),
+        link_key: Set(Some(random_secret())),
     }
     .insert(&txn)
     .await;
