@@ -6,13 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    common_settings, config_body, filled, finish, json_body, mapped, platform_identity, requester,
-    same, text_at, time_at, Credentials, HookRequest, Parsed, Platform, Rejection, SignedContent,
+    basic_auth_matches, common_settings, config_body, filled, finish, json_body, mapped,
+    platform_identity, requester, same, text_at, time_at, Credentials, HookRequest, Parsed,
+    Platform, Rejection, SignedContent,
 };
 use crate::model::{
     InvalidValue, Metric, PlatformEvent, PlatformRating, Scale, Score, TicketClosed,
@@ -162,12 +162,7 @@ fn verify(req: &HookRequest, creds: &Credentials) -> Result<(), Rejection> {
         let given = req
             .header("authorization")
             .ok_or(Rejection::Missing("Authorization"))?;
-        let expected = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD
-                .encode(format!("{user}:{}", password.expose()))
-        );
-        if !same(given.trim().as_bytes(), expected.as_bytes()) {
+        if !basic_auth_matches(given, user, password.expose()) {
             return Err(Rejection::Mismatch("Authorization"));
         }
     }

@@ -345,6 +345,17 @@ pub(crate) fn hmac_sha1(key: &[u8], body: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+/// Whether an `Authorization` header carries HTTP basic auth for `user` and `password`,
+/// compared in constant time (hooks that providers protect with credentials in their URL).
+pub fn basic_auth_matches(header: &str, user: &str, password: &str) -> bool {
+    use base64::Engine as _;
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    );
+    same(header.trim().as_bytes(), expected.as_bytes())
+}
+
 /// Compares in time that does not depend on where the inputs differ.
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()

@@ -19,7 +19,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use base64::Engine;
 use channels::chat::Credentials;
 use channels::email::events;
 use channels::email::inbound::{self, InboundMail};
@@ -218,18 +217,11 @@ fn check_basic_auth(creds: &Credentials, headers: &HeaderMap) -> Result<(), ApiE
         .and_then(|s| s.inbound_username)
         .ok_or_else(no_hook_here)?;
     let password = creds.secret(INBOUND_PASSWORD).ok_or_else(no_hook_here)?;
-    let expected = format!("{username}:{}", password.expose());
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
         .unwrap_or_default();
-    if subtle::ConstantTimeEq::ct_eq(given.as_slice(), expected.as_bytes()).into() {
+    if channels::chat::basic_auth_matches(given, &username, password.expose()) {
         Ok(())
     } else {
         Err(ApiError::BasicAuthRequired(
@@ -286,7 +278,7 @@ async fn text_fields(content_type: &str, body: &Bytes) -> Result<Vec<(String, St
         .to_ascii_lowercase()
         .starts_with("application/x-www-form-urlencoded")
     {
-        return Ok(form_urlencoded::parse(body).into_owned().collect());
+        return super::parse_form(body);
     }
     Ok(multipart_fields(content_type, body)
         .await?
