@@ -258,11 +258,12 @@ impl EmailSender {
         Ok((message, message_id))
     }
 
-    /// The tenant's server, resolved and checked, or the gateway's.
-    async fn server(
-        &self,
-        smtp: Option<(&SmtpSettings, Option<&str>)>,
-    ) -> Result<Option<Server>, SendError> {
+    /// The tenant's server, resolved and checked, or the gateway's; with the password that
+    /// logs in to it.
+    async fn server<'a>(
+        &'a self,
+        smtp: Option<(&'a SmtpSettings, Option<&'a str>)>,
+    ) -> Result<Option<(Server, Option<&'a str>)>, SendError> {
         let (host, port, tls, username, password, guarded) = match smtp {
             Some((s, password)) => (
                 s.host.as_str(),
@@ -305,14 +306,15 @@ impl EmailSender {
             checked.get_or_insert(address.ip());
         }
         let ip = checked.ok_or_else(unreachable)?;
-        Ok(Some(Server {
+        let server = Server {
             ip,
             port,
             tls,
             host: host.to_owned(),
             username: username.map(str::to_owned),
             password_sha256: password.map(|p| Sha256::digest(p.as_bytes()).into()),
-        }))
+        };
+        Ok(Some((server, password)))
     }
 
     fn pool(&self, server: &Server, password: Option<&str>) -> Result<SmtpTransport, SendError> {
@@ -371,7 +373,6 @@ impl Sender for EmailSender {
 
     async fn send(&self, m: &OutboundMessage) -> Result<Receipt, SendError> {
         let (settings, secrets) = self.settings(m.tenant_id).await?;
-        let password = secrets.smtp_password;
         let key = tenants::link_key(&self.db, m.tenant_id)
             .await
             .map_err(|e| SendError::transient(format!("loading the tenant's link key: {e}")))?
@@ -381,8 +382,10 @@ impl Sender for EmailSender {
         // No sender kept: a reply goes to the reply address, not to `from`, so replies are not
         // matched by the address they were sent to.
         let sender = None;
-        let tenant_smtp = settings.smtp.as_ref().map(|s| (s, password.as_deref()));
-        let default_password = Some(self.cfg.smtp.password.as_str()).filter(|p| !p.is_empty());
+        let tenant_smtp = settings
+            .smtp
+            .as_ref()
+            .map(|s| (s, secrets.smtp_password.as_deref()));
         match self.server(tenant_smtp).await? {
             None => {
                 tokio::fs::create_dir_all(&self.cfg.file_dir)
@@ -393,11 +396,7 @@ impl Sender for EmailSender {
                     .await
                     .map_err(|e| SendError::transient(format!("writing the e-mail: {e}")))?;
             }
-            Some(server) => {
-                let password = match &settings.smtp {
-                    Some(_) => password.as_deref(),
-                    None => default_password,
-                };
+            Some((server, password)) => {
                 let pool = self.pool(&server, password)?;
                 pool.send(message).await.map_err(refused)?;
             }
