@@ -11,6 +11,7 @@ use channels::email::links::{self, Purpose};
 use channels::model::{Email, Identity, ReplyText};
 use channels::vocabulary::{Channel, RawOutcome};
 use sea_orm::TransactionTrait;
+use uuid::Uuid;
 
 use super::links::PROVIDER;
 use super::replies::{Replied, ReplySettings};
@@ -54,23 +55,27 @@ impl Ingest {
             .unwrap_or_else(|| sha256_hex(received.body));
         let named = self.named(tenant, mail).await?;
         if mail.automatic {
-            self.keep(tenant, &provider_ref, &received, RawOutcome::Automatic)
-                .await?;
+            self.keep(
+                tenant,
+                &provider_ref,
+                &received,
+                RawOutcome::Automatic,
+                None,
+            )
+            .await?;
             return Ok(MailReceived::Automatic);
         }
         let invitation = match named {
             Some(Named::Unsubscribe(invitation)) => {
-                let email = Channel::Email.as_str();
-                crate::policy::opt_out::set(
-                    &self.db,
-                    tenant.id,
-                    invitation.contact_id,
-                    email,
-                    true,
+                let contact = Some(invitation.contact_id);
+                self.keep(
+                    tenant,
+                    &provider_ref,
+                    &received,
+                    RawOutcome::Accepted,
+                    contact,
                 )
                 .await?;
-                self.keep(tenant, &provider_ref, &received, RawOutcome::Accepted)
-                    .await?;
                 return Ok(MailReceived::Unsubscribed);
             }
             Some(Named::Invitation(invitation)) => Some(invitation),
@@ -134,13 +139,15 @@ impl Ingest {
         Ok(())
     }
 
-    /// Stores the mail's raw event with `outcome` (once: a redelivery changes nothing).
+    /// Stores the mail's raw event with `outcome`, and opts `opt_out` out of e-mail in the same
+    /// transaction (once: a redelivery changes nothing).
     async fn keep(
         &self,
         tenant: &Tenant,
         provider_ref: &str,
         received: &Received<'_>,
         outcome: RawOutcome,
+        opt_out: Option<Uuid>,
     ) -> Result<(), IngestError> {
         let now = store::now();
         let txn = self.db.write.begin().await?;
@@ -157,6 +164,10 @@ impl Ingest {
         if let Some(raw_id) = stored {
             if outcome != RawOutcome::Accepted {
                 raw_events::set_outcome(&txn, raw_id, outcome).await?;
+            }
+            if let Some(contact) = opt_out {
+                let email = Channel::Email.as_str();
+                crate::policy::opt_out::apply(&txn, tenant.id, contact, email, true).await?;
             }
         }
         txn.commit().await?;

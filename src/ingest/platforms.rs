@@ -206,7 +206,7 @@ impl Ingest {
         surveys: &[Survey],
         delivery: &PlatformDelivery<'_>,
     ) -> Result<PlatformOutcome, IngestError> {
-        let request = DeliveryRequest {
+        let request = Arc::new(DeliveryRequest {
             tenant_id: tenant.id,
             surveys: surveys.to_vec(),
             platform: delivery.platform,
@@ -215,12 +215,8 @@ impl Ingest {
             events: delivery.events.to_vec(),
             received: OwnedReceived::from(&delivery.received),
             replay_of: delivery.replay_of,
-        };
-        let request = Arc::new(request);
-        let apply = || {
-            let request = request.clone();
-            self.deliveries.run(request)
-        };
+        });
+        let apply = || self.deliveries.run(request.clone());
         let result = match apply().await {
             // Another delivery of the same rating committed first; applied again, this one
             // finds its record.
