@@ -60,9 +60,13 @@ pub async fn get_many<C: ConnectionTrait>(
     let contacts = contact::Model::find_by_statement(contacts)
         .all(conn)
         .await?;
-    let identities = contact_identity::Model::find_by_statement(identities)
+    let mut identities = contact_identity::Model::find_by_statement(identities)
         .all(conn)
         .await?;
+    // The padding branches repeat the last contact's rows; oldest identity first.
+    let mut seen = HashSet::new();
+    identities.retain(|i| seen.insert(i.id));
+    identities.sort_by_key(|i| i.created_at);
     let owned: HashSet<(Uuid, Uuid)> = pairs.iter().copied().collect();
     let mut found: HashMap<Uuid, ContactView> = contacts
         .into_iter()
@@ -93,21 +97,25 @@ pub async fn get_many<C: ConnectionTrait>(
 }
 
 /// The statements behind [`get_many`]: the contacts, and their identities; `ids` is not empty.
+/// The contacts by primary key; the identities as one `UNION ALL` branch per contact, each an
+/// equality on `ix_contact_identities_contact` (an id list there let PostgreSQL on a small,
+/// unanalyzed table read the whole table now and then).
 pub fn get_many_statements(backend: DbBackend, ids: &[Uuid]) -> [Statement; 2] {
-    let list = super::padded_list(ids.len());
-    let by_ids = |sql: String| {
-        Statement::from_sql_and_values(
-            backend,
-            super::placeholders(backend, &sql),
-            super::padded_values(ids.iter().map(|id| Value::from(*id)).collect()),
-        )
+    let statement = |sql: String, values| {
+        Statement::from_sql_and_values(backend, super::placeholders(backend, &sql), values)
     };
-    [
-        by_ids(format!("SELECT * FROM contacts WHERE id IN ({list})")),
-        by_ids(format!(
-            "SELECT * FROM contact_identities WHERE contact_id IN ({list}) ORDER BY created_at"
-        )),
-    ]
+    let contacts = statement(
+        format!(
+            "SELECT * FROM contacts WHERE id IN ({})",
+            super::padded_list(ids.len())
+        ),
+        super::padded_values(ids.iter().map(|id| Value::from(*id)).collect()),
+    );
+    let (identities, values) = super::union_all(
+        "SELECT * FROM contact_identities WHERE contact_id = ?",
+        ids.iter().map(|id| vec![Value::from(*id)]).collect(),
+    );
+    [contacts, statement(identities, values)]
 }
 
 /// Adds (`opt_out`) or removes a channel from the contact's opt-outs. Opting in to "all"
