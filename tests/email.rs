@@ -22,6 +22,7 @@ on_both_backends!(
     email_settings_are_checked_and_keep_the_password,
     replies_arrive_through_every_inbound_provider,
     bounces_and_complaints_invalidate_addresses_and_opt_out,
+    sendgrid_signed_events_invalidate_addresses_and_opt_out,
     survey_emails_are_dkim_signed_over_the_unsubscribe_headers,
 );
 
@@ -1041,6 +1042,167 @@ async fn bounces_and_complaints_invalidate_addresses_and_opt_out(backend: Backen
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, opted) = server.get(&contact(&complained), &key).await;
+    assert_eq!(opted["opt_outs"], json!(["email"]), "{opted}");
+    assert_eq!(
+        server.invitation(&key, &complained["id"]).await["status"],
+        "cancelled"
+    );
+    server.stop().await;
+}
+
+/// SendGrid's Signed Event Webhook: a batch with a hard bounce, a block and a spam report,
+/// signed by the key the tenant configured. Unsigned, wrongly signed and old deliveries (the
+/// SDK's published vector, signed in 2020) change nothing.
+async fn sendgrid_signed_events_invalidate_addresses_and_opt_out(backend: Backend) {
+    use base64::Engine;
+    use p256::ecdsa::signature::Signer;
+    use p256::pkcs8::EncodePublicKey;
+    const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+    // The verification key and signature of SendGrid's Python library's test.
+    const SDK_KEY: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==";
+    const SDK_SIGNATURE: &str = "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM=";
+    const SDK_PAYLOAD: &str = "[{\"email\":\"hello@world.com\",\"event\":\"dropped\",\"reason\":\"Bounced Address\",\"sg_event_id\":\"ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA\",\"sg_message_id\":\"LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0\",\"smtp-id\":\"<LRzXl_NHStOGhQ4kofSm_A@ismtpd0039p1iad1.sendgrid.net>\",\"timestamp\":1600112492}]\r\n";
+
+    let server = TestServer::start(backend).await;
+    let key = server.tenant("acme").await;
+    let configure = |verification_key: String| {
+        json!({"from": "Acme Support <support@acme.example>",
+               "inbound": {"sendgrid_verification_key": verification_key}})
+    };
+    let signing = p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
+    let public = B64.encode(
+        signing
+            .verifying_key()
+            .to_public_key_der()
+            .unwrap()
+            .as_bytes(),
+    );
+    let post = |body: Vec<u8>, signed: Option<(String, String)>| {
+        let mut request = server
+            .client
+            .post(server.url("/hooks/acme/email/sendgrid"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some((timestamp, signature)) = signed {
+            request = request
+                .header("X-Twilio-Email-Event-Webhook-Timestamp", timestamp)
+                .header("X-Twilio-Email-Event-Webhook-Signature", signature);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let sign = |timestamp: i64, body: &[u8]| {
+        let timestamp = timestamp.to_string();
+        let mut signed = timestamp.as_bytes().to_vec();
+        signed.extend_from_slice(body);
+        let signature: p256::ecdsa::DerSignature = signing.sign(&signed);
+        (timestamp, B64.encode(signature.as_bytes()))
+    };
+
+    // Without a verification key the hook takes no events.
+    let (status, body) = server
+        .send(
+            Method::PUT,
+            "/v1/channels/email",
+            Some(&key),
+            Some(json!({"from": "support@acme.example"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, problem) = post(SDK_PAYLOAD.into(), None).await;
+    assert_problem(status, &problem, 404, "not-found");
+
+    // The SDK's vector is genuine, but signed in 2020: a replay.
+    let (status, body) = server
+        .send(
+            Method::PUT,
+            "/v1/channels/email",
+            Some(&key),
+            Some(configure(SDK_KEY.into())),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["settings"]["sendgrid_verification_key"], SDK_KEY,
+        "{body}"
+    );
+    let (status, problem) = post(
+        SDK_PAYLOAD.into(),
+        Some(("1600112502".into(), SDK_SIGNATURE.into())),
+    )
+    .await;
+    assert_problem(status, &problem, 403, "forbidden");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("too old"),
+        "{problem}"
+    );
+    let (status, problem) = server
+        .send(
+            Method::PUT,
+            "/v1/channels/email",
+            Some(&key),
+            Some(configure("c2VuZGdyaWQ=".into())),
+        )
+        .await;
+    assert_problem(status, &problem, 422, "validation-failed");
+
+    let (status, body) = server
+        .send(
+            Method::PUT,
+            "/v1/channels/email",
+            Some(&key),
+            Some(configure(public)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    put_email_survey_sent_after(&server, &key, 60).await;
+    let bounced = trigger(&server, &key, "kunde-a@example.dk").await;
+    let blocked = trigger(&server, &key, "kunde-b@example.dk").await;
+    let complained = trigger(&server, &key, "kunde-c@example.dk").await;
+    let contact = |inv: &Value| format!("/v1/contacts/{}", inv["contact_id"].as_str().unwrap());
+    let events = fill(
+        &fixture("sendgrid_events.json"),
+        &[
+            ("BOUNCED", "kunde-a@example.dk"),
+            ("BLOCKED", "kunde-b@example.dk"),
+            ("COMPLAINED", "kunde-c@example.dk"),
+        ],
+    ) + "\r\n";
+    let now = chrono::Utc::now().timestamp();
+
+    let (status, problem) = post(events.clone().into(), None).await;
+    assert_problem(status, &problem, 403, "forbidden");
+    let (timestamp, signature) = sign(now, events.as_bytes());
+    let tampered = events.replace("spamreport", "delivered");
+    let (status, problem) = post(
+        tampered.into(),
+        Some((timestamp.clone(), signature.clone())),
+    )
+    .await;
+    assert_problem(status, &problem, 403, "forbidden");
+    let (status, problem) = post(
+        events.clone().into(),
+        Some(sign(now - 600, events.as_bytes())),
+    )
+    .await;
+    assert_problem(status, &problem, 403, "forbidden");
+    let (_, before) = server.get(&contact(&bounced), &key).await;
+    assert_eq!(before["identities"][0]["status"], "valid", "{before}");
+    let (_, before) = server.get(&contact(&complained), &key).await;
+    assert_eq!(before["opt_outs"], json!([]), "{before}");
+
+    let (status, answer) = post(events.into(), Some((timestamp, signature))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["outcome"], "events");
+    let (_, after) = server.get(&contact(&bounced), &key).await;
+    assert_eq!(after["identities"][0]["status"], "invalid", "{after}");
+    // A block is a soft bounce: the address stays.
+    let (_, after) = server.get(&contact(&blocked), &key).await;
+    assert_eq!(after["identities"][0]["status"], "valid", "{after}");
     let (_, opted) = server.get(&contact(&complained), &key).await;
     assert_eq!(opted["opt_outs"], json!(["email"]), "{opted}");
     assert_eq!(

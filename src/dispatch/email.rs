@@ -180,6 +180,7 @@ impl EmailSender {
                     smtp: None,
                     inbound_username: None,
                     dkim: None,
+                    sendgrid_verification_key: None,
                 },
                 Secrets::default(),
             )),

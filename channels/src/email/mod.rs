@@ -94,6 +94,10 @@ pub struct EmailSettings {
     /// DKIM signing, when a key is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dkim: Option<DkimSettings>,
+    /// The public key (base64 DER, as SendGrid's settings page shows it) that SendGrid's
+    /// Signed Event Webhook is verified with. Public, so shown back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sendgrid_verification_key: Option<String>,
 }
 
 impl EmailSettings {
@@ -132,6 +136,7 @@ fn rsa() -> DkimAlgorithm {
 #[serde(deny_unknown_fields)]
 struct InboundBody {
     mailgun_signing_key: Option<String>,
+    sendgrid_verification_key: Option<String>,
     basic_auth: Option<BasicAuthBody>,
 }
 
@@ -218,9 +223,16 @@ pub fn configure(body: &Value) -> Result<Credentials, Vec<InvalidValue>> {
         }
     };
     let mut inbound_username = None;
+    let mut sendgrid_verification_key = None;
     if let Some(inbound) = body.inbound {
         if let Some(key) = inbound.mailgun_signing_key.filter(|k| !k.is_empty()) {
             secrets.insert(MAILGUN_SIGNING_KEY.to_owned(), Secret::new(key));
+        }
+        if let Some(key) = inbound.sendgrid_verification_key {
+            match events::SendgridKey::parse(&key) {
+                Ok(parsed) => sendgrid_verification_key = Some(parsed.to_base64()),
+                Err(e) => errors.push(e),
+            }
         }
         if let Some(auth) = inbound.basic_auth {
             // Providers put it in the hook's URL (https://user:pass@host/…): no colon in the
@@ -275,6 +287,7 @@ pub fn configure(body: &Value) -> Result<Credentials, Vec<InvalidValue>> {
         smtp,
         inbound_username,
         dkim,
+        sendgrid_verification_key,
     };
     Ok(Credentials {
         settings: serde_json::to_value(settings).expect("settings serialize"),

@@ -3,12 +3,14 @@
 //! webhook (`postmark`) or any MTA that can post a raw message to a URL (`mime`).
 //!
 //! The same addresses take the providers' bounce and complaint webhooks (Mailgun's JSON event
-//! webhook, Postmark's `Bounce` and `SpamComplaint` records).
+//! webhook, Postmark's `Bounce` and `SpamComplaint` records, SendGrid's Signed Event Webhook,
+//! told from Inbound Parse by its JSON body).
 //!
 //! Checked in this order: the provider (404), the tenant and its inbound settings (404), the
 //! proof: Mailgun's signature over timestamp and token, within five minutes and each token
-//! used once (403; 406 for a reused token, which Mailgun does not retry), or the basic auth the
-//! tenant set for the other three (401); then the body (415, 400, 422). Ingest reads the reply.
+//! used once (403; 406 for a reused token, which Mailgun does not retry), SendGrid's ECDSA
+//! signature over timestamp and body, within five minutes (403), or the basic auth the tenant
+//! set for the other hooks (401); then the body (415, 400, 422). Ingest reads the reply.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,8 +36,8 @@ use crate::ingest::mail::MailReceived;
 use crate::ingest::Received;
 use crate::store::channel_configs;
 
-/// How old a Mailgun signature may be.
-const MAILGUN_TOLERANCE_SECONDS: i64 = 300;
+/// How old a Mailgun or SendGrid signature may be.
+const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
 
 const PROVIDERS: [&str; 4] = ["sendgrid", "mailgun", "postmark", "mime"];
 
@@ -44,7 +46,7 @@ pub fn router(body_limit: usize) -> Router<AppState> {
     let seen: Arc<Cache<String, ()>> = Arc::new(
         Cache::builder()
             .max_capacity(1_000_000)
-            .time_to_live(Duration::from_secs(2 * MAILGUN_TOLERANCE_SECONDS as u64))
+            .time_to_live(Duration::from_secs(2 * SIGNATURE_TOLERANCE_SECONDS as u64))
             .build(),
     );
     Router::new().route(
@@ -115,6 +117,15 @@ async fn receive(
                 .map(|((timestamp, token), signature)| (timestamp, token, signature));
             verified_mailgun(signed).map_err(rejected)?;
             Delivery::Mail(inbound::from_mailgun(&fields).map_err(|e| rejected(unreadable(e)))?)
+        }
+        // SendGrid's Event Webhook (bounces, spam reports) is JSON, signed in two headers;
+        // its Inbound Parse is multipart.
+        "sendgrid" if is_json => {
+            verify_sendgrid(&creds, &headers, &body).map_err(|(e, reason)| {
+                tracing::warn!(tenant = %tenant.slug, reason, "e-mail hook not verified");
+                rejected(e)
+            })?;
+            Delivery::Events(events::from_sendgrid(&json_body(&body).map_err(rejected)?))
         }
         other => {
             check_basic_auth(&creds, &headers).map_err(rejected)?;
@@ -249,7 +260,7 @@ fn verify_mailgun(
     let at: i64 = timestamp
         .parse()
         .map_err(|_| forbidden("the Mailgun timestamp is not a number"))?;
-    if (chrono::Utc::now().timestamp() - at).abs() > MAILGUN_TOLERANCE_SECONDS {
+    if (chrono::Utc::now().timestamp() - at).abs() > SIGNATURE_TOLERANCE_SECONDS {
         return Err(forbidden("the Mailgun signature is too old"));
     }
     // Taken at once, so that two copies arriving together cannot both pass; given back when
@@ -262,6 +273,40 @@ fn verify_mailgun(
         ));
     }
     Ok(key)
+}
+
+/// SendGrid's proof: an ECDSA signature, by the key the tenant copied from SendGrid, over the
+/// timestamp and the body, made within the last five minutes. A replay inside that window
+/// changes nothing: marking an address invalid or opting a contact out twice is the same as
+/// once.
+fn verify_sendgrid(
+    creds: &Credentials,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), (ApiError, &'static str)> {
+    let key = EmailSettings::of(creds)
+        .ok()
+        .and_then(|s| s.sendgrid_verification_key)
+        .and_then(|key| events::SendgridKey::parse(&key).ok())
+        .ok_or_else(|| (no_hook_here(), "no SendGrid verification key"))?;
+    let forbidden = |reason: &'static str| (ApiError::Forbidden(reason.into()), reason);
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(signature), Some(timestamp)) = (
+        header(events::SENDGRID_SIGNATURE_HEADER),
+        header(events::SENDGRID_TIMESTAMP_HEADER),
+    ) else {
+        return Err(forbidden("the delivery carries no SendGrid signature"));
+    };
+    if !key.verifies(timestamp, body, signature) {
+        return Err(forbidden("the SendGrid signature does not match"));
+    }
+    let at: i64 = timestamp
+        .parse()
+        .map_err(|_| forbidden("the SendGrid timestamp is not a number"))?;
+    if (chrono::Utc::now().timestamp() - at).abs() > SIGNATURE_TOLERANCE_SECONDS {
+        return Err(forbidden("the SendGrid signature is too old"));
+    }
+    Ok(())
 }
 
 /// A JSON body.
