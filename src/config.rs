@@ -108,6 +108,9 @@ pub struct EmailConfig {
     /// With no SMTP host, each message is written as an `.eml` file here instead.
     pub file_dir: String,
     pub smtp: EmailSmtpConfig,
+    /// DKIM signing of the mail that goes through the gateway's own transport, for tenants
+    /// without a key of their own.
+    pub dkim: EmailDkimConfig,
     /// A PEM file of CA certificates trusted besides the public roots (an SMTP relay with a
     /// private CA). Empty: public roots only.
     pub ca_file: String,
@@ -131,6 +134,20 @@ pub struct EmailSmtpConfig {
     pub tls: channels::email::SmtpTls,
     pub username: String,
     pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailDkimConfig {
+    /// The signing domain (`d=`). Empty: the gateway signs nothing itself.
+    pub domain: String,
+    /// The selector (`s=`): the public key is published at `{selector}._domainkey.{domain}`.
+    pub selector: String,
+    /// "rsa" or "ed25519".
+    pub algorithm: channels::email::DkimAlgorithm,
+    /// The private key (RSA in PKCS#1 PEM, or an Ed25519 seed in base64), or
+    pub private_key: String,
+    /// a file that holds it.
+    pub private_key_file: String,
 }
 
 /// Every call the gateway makes to a provider goes through one guarded client.

@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{OutboundMessage, Pace, Receipt, SendError, Sender};
-use crate::config::EmailConfig;
+use crate::config::{EmailConfig, EmailDkimConfig};
 use crate::store::{channel_configs, tenants, Db};
 
 /// The SMTP server a message goes to, resolved and checked.
@@ -109,6 +109,31 @@ pub fn dkim_config(settings: &DkimSettings, private_key: &str) -> Result<DkimCon
     ))
 }
 
+/// The gateway's DKIM signature from `[email.dkim]`; an unreadable key stops the start.
+fn gateway_dkim(cfg: &EmailDkimConfig) -> anyhow::Result<Option<DkimConfig>> {
+    if cfg.domain.is_empty() {
+        return Ok(None);
+    }
+    let key = if cfg.private_key.is_empty() {
+        std::fs::read_to_string(&cfg.private_key_file)
+            .map_err(|e| anyhow::anyhow!("email.dkim.private_key_file: {e}"))?
+    } else {
+        cfg.private_key.clone()
+    };
+    let settings = DkimSettings {
+        domain: cfg.domain.to_ascii_lowercase(),
+        selector: cfg.selector.to_ascii_lowercase(),
+        algorithm: cfg.algorithm,
+    };
+    anyhow::ensure!(
+        !settings.selector.is_empty(),
+        "email.dkim.selector is required with email.dkim.domain"
+    );
+    dkim_config(&settings, &key)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("email.dkim: {e}"))
+}
+
 pub struct EmailSender {
     db: Db,
     cfg: EmailConfig,
@@ -116,6 +141,8 @@ pub struct EmailSender {
     allow_private_networks: bool,
     /// Extra trusted roots (`email.ca_file`).
     roots: Vec<Certificate>,
+    /// The gateway's own DKIM signature (`[email.dkim]`).
+    gateway_dkim: Option<DkimConfig>,
     pools: Mutex<HashMap<Server, SmtpTransport>>,
 }
 
@@ -137,12 +164,14 @@ impl EmailSender {
             vec![Certificate::from_pem(&pem)
                 .map_err(|e| anyhow::anyhow!("email.ca_file {}: {e}", cfg.ca_file))?]
         };
+        let gateway_dkim = gateway_dkim(&cfg.dkim)?;
         Ok(EmailSender {
             db,
             cfg,
             public_url: public_url.trim_end_matches('/').to_owned(),
             allow_private_networks,
             roots,
+            gateway_dkim,
             pools: Mutex::new(HashMap::new()),
         })
     }
@@ -193,7 +222,7 @@ impl EmailSender {
         m: &OutboundMessage,
         settings: &EmailSettings,
         key: &[u8],
-        dkim_key: Option<&str>,
+        dkim: Option<&DkimConfig>,
     ) -> Result<(Message, String), SendError> {
         let bad_settings = |what: &str| SendError::permanent(None, format!("the e-mail {what}"));
         let from: Mailbox = settings
@@ -253,8 +282,8 @@ impl EmailSender {
                 rendered.html,
             ))
             .map_err(|e| SendError::permanent(None, format!("building the e-mail: {e}")))?;
-        if let (Some(dkim), Some(key)) = (&settings.dkim, dkim_key) {
-            message.sign(&dkim_config(dkim, key).map_err(|e| SendError::permanent(None, e))?);
+        if let Some(dkim) = dkim {
+            message.sign(dkim);
         }
         Ok((message, message_id))
     }
@@ -378,8 +407,20 @@ impl Sender for EmailSender {
             .await
             .map_err(|e| SendError::transient(format!("loading the tenant's link key: {e}")))?
             .ok_or_else(|| SendError::permanent(None, "the tenant no longer exists"))?;
-        let (message, message_id) =
-            self.message(m, &settings, &key, secrets.dkim_key.as_deref())?;
+        // The tenant's own key; else the gateway's, for mail that leaves through the
+        // gateway's transport (a tenant's own server may sign for itself).
+        let tenant_dkim = match (&settings.dkim, secrets.dkim_key.as_deref()) {
+            (Some(dkim), Some(key)) => {
+                Some(dkim_config(dkim, key).map_err(|e| SendError::permanent(None, e))?)
+            }
+            _ => None,
+        };
+        let dkim = tenant_dkim.as_ref().or(if settings.smtp.is_none() {
+            self.gateway_dkim.as_ref()
+        } else {
+            None
+        });
+        let (message, message_id) = self.message(m, &settings, &key, dkim)?;
         // No sender kept: a reply goes to the reply address, not to `from`, so replies are not
         // matched by the address they were sent to.
         let sender = None;
