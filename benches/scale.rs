@@ -35,8 +35,8 @@ use uuid::Uuid;
 mod support;
 
 use support::{
-    api_answer, configure, env_or, intercom_rating, load_on, spawn_bare, spawn_gateway_with,
-    twilio_sms, zendesk_solved, Outcome, Payload, Server, TempPostgres, INTERCOM_SECRET,
+    api_answer, configure, env_or, figures, intercom_rating, spawn_bare, spawn_gateway_with,
+    twilio_sms, zendesk_solved, Figures, Payload, Server, TempPostgres, INTERCOM_SECRET,
     TWILIO_AUTH_TOKEN, ZENDESK_SECRET,
 };
 
@@ -82,46 +82,6 @@ fn sms_answer(phase: u64) -> impl Fn(u64) -> Payload + Send + Sync + Clone + 'st
             SENDING_NUMBER,
             text,
         )
-    }
-}
-
-struct Figures {
-    peak: f64,
-    p50: f64,
-    p99: f64,
-    errors: u64,
-    /// The first unexpected answer, if any.
-    first_error: Option<String>,
-}
-
-/// Peak with closed-loop clients after a second of warm-up, then latency at half the peak.
-async fn figures<F>(
-    server: &Server,
-    path: &str,
-    expect: u16,
-    make: F,
-    clients: u64,
-    duration: Duration,
-) -> Figures
-where
-    F: Fn(u64) -> Payload + Send + Sync + Clone + 'static,
-{
-    let one_second = Duration::from_secs(1);
-    let run = |d, rate| load_on(server, path, expect, make.clone(), clients, d, rate, false);
-    run(one_second, None).await;
-    let peak: Outcome = run(duration, None).await;
-    assert!(
-        peak.ok > 0,
-        "{path}: nothing accepted; first answer: {:?}",
-        peak.first_error
-    );
-    let mut half = run(duration, Some(peak.rate() / 2.0)).await;
-    Figures {
-        peak: peak.rate(),
-        p50: half.percentile_ms(0.50),
-        p99: half.percentile_ms(0.99),
-        errors: peak.errors + half.errors,
-        first_error: peak.first_error.clone().or(half.first_error.clone()),
     }
 }
 

@@ -116,7 +116,7 @@ pub struct EmailConfig {
     pub ca_file: String,
     /// Messages per second per tenant.
     pub per_second: f64,
-    /// Connections kept open per SMTP server.
+    /// Connections per SMTP server: kept open, and the most messages sent to it at once.
     pub pool_size: u32,
     /// How long a connection, a TLS handshake or an SMTP command may take (milliseconds).
     pub timeout_ms: u64,

@@ -1355,6 +1355,9 @@ async fn survey_emails_are_dkim_signed_over_the_unsubscribe_headers(backend: Bac
         (tags["d"].as_str(), tags["s"].as_str()),
         ("gateway.example", "gw1")
     );
+    // The same server and login: the second message went over the first one's kept
+    // connection.
+    assert_eq!(smtp.connections(), 1);
     server.stop().await;
 }
 

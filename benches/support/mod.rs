@@ -308,6 +308,46 @@ pub async fn load_on(
     total
 }
 
+pub struct Figures {
+    pub peak: f64,
+    pub p50: f64,
+    pub p99: f64,
+    pub errors: u64,
+    /// The first unexpected answer, if any.
+    pub first_error: Option<String>,
+}
+
+/// Peak with closed-loop clients after a second of warm-up, then latency at half the peak.
+pub async fn figures<F>(
+    server: &Server,
+    path: &str,
+    expect: u16,
+    make: F,
+    clients: u64,
+    duration: Duration,
+) -> Figures
+where
+    F: Fn(u64) -> Payload + Send + Sync + Clone + 'static,
+{
+    let one_second = Duration::from_secs(1);
+    let run = |d, rate| load_on(server, path, expect, make.clone(), clients, d, rate, false);
+    run(one_second, None).await;
+    let peak: Outcome = run(duration, None).await;
+    assert!(
+        peak.ok > 0,
+        "{path}: nothing accepted; first answer: {:?}",
+        peak.first_error
+    );
+    let mut half = run(duration, Some(peak.rate() / 2.0)).await;
+    Figures {
+        peak: peak.rate(),
+        p50: half.percentile_ms(0.50),
+        p99: half.percentile_ms(0.99),
+        errors: peak.errors + half.errors,
+        first_error: peak.first_error.clone().or(half.first_error.clone()),
+    }
+}
+
 pub const PUBLIC_URL: &str = "https://gateway.example.com";
 pub const TWILIO_AUTH_TOKEN: &str = "bench-auth-token";
 pub const SMS_HOOK: &str = "/hooks/bench/twilio/sms";

@@ -3,16 +3,17 @@
 //! tenant's SMTP server, the gateway's (`[email.smtp]`), or, with neither, written as an
 //! `.eml` file (`email.file_dir`) so that a demo shows the feature without a mail server.
 //!
-//! SMTP goes through lettre, one connection pool per server and login. A tenant's own server
-//! is resolved here and each address checked by the outbound guard (no loopback or private
-//! address unless `outbound.allow_private_networks`; plain text only to such an address);
-//! lettre then connects to the checked address while TLS verifies the host name, so a DNS
-//! answer that changes between the check and the connection cannot redirect the message.
+//! SMTP speaks through lettre's connection, kept in a pool of our own per server and login (see
+//! [`Pool`]). A tenant's own server is resolved here and each address checked by the outbound
+//! guard (no loopback or private address unless `outbound.allow_private_networks`; plain text
+//! only to such an address); the connection goes to the checked address while TLS verifies the
+//! host name, so a DNS answer that changes between the check and the connection cannot
+//! redirect the message.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use channels::email::links::{self, Purpose};
@@ -29,9 +30,9 @@ use lettre::message::dkim::{
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -54,7 +55,50 @@ struct Server {
     password_sha256: Option<[u8; 32]>,
 }
 
-type SmtpTransport = AsyncSmtpTransport<Tokio1Executor>;
+/// A server's open connections, and as many permits as it may have.
+///
+/// Written here rather than taken from lettre's pool, which opens a further connection when
+/// all are busy and closes it after one message (a busy dispatcher would open and close a
+/// connection, with its TLS handshake and login, for most messages; relays throttle that), and
+/// which cannot set `TCP_NODELAY`: lettre writes a message's body and its closing `.` in two
+/// writes, and Nagle's algorithm holds the second until the server acknowledges the first,
+/// which a server delaying its ACK makes up to 40 ms per message.
+struct Pool {
+    idle: Mutex<Vec<IdleConnection>>,
+    permits: tokio::sync::Semaphore,
+    tls: Option<TlsParameters>,
+}
+
+struct IdleConnection {
+    connection: AsyncSmtpConnection,
+    since: Instant,
+}
+
+/// A connection idle for longer is closed rather than used: servers drop idle clients after a
+/// few minutes (RFC 5321 4.5.3.2.7 asks for at least 5).
+const IDLE_LIMIT: Duration = Duration::from_secs(60);
+
+impl Pool {
+    fn take_idle(&self) -> Option<AsyncSmtpConnection> {
+        let mut idle = self.idle.lock().expect("the idle list is never poisoned");
+        while let Some(c) = idle.pop() {
+            if c.since.elapsed() < IDLE_LIMIT {
+                return Some(c.connection);
+            }
+        }
+        None
+    }
+
+    fn give_back(&self, connection: AsyncSmtpConnection) {
+        self.idle
+            .lock()
+            .expect("the idle list is never poisoned")
+            .push(IdleConnection {
+                connection,
+                since: Instant::now(),
+            });
+    }
+}
 
 /// A tenant's e-mail secrets.
 #[derive(Default)]
@@ -143,7 +187,7 @@ pub struct EmailSender {
     roots: Vec<Certificate>,
     /// The gateway's own DKIM signature (`[email.dkim]`).
     gateway_dkim: Option<DkimConfig>,
-    pools: Mutex<HashMap<Server, SmtpTransport>>,
+    pools: Mutex<HashMap<Server, Arc<Pool>>>,
 }
 
 /// Pools kept at most; beyond, the idle ones are dropped and made again on use.
@@ -347,7 +391,7 @@ impl EmailSender {
         Ok(Some((server, password)))
     }
 
-    fn pool(&self, server: &Server, password: Option<&str>) -> Result<SmtpTransport, SendError> {
+    fn pool(&self, server: &Server) -> Result<Arc<Pool>, SendError> {
         let mut pools = self.pools.lock().expect("the pool map is never poisoned");
         if let Some(pool) = pools.get(server) {
             return Ok(pool.clone());
@@ -356,35 +400,112 @@ impl EmailSender {
             pools.clear();
         }
         let tls = match server.tls {
-            SmtpTls::None => Tls::None,
-            wanted => {
+            SmtpTls::None => None,
+            _ => {
                 let mut params = TlsParameters::builder(server.host.clone());
                 for root in &self.roots {
                     params = params.add_root_certificate(root.clone());
                 }
-                let params = params.build_rustls().map_err(|e| {
+                Some(params.build_rustls().map_err(|e| {
                     SendError::permanent(None, format!("the SMTP TLS settings: {e}"))
-                })?;
-                if wanted == SmtpTls::Implicit {
-                    Tls::Wrapper(params)
-                } else {
-                    Tls::Required(params)
-                }
+                })?)
             }
         };
-        let mut builder = SmtpTransport::builder_dangerous(server.ip.to_string())
-            .port(server.port)
-            .tls(tls)
-            .timeout(Some(Duration::from_millis(self.cfg.timeout_ms)))
-            .pool_config(PoolConfig::new().max_size(self.cfg.pool_size.max(1)));
-        if let (Some(user), Some(password)) = (&server.username, password) {
-            builder = builder
-                .credentials(Credentials::new(user.clone(), password.to_owned()))
-                .authentication(vec![Mechanism::Plain, Mechanism::Login]);
-        }
-        let pool = builder.build();
+        let pool = Arc::new(Pool {
+            idle: Mutex::new(Vec::new()),
+            permits: tokio::sync::Semaphore::new(self.cfg.pool_size.max(1) as usize),
+            tls,
+        });
         pools.insert(server.clone(), pool.clone());
         Ok(pool)
+    }
+
+    /// Hands `message` to the server on one of its pooled connections: a connection that has
+    /// waited is tried first, and if the server has closed it meanwhile, a new one once.
+    async fn send_smtp(
+        &self,
+        server: &Server,
+        password: Option<&str>,
+        message: &Message,
+    ) -> Result<(), SendError> {
+        let pool = self.pool(server)?;
+        let _permit = pool
+            .permits
+            .acquire()
+            .await
+            .expect("the permits are never closed");
+        let timeout = Duration::from_millis(self.cfg.timeout_ms);
+        let body = message.formatted();
+        let mut reused = pool.take_idle();
+        loop {
+            let was_reused = reused.is_some();
+            let mut connection = match reused.take() {
+                Some(c) => c,
+                None => tokio::time::timeout(timeout, self.connect(server, &pool, password))
+                    .await
+                    .map_err(|_| SendError::transient("the SMTP server could not be reached"))??,
+            };
+            let sent =
+                tokio::time::timeout(timeout, connection.send(message.envelope(), &body)).await;
+            match sent {
+                Ok(Ok(_)) => {
+                    pool.give_back(connection);
+                    return Ok(());
+                }
+                // Closed by the server while idle: no reply code, nothing was accepted.
+                Ok(Err(e)) if was_reused && e.status().is_none() => continue,
+                // lettre has closed the connection after any failure.
+                Ok(Err(e)) => return Err(refused(e)),
+                Err(_) => return Err(SendError::transient("the SMTP server did not answer")),
+            }
+        }
+    }
+
+    /// A new connection to the checked address: greeting, EHLO, STARTTLS or implicit TLS as
+    /// the server's settings say, and the login.
+    async fn connect(
+        &self,
+        server: &Server,
+        pool: &Pool,
+        password: Option<&str>,
+    ) -> Result<AsyncSmtpConnection, SendError> {
+        let address = std::net::SocketAddr::new(server.ip, server.port);
+        let hello = ClientId::default();
+        let mut connection = match (server.tls, &pool.tls) {
+            (SmtpTls::Implicit, Some(tls)) => {
+                AsyncSmtpConnection::connect_tokio1(address, None, &hello, Some(tls.clone()), None)
+                    .await
+                    .map_err(refused)?
+            }
+            (_, tls) => {
+                let tcp = tokio::net::TcpStream::connect(address)
+                    .await
+                    .map_err(|_| SendError::transient("the SMTP server could not be reached"))?;
+                let _ = tcp.set_nodelay(true);
+                let mut connection =
+                    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello)
+                        .await
+                        .map_err(refused)?;
+                if let Some(tls) = tls {
+                    // Required: a server that does not offer STARTTLS is refused.
+                    connection
+                        .starttls(tls.clone(), &hello)
+                        .await
+                        .map_err(refused)?;
+                }
+                connection
+            }
+        };
+        if let (Some(user), Some(password)) = (&server.username, password) {
+            connection
+                .auth(
+                    &[Mechanism::Plain, Mechanism::Login],
+                    &Credentials::new(user.clone(), password.to_owned()),
+                )
+                .await
+                .map_err(refused)?;
+        }
+        Ok(connection)
     }
 }
 
@@ -438,10 +559,7 @@ impl Sender for EmailSender {
                     .await
                     .map_err(|e| SendError::transient(format!("writing the e-mail: {e}")))?;
             }
-            Some((server, password)) => {
-                let pool = self.pool(&server, password)?;
-                pool.send(message).await.map_err(refused)?;
-            }
+            Some((server, password)) => self.send_smtp(&server, password, &message).await?,
         }
         Ok(Receipt {
             provider_ref: message_id,

@@ -33,6 +33,7 @@ pub struct SmtpServer {
     /// The test CA's certificate (PEM): the gateway's `email.ca_file`.
     pub ca_pem: String,
     mail: Arc<Mutex<Vec<ReceivedMail>>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SmtpServer {
@@ -42,19 +43,37 @@ impl SmtpServer {
         let port = listener.local_addr().unwrap().port();
         let mail = Arc::new(Mutex::new(Vec::new()));
         let kept = mail.clone();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = connections.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
+                accepted.fetch_add(1, Ordering::Relaxed);
                 let (config, kept) = (config.clone(), kept.clone());
                 std::thread::spawn(move || {
                     let _ = serve(stream, config, kept);
                 });
             }
         });
-        SmtpServer { port, ca_pem, mail }
+        SmtpServer {
+            port,
+            ca_pem,
+            mail,
+            connections,
+        }
+    }
+
+    /// How many connections it has accepted (a pooled client keeps a few open).
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
     }
 
     pub fn received(&self) -> Vec<ReceivedMail> {
         self.mail.lock().unwrap().clone()
+    }
+
+    /// How many messages it has taken.
+    pub fn count(&self) -> usize {
+        self.mail.lock().unwrap().len()
     }
 
     /// Waits up to `timeout` for `n` messages.
@@ -182,6 +201,8 @@ fn serve(
     kept: Arc<Mutex<Vec<ReceivedMail>>>,
 ) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    // Replies are small writes: without this, Nagle and delayed ACKs hold each for ~40 ms.
+    stream.set_nodelay(true)?;
     let peer = stream.peer_addr()?.ip();
     let tls = Arc::new(AtomicBool::new(false));
     let mut builder = SessionBuilder::new("smtp.test");
