@@ -28,8 +28,7 @@ mod smtp;
 mod support;
 
 use support::{
-    api_answer, configure, env_or, figures, spawn_bare, spawn_gateway_with, Figures, Payload,
-    Server, TempPostgres,
+    ceiling, configure, databases, env_or, figures, spawn_gateway_with, Figures, Payload, Server,
 };
 
 const SURVEY: &str = "bench-email-csat";
@@ -266,21 +265,12 @@ async fn run() {
     let clients = env_or("BENCH_CLIENTS", 64);
     let mails = env_or("BENCH_MAILS", 10_000);
 
-    let bare = spawn_bare();
-    let ceiling = figures(&bare, "/v1/feedback", 201, api_answer, clients, d).await;
-    bare.kill();
-    eprintln!("bare axum: {:.0}/s", ceiling.peak);
-
+    let ceiling = ceiling(clients, d).await;
     let dir = tempfile::tempdir().unwrap();
-    let sqlite_url = format!("sqlite://{}/email.db?mode=rwc", dir.path().display());
-    let mut runs = vec![run_on("SQLite", &sqlite_url, dir.path(), clients, d, mails).await];
-    match std::env::var("FEEDBACK_TEST_POSTGRES_URL") {
-        Ok(admin_url) => {
-            let database = TempPostgres::create(&admin_url).await;
-            runs.push(run_on("PostgreSQL", &database.url, dir.path(), clients, d, mails).await);
-            database.drop_now().await;
-        }
-        Err(_) => eprintln!("FEEDBACK_TEST_POSTGRES_URL is not set: PostgreSQL run skipped"),
+    let mut runs = Vec::new();
+    for database in databases(dir.path(), "email.db").await {
+        runs.push(run_on(database.name, &database.url, dir.path(), clients, d, mails).await);
+        database.drop_now().await;
     }
 
     println!(

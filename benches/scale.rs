@@ -35,8 +35,8 @@ use uuid::Uuid;
 mod support;
 
 use support::{
-    api_answer, configure, env_or, figures, intercom_rating, spawn_bare, spawn_gateway_with,
-    twilio_sms, zendesk_solved, Figures, Payload, Server, TempPostgres, INTERCOM_SECRET,
+    api_answer, ceiling, configure, databases, env_or, figures, intercom_rating,
+    spawn_gateway_with, twilio_sms, zendesk_solved, Figures, Payload, Server, INTERCOM_SECRET,
     TWILIO_AUTH_TOKEN, ZENDESK_SECRET,
 };
 
@@ -546,21 +546,12 @@ async fn run() {
     let clients = env_or("BENCH_CLIENTS", 64);
     let rows = env_or("BENCH_ROWS", 1_000_000);
 
-    let bare = spawn_bare();
-    let ceiling = figures(&bare, "/v1/feedback", 201, api_answer, clients, d).await;
-    bare.kill();
-    eprintln!("bare axum: {:.0}/s", ceiling.peak);
-
+    let ceiling = ceiling(clients, d).await;
     let dir = tempfile::tempdir().unwrap();
-    let sqlite_url = format!("sqlite://{}/scale.db?mode=rwc", dir.path().display());
-    let mut runs = vec![run_on("SQLite", &sqlite_url, dir.path(), clients, d, rows).await];
-    match std::env::var("FEEDBACK_TEST_POSTGRES_URL") {
-        Ok(admin_url) => {
-            let database = TempPostgres::create(&admin_url).await;
-            runs.push(run_on("PostgreSQL", &database.url, dir.path(), clients, d, rows).await);
-            database.drop_now().await;
-        }
-        Err(_) => eprintln!("FEEDBACK_TEST_POSTGRES_URL is not set: PostgreSQL run skipped"),
+    let mut runs = Vec::new();
+    for database in databases(dir.path(), "scale.db").await {
+        runs.push(run_on(database.name, &database.url, dir.path(), clients, d, rows).await);
+        database.drop_now().await;
     }
 
     println!(

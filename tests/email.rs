@@ -52,6 +52,17 @@ async fn put_email_survey_sent_after(server: &TestServer, key: &str, delay_minut
     assert!(status.is_success(), "{body}");
 }
 
+/// `PUT /v1/channels/email`.
+async fn put_email_settings(
+    server: &TestServer,
+    key: &str,
+    settings: Value,
+) -> (StatusCode, Value) {
+    server
+        .send(Method::PUT, "/v1/channels/email", Some(key), Some(settings))
+        .await
+}
+
 /// The tenant's e-mail settings: the test's SMTP server, with the inbound hooks' secrets when
 /// `inbound`.
 async fn configure_smtp(server: &TestServer, key: &str, smtp: &SmtpServer, inbound: bool) -> Value {
@@ -65,9 +76,7 @@ async fn configure_smtp(server: &TestServer, key: &str, smtp: &SmtpServer, inbou
         settings["inbound"] = json!({"mailgun_signing_key": MAILGUN_KEY,
             "basic_auth": {"username": INBOUND_USER, "password": INBOUND_PASSWORD}});
     }
-    let (status, body) = server
-        .send(Method::PUT, "/v1/channels/email", Some(key), Some(settings))
-        .await;
+    let (status, body) = put_email_settings(server, key, settings).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
@@ -402,15 +411,13 @@ async fn refused_addresses_and_private_servers_settle_the_invitation(backend: Ba
     .await;
     let key = server.tenant("acme").await;
     // Plain-text SMTP cannot reach any server such a gateway calls: refused at once.
-    let (status, problem) = server
-        .send(
-            Method::PUT,
-            "/v1/channels/email",
-            Some(&key),
-            Some(json!({"from": "support@acme.example",
-                        "smtp": {"host": "smtp.acme.example", "tls": "none"}})),
-        )
-        .await;
+    let (status, problem) = put_email_settings(
+        &server,
+        &key,
+        json!({"from": "support@acme.example",
+                        "smtp": {"host": "smtp.acme.example", "tls": "none"}}),
+    )
+    .await;
     assert_problem(status, &problem, 422, "validation-failed");
     assert_eq!(problem["errors"][0]["field"], "smtp.tls", "{problem}");
     configure_smtp(&server, &key, &smtp, false).await;
@@ -459,14 +466,9 @@ async fn without_an_smtp_server_the_email_is_written_to_a_file(backend: Backend)
 async fn email_settings_are_checked_and_keep_the_password(backend: Backend) {
     let server = TestServer::start(backend).await;
     let key = server.tenant("acme").await;
-    let (status, problem) = server
-        .send(
-            Method::PUT,
-            "/v1/channels/email",
-            Some(&key),
-            Some(json!({"from": "Acme <not an address>", "smtp": {"host": "smtp.acme.example", "username": "u"}})),
-        )
-        .await;
+    let invalid = json!({"from": "Acme <not an address>",
+                         "smtp": {"host": "smtp.acme.example", "username": "u"}});
+    let (status, problem) = put_email_settings(&server, &key, invalid).await;
     assert_problem(status, &problem, 422, "validation-failed");
     let fields: Vec<&str> = problem["errors"]
         .as_array()
@@ -964,18 +966,16 @@ async fn replies_arrive_through_every_inbound_provider(backend: Backend) {
 async fn bounces_and_complaints_invalidate_addresses_and_opt_out(backend: Backend) {
     let server = TestServer::start(backend).await;
     let key = server.tenant("acme").await;
-    let (status, body) = server
-        .send(
-            Method::PUT,
-            "/v1/channels/email",
-            Some(&key),
-            Some(json!({
-                "from": "Acme Support <support@acme.example>",
-                "inbound": {"mailgun_signing_key": MAILGUN_KEY,
-                            "basic_auth": {"username": INBOUND_USER, "password": INBOUND_PASSWORD}}
-            })),
-        )
-        .await;
+    let (status, body) = put_email_settings(
+        &server,
+        &key,
+        json!({
+            "from": "Acme Support <support@acme.example>",
+            "inbound": {"mailgun_signing_key": MAILGUN_KEY,
+                        "basic_auth": {"username": INBOUND_USER, "password": INBOUND_PASSWORD}}
+        }),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // Sent in an hour: the invitations stay scheduled (the dispatcher does not take them), so
     // the complaint's cancellation is what the test sees.
@@ -1104,27 +1104,14 @@ async fn sendgrid_signed_events_invalidate_addresses_and_opt_out(backend: Backen
     };
 
     // Without a verification key the hook takes no events.
-    let (status, body) = server
-        .send(
-            Method::PUT,
-            "/v1/channels/email",
-            Some(&key),
-            Some(json!({"from": "support@acme.example"})),
-        )
-        .await;
+    let (status, body) =
+        put_email_settings(&server, &key, json!({"from": "support@acme.example"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, problem) = post(SDK_PAYLOAD.into(), None).await;
     assert_problem(status, &problem, 404, "not-found");
 
     // The SDK's vector is genuine, but signed in 2020: a replay.
-    let (status, body) = server
-        .send(
-            Method::PUT,
-            "/v1/channels/email",
-            Some(&key),
-            Some(configure(SDK_KEY.into())),
-        )
-        .await;
+    let (status, body) = put_email_settings(&server, &key, configure(SDK_KEY.into())).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         body["settings"]["sendgrid_verification_key"], SDK_KEY,
@@ -1140,24 +1127,11 @@ async fn sendgrid_signed_events_invalidate_addresses_and_opt_out(backend: Backen
         problem["detail"].as_str().unwrap().contains("too old"),
         "{problem}"
     );
-    let (status, problem) = server
-        .send(
-            Method::PUT,
-            "/v1/channels/email",
-            Some(&key),
-            Some(configure("c2VuZGdyaWQ=".into())),
-        )
-        .await;
+    let (status, problem) =
+        put_email_settings(&server, &key, configure("c2VuZGdyaWQ=".into())).await;
     assert_problem(status, &problem, 422, "validation-failed");
 
-    let (status, body) = server
-        .send(
-            Method::PUT,
-            "/v1/channels/email",
-            Some(&key),
-            Some(configure(public)),
-        )
-        .await;
+    let (status, body) = put_email_settings(&server, &key, configure(public)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     put_email_survey_sent_after(&server, &key, 60).await;
     let bounced = trigger(&server, &key, "kunde-a@example.dk").await;
@@ -1293,27 +1267,13 @@ async fn survey_emails_are_dkim_signed_over_the_unsubscribe_headers(backend: Bac
                      "private_key": private_key}
         })
     };
-    let (status, problem) = server
-        .send(
-            Method::PUT,
-            "/v1/channels/email",
-            Some(&key),
-            Some(settings("not a key")),
-        )
-        .await;
+    let (status, problem) = put_email_settings(&server, &key, settings("not a key")).await;
     assert_problem(status, &problem, 422, "validation-failed");
     assert_eq!(
         problem["errors"][0]["field"], "dkim.private_key",
         "{problem}"
     );
-    let (status, shown) = server
-        .send(
-            Method::PUT,
-            "/v1/channels/email",
-            Some(&key),
-            Some(settings(&b64.encode(seed))),
-        )
-        .await;
+    let (status, shown) = put_email_settings(&server, &key, settings(&b64.encode(seed))).await;
     assert_eq!(status, StatusCode::OK, "{shown}");
     assert!(!shown.to_string().contains(&b64.encode(seed)));
 
@@ -1332,14 +1292,12 @@ async fn survey_emails_are_dkim_signed_over_the_unsubscribe_headers(backend: Bac
 
     // A tenant with no server and no key of its own: the gateway's signature.
     let beta = server.tenant("beta").await;
-    let (status, body) = server
-        .send(
-            Method::PUT,
-            "/v1/channels/email",
-            Some(&beta),
-            Some(json!({"from": "Beta Kundeservice <kontakt@beta.example>"})),
-        )
-        .await;
+    let (status, body) = put_email_settings(
+        &server,
+        &beta,
+        json!({"from": "Beta Kundeservice <kontakt@beta.example>"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     put_email_survey(&server, &beta).await;
     let inv = trigger(&server, &beta, "kunde@example.dk").await;

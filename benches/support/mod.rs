@@ -457,6 +457,52 @@ pub fn twilio_sms(
     }
 }
 
+/// The bare axum ceiling of this run: its peak, and its latency at half the peak.
+pub async fn ceiling(clients: u64, duration: Duration) -> Figures {
+    let bare = spawn_bare();
+    let ceiling = figures(&bare, "/v1/feedback", 201, api_answer, clients, duration).await;
+    bare.kill();
+    eprintln!("bare axum: {:.0}/s", ceiling.peak);
+    ceiling
+}
+
+/// A database a benchmark runs on.
+pub struct BenchDatabase {
+    pub name: &'static str,
+    pub url: String,
+    postgres: Option<TempPostgres>,
+}
+
+impl BenchDatabase {
+    pub async fn drop_now(self) {
+        if let Some(postgres) = self.postgres {
+            postgres.drop_now().await;
+        }
+    }
+}
+
+/// A SQLite file `file` in `dir`, and a PostgreSQL database of its own when
+/// FEEDBACK_TEST_POSTGRES_URL is set.
+pub async fn databases(dir: &std::path::Path, file: &str) -> Vec<BenchDatabase> {
+    let mut all = vec![BenchDatabase {
+        name: "SQLite",
+        url: format!("sqlite://{}/{file}?mode=rwc", dir.display()),
+        postgres: None,
+    }];
+    match std::env::var("FEEDBACK_TEST_POSTGRES_URL") {
+        Ok(admin_url) => {
+            let postgres = TempPostgres::create(&admin_url).await;
+            all.push(BenchDatabase {
+                name: "PostgreSQL",
+                url: postgres.url.clone(),
+                postgres: Some(postgres),
+            });
+        }
+        Err(_) => eprintln!("FEEDBACK_TEST_POSTGRES_URL is not set: PostgreSQL run skipped"),
+    }
+    all
+}
+
 /// A database of its own on the PostgreSQL server at `admin_url`, dropped by [`Self::drop_now`].
 pub struct TempPostgres {
     admin_url: String,
