@@ -31,6 +31,9 @@ pub struct Config {
     pub outbound: OutboundConfig,
     pub providers: ProvidersConfig,
     pub email: EmailConfig,
+    /// Forwarding sinks the operator runs beside the built-in scoring store (`[[sinks]]`).
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
     pub demo: DemoConfig,
     pub log: LogConfig,
 }
@@ -148,6 +151,58 @@ pub struct EmailDkimConfig {
     pub private_key: String,
     /// a file that holds it.
     pub private_key_file: String,
+}
+
+/// A forwarding sink the operator configures: every tenant's events go to it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// The name its outbox rows and dead letters carry; stable across restarts.
+    pub name: String,
+    pub kind: SinkKind,
+    /// `nats://host:port`.
+    pub url: String,
+    /// A NATS credentials file (JWT and NKey seed). Empty: no credentials.
+    #[serde(default)]
+    pub credentials_file: String,
+    /// The JetStream stream, created if missing.
+    #[serde(default = "default_stream")]
+    pub stream: String,
+    /// Subjects are `{subject_prefix}.{tenant_slug}.{event_type}`.
+    #[serde(default = "default_subject_prefix")]
+    pub subject_prefix: String,
+    /// The event types sent; empty: all.
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    /// Comments, metadata, phone numbers and e-mail addresses in events; off: contact ids only.
+    #[serde(default)]
+    pub include_personal_data: bool,
+    /// How long the stream keeps a message, when the gateway creates it (days; 0: for ever).
+    #[serde(default)]
+    pub max_age_days: u64,
+    /// JetStream drops a message whose `Nats-Msg-Id` it saw within this window (seconds):
+    /// longer than the outbox's longest backoff, so that a redelivery after a lost
+    /// acknowledgement is dropped.
+    #[serde(default = "default_duplicate_window")]
+    pub duplicate_window_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    Nats,
+}
+
+fn default_stream() -> String {
+    "FEEDBACK".into()
+}
+
+fn default_subject_prefix() -> String {
+    "feedback".into()
+}
+
+fn default_duplicate_window() -> u64 {
+    900
 }
 
 /// Every call the gateway makes to a provider goes through one guarded client.
@@ -319,6 +374,44 @@ impl Config {
         if !(self.email.per_second > 0.0 && self.email.per_second.is_finite()) {
             return invalid("email.per_second", "a number of messages above 0".into());
         }
+        let mut names = std::collections::HashSet::new();
+        for (i, sink) in self.sinks.iter().enumerate() {
+            let name_ok = !sink.name.is_empty()
+                && sink.name.len() <= 64
+                && sink
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !name_ok || sink.name == crate::forward::scoring::ScoringStore::NAME {
+                return invalid(
+                    &format!("sinks[{i}].name"),
+                    "letters, digits, - and _, and not `scoring` (the built-in store)".into(),
+                );
+            }
+            if !names.insert(sink.name.as_str()) {
+                return invalid(
+                    &format!("sinks[{i}].name"),
+                    format!("`{}` names two sinks", sink.name),
+                );
+            }
+            let token = |s: &str| {
+                !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            };
+            if !token(&sink.stream) {
+                return invalid(
+                    &format!("sinks[{i}].stream"),
+                    "letters, digits, - and _".into(),
+                );
+            }
+            if !sink.subject_prefix.split('.').all(token) {
+                return invalid(
+                    &format!("sinks[{i}].subject_prefix"),
+                    "dot-separated tokens of letters, digits, - and _".into(),
+                );
+            }
+        }
         if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
             return invalid(
                 "admin_token",
@@ -457,6 +550,45 @@ mod tests {
             assert_eq!(c.listen, "0.0.0.0:9999");
             assert_eq!(c.database_url, "postgres://u@h/db");
             assert_eq!(c.http.body_limit_bytes, 2048);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sinks_come_from_a_configuration_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "sinks.toml",
+                "[[sinks]]\nname = \"stream\"\nkind = \"nats\"\nurl = \"nats://127.0.0.1:4222\"\n",
+            )?;
+            let c = Config::load(Some(Path::new("sinks.toml"))).unwrap();
+            let sink = &c.sinks[0];
+            assert_eq!(
+                (sink.kind, sink.url.as_str()),
+                (SinkKind::Nats, "nats://127.0.0.1:4222")
+            );
+            assert_eq!(
+                (sink.stream.as_str(), sink.subject_prefix.as_str()),
+                ("FEEDBACK", "feedback")
+            );
+            assert!(!sink.include_personal_data);
+            for (bad, key) in [
+                ("name = \"scoring\"", "sinks[0].name"),
+                ("name = \"a\"\nstream = \"with space\"", "sinks[0].stream"),
+                (
+                    "name = \"a\"\nsubject_prefix = \"a..b\"",
+                    "sinks[0].subject_prefix",
+                ),
+            ] {
+                jail.create_file(
+                    "bad.toml",
+                    &format!("[[sinks]]\nkind = \"nats\"\nurl = \"nats://h\"\n{bad}\n"),
+                )?;
+                match Config::load(Some(Path::new("bad.toml"))) {
+                    Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key),
+                    other => panic!("{bad}: {other:?}"),
+                }
+            }
             Ok(())
         });
     }

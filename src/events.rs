@@ -23,3 +23,37 @@ pub struct Event {
     pub created_at: DateTime<Utc>,
     pub data: serde_json::Value,
 }
+
+/// The version of the event schema that forwarding sinks receive (`docs/events/v1/`). A change
+/// that removes or retypes a field is a new version; new optional fields are not.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Fields of an event's `data` that hold personal data: sent only to sinks configured with
+/// `include_personal_data`. A feedback record's comment is the customer's own words, and its
+/// metadata can carry what a platform knew of them.
+const PERSONAL_FIELDS: &[&str] = &["comment", "metadata", "phone", "email", "address"];
+
+impl Event {
+    /// The event as forwarding sinks receive it, per the versioned schema: `id` (the
+    /// de-duplication key), `type`, `version`, `tenant_id`, `occurred_at`, `data`. Without
+    /// `include_personal_data`, the personal fields of `data` are left out (the contact stays
+    /// known by its id).
+    pub fn public(&self, include_personal_data: bool) -> serde_json::Value {
+        let mut data = self.data.clone();
+        if !include_personal_data {
+            if let Some(fields) = data.as_object_mut() {
+                for field in PERSONAL_FIELDS {
+                    fields.remove(*field);
+                }
+            }
+        }
+        serde_json::json!({
+            "id": self.id,
+            "type": self.event_type,
+            "version": SCHEMA_VERSION,
+            "tenant_id": self.tenant_id,
+            "occurred_at": self.created_at,
+            "data": data,
+        })
+    }
+}

@@ -74,6 +74,14 @@ impl App {
             .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
         let wake = Arc::new(Notify::new());
         let mut sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(ScoringStore::new(db.clone()))];
+        for sink in &config.sinks {
+            match sink.kind {
+                config::SinkKind::Nats => sinks.push(Arc::new(forward::nats::NatsSink::new(
+                    sink.clone(),
+                    db.clone(),
+                ))),
+            }
+        }
         sinks.extend(extensions.sinks);
         let relay = Relay::new(db.clone(), sinks, config.outbox.clone(), wake.clone());
         let writers = if db.backend() == sea_orm::DbBackend::Sqlite {

@@ -1,5 +1,6 @@
 //! Forwarding: the outbox relay hands each queued event to its sink, at least once.
 
+pub mod nats;
 pub mod relay;
 pub mod scoring;
 
