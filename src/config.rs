@@ -382,7 +382,8 @@ impl Config {
                     .name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if !name_ok || sink.name == crate::forward::scoring::ScoringStore::NAME {
+            // `scoring` is the built-in store's outbox name (forward::scoring).
+            if !name_ok || sink.name == "scoring" {
                 return invalid(
                     &format!("sinks[{i}].name"),
                     "letters, digits, - and _, and not `scoring` (the built-in store)".into(),
