@@ -3,6 +3,7 @@
 pub mod nats;
 pub mod relay;
 pub mod scoring;
+pub mod webhook;
 
 use async_trait::async_trait;
 use sea_orm::{DatabaseTransaction, DbErr};
