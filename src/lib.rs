@@ -99,7 +99,7 @@ impl App {
         });
         let ingest = Ingest::start(
             db.clone(),
-            relay.sink_names().into(),
+            relay.routes().into(),
             scheduler.clone(),
             wake,
             writers,

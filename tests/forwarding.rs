@@ -43,6 +43,7 @@ fn documented_examples_match_their_schemas() {
 on_both_backends!(
     events_reach_the_stream_once_in_the_versioned_schema,
     an_unreachable_nats_server_delays_events_and_loses_none,
+    a_sink_is_queued_only_the_event_types_it_takes,
 );
 
 fn nats_url() -> String {
@@ -287,6 +288,27 @@ async fn an_unreachable_nats_server_delays_events_and_loses_none(backend: Backen
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].2["data"]["score"], 5);
     assert_valid(&got[0].2);
+    delete_stream(&nats_url(), &cfg.stream).await;
+    server.stop().await;
+}
+
+async fn a_sink_is_queued_only_the_event_types_it_takes(backend: Backend) {
+    let mut cfg = sink_config(&nats_url(), false);
+    cfg.event_types = vec!["feedback.updated".into()];
+    let sink_cfg = cfg.clone();
+    let server = TestServer::start_with(backend, |c| c.sinks = vec![sink_cfg], vec![]).await;
+    let key = server.tenant("acme").await;
+    server
+        .feedback(
+            &key,
+            json!({"metric": "nps", "score": 10, "channel": "api"}),
+        )
+        .await;
+    // The scoring store's row only: no write for a sink that does not take the type.
+    let queued = |sink: &str| format!("SELECT COUNT(*) AS n FROM outbox WHERE sink = '{sink}'");
+    assert_eq!(server.count_where(&queued("scoring")).await, 1);
+    assert_eq!(server.count_where(&queued("stream")).await, 0);
+    server.settle().await;
     delete_stream(&nats_url(), &cfg.stream).await;
     server.stop().await;
 }

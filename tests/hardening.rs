@@ -73,7 +73,7 @@ async fn a_poisoned_answer_fails_only_itself(backend: Backend) {
     });
     let ingest = Ingest::start(
         server.db.clone(),
-        Arc::from(relay.sink_names()),
+        Arc::from(relay.routes()),
         scheduler,
         Arc::new(tokio::sync::Notify::new()),
         1,

@@ -199,9 +199,16 @@ async fn a_crashed_workers_rows_return_after_the_lease(backend: Backend) {
             created_at: feedback_gateway::store::now(),
             data: json!({}),
         };
-        feedback_gateway::store::batch::enqueue(&server.db.write, &[event], &["recording"])
-            .await
-            .unwrap();
+        feedback_gateway::store::batch::enqueue(
+            &server.db.write,
+            &[event],
+            &[feedback_gateway::store::batch::Route {
+                sink: "recording",
+                types: None,
+            }],
+        )
+        .await
+        .unwrap();
         claimed = outbox::claim(
             &server.db,
             "crashed-worker",

@@ -42,6 +42,13 @@ impl SinkError {
 pub trait Sink: Send + Sync {
     /// The name outbox rows carry; stable across releases.
     fn name(&self) -> &'static str;
+
+    /// The event types this sink takes; `None`: all. Events of other types are not queued
+    /// for it at all.
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
     async fn deliver(&self, event: &Event) -> Result<(), SinkError>;
 
     /// Delivers several events, answering for each in order. Sinks that can take a batch in

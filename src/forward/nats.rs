@@ -25,6 +25,8 @@ const NATS_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct NatsSink {
     /// Leaked once at start: outbox rows name their sink with a `&'static str`.
     name: &'static str,
+    /// `event_types` of the configuration, leaked likewise; `None` when it names none.
+    types: Option<&'static [&'static str]>,
     cfg: SinkConfig,
     db: Db,
     /// Connected, and the stream made sure of, on the first delivery: a gateway starts while
@@ -37,6 +39,14 @@ impl NatsSink {
     pub fn new(cfg: SinkConfig, db: Db) -> NatsSink {
         NatsSink {
             name: Box::leak(cfg.name.clone().into_boxed_str()),
+            types: (!cfg.event_types.is_empty()).then(|| {
+                let types: Vec<&'static str> = cfg
+                    .event_types
+                    .iter()
+                    .map(|t| &*Box::leak(t.clone().into_boxed_str()))
+                    .collect();
+                &*Box::leak(types.into_boxed_slice())
+            }),
             cfg,
             db,
             jetstream: OnceCell::new(),
@@ -95,8 +105,11 @@ impl NatsSink {
         Ok(slug)
     }
 
+    /// Rows of other types are not queued for this sink; one queued before its configuration
+    /// changed is acknowledged without sending.
     fn wants(&self, event: &Event) -> bool {
-        self.cfg.event_types.is_empty() || self.cfg.event_types.contains(&event.event_type)
+        self.types
+            .is_none_or(|types| types.contains(&event.event_type.as_str()))
     }
 }
 
@@ -104,6 +117,10 @@ impl NatsSink {
 impl Sink for NatsSink {
     fn name(&self) -> &'static str {
         self.name
+    }
+
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        self.types
     }
 
     async fn deliver(&self, event: &Event) -> Result<(), SinkError> {

@@ -16,6 +16,7 @@ use super::{DatabaseSink, Sink, SinkError};
 use crate::config::OutboxConfig;
 use crate::events::Event;
 use crate::retry::backoff;
+use crate::store::batch::Route;
 use crate::store::outbox::{self, Claimed, Holder};
 use crate::store::Db;
 
@@ -50,10 +51,18 @@ impl Relay {
         }
     }
 
-    pub fn sink_names(&self) -> Vec<&'static str> {
-        let mut names: Vec<_> = self.sinks.keys().copied().collect();
-        names.sort_unstable();
-        names
+    /// Where ingest queues events: each sink with the event types it takes.
+    pub fn routes(&self) -> Vec<Route> {
+        let mut routes: Vec<Route> = self
+            .sinks
+            .values()
+            .map(|s| Route {
+                sink: s.name(),
+                types: s.event_types(),
+            })
+            .collect();
+        routes.sort_unstable_by_key(|r| r.sink);
+        routes
     }
 
     /// One round: each sink that writes into the gateway's own database takes its due rows,

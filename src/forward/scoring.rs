@@ -30,6 +30,11 @@ impl Sink for ScoringStore {
         Self::NAME
     }
 
+    /// Score facts come from answers only.
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[FEEDBACK_CREATED, FEEDBACK_UPDATED])
+    }
+
     async fn deliver(&self, event: &Event) -> Result<(), SinkError> {
         self.deliver_batch(std::slice::from_ref(event))
             .await

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::events::Event;
 use crate::policy::schedule::Scheduler;
-use crate::store::batch::{self, Owned, RawRow};
+use crate::store::batch::{self, Owned, RawRow, Route};
 use crate::store::feedback as rows;
 use crate::store::group::{GroupCommit, SetCommit};
 use crate::store::tenants::{hex, Tenant};
@@ -125,7 +125,7 @@ enum Written {
 #[derive(Clone)]
 pub struct Ingest {
     db: Db,
-    sinks: Arc<[&'static str]>,
+    sinks: Arc<[Route]>,
     writer: mpsc::Sender<Job>,
     /// Group commit for delivery reports, one after the other in a group's transaction.
     group: GroupCommit,
@@ -141,7 +141,7 @@ impl Ingest {
     /// when the last clone of this handle is dropped.
     pub fn start(
         db: Db,
-        sinks: Arc<[&'static str]>,
+        sinks: Arc<[Route]>,
         scheduler: Arc<Scheduler>,
         relay_wake: Arc<Notify>,
         writers: usize,
@@ -294,7 +294,7 @@ impl Ingest {
 /// A transaction that fails for a reason other than an unreachable database was failed by one
 /// of its jobs (a value the database refuses); the batch is then written again one job per
 /// transaction, so that every good job is stored and only the bad one fails.
-async fn write_batch(db: &Db, sinks: &[&'static str], jobs: Vec<Job>) {
+async fn write_batch(db: &Db, sinks: &[Route], jobs: Vec<Job>) {
     let mut outcomes: Vec<Option<Result<Written, IngestError>>> =
         jobs.iter().map(|_| None).collect();
     if let Err(e) = write_transaction(db, sinks, &jobs, &mut outcomes).await {
@@ -343,7 +343,7 @@ fn fail_all(outcomes: &mut [Option<Result<Written, IngestError>>], e: &DbErr) {
 
 async fn write_transaction(
     db: &Db,
-    sinks: &[&'static str],
+    sinks: &[Route],
     jobs: &[Job],
     outcomes: &mut [Option<Result<Written, IngestError>>],
 ) -> Result<(), DbErr> {

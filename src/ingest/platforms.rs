@@ -24,6 +24,7 @@ use uuid::Uuid;
 use super::{Ingest, IngestError, OwnedReceived, Received};
 use crate::events::Event;
 use crate::policy::schedule::{ScheduleError, Scheduler, SendRequest, Trigger};
+use crate::store::batch::Route;
 use crate::store::group::{SetWork, WorkFuture};
 use crate::store::invitations::InvitationView;
 use crate::store::surveys::Survey;
@@ -234,7 +235,7 @@ impl Ingest {
 /// turn, then the surveys that all the group's closed tickets start, decided and written
 /// together by the scheduler, then the group's outbox events in one statement.
 pub(super) struct Deliveries {
-    pub sinks: Arc<[&'static str]>,
+    pub sinks: Arc<[Route]>,
     pub scheduler: Arc<Scheduler>,
 }
 

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::{Ingest, IngestError, OwnedReceived, Received};
 use crate::events::Event;
 use crate::lifecycle;
+use crate::store::batch::Route;
 use crate::store::entities::invitation;
 use crate::store::tenants::Tenant;
 use crate::store::{self, batch, invitations};
@@ -142,7 +143,7 @@ impl Ingest {
 /// the relay.
 pub(super) async fn apply_message(
     txn: &DatabaseTransaction,
-    sinks: &[&str],
+    sinks: &[Route],
     request: &ReplyRequest,
 ) -> Result<Applied, DbErr> {
     let ReplyRequest {
@@ -180,7 +181,7 @@ pub(super) type Applied = Option<(Replied, bool)>;
 /// answer read against what is stored.
 pub(super) async fn apply_known(
     txn: &DatabaseTransaction,
-    sinks: &[&str],
+    sinks: &[Route],
     request: &ReplyRequest,
     raw_id: Uuid,
     contact_id: Uuid,

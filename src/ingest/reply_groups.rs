@@ -31,13 +31,13 @@ use super::replies::{
 };
 use super::{feedback_event, sha256_hex, FEEDBACK_CREATED, FEEDBACK_UPDATED};
 use crate::lifecycle;
-use crate::store::batch::{self, RawRow};
+use crate::store::batch::{self, RawRow, Route};
 use crate::store::group::{SetWork, WorkFuture};
 use crate::store::{self, invitations};
 
 /// Replies, applied a group at a time.
 pub(super) struct Replies {
-    pub sinks: Arc<[&'static str]>,
+    pub sinks: Arc<[Route]>,
 }
 
 impl SetWork for Replies {
@@ -65,7 +65,7 @@ impl SetWork for Replies {
 /// Applies the group in one transaction; each reply's result in order.
 async fn together(
     txn: &DatabaseTransaction,
-    sinks: &[&str],
+    sinks: &[Route],
     requests: &[&ReplyRequest],
 ) -> Result<Vec<Applied>, DbErr> {
     let now = store::now();

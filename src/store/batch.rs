@@ -275,11 +275,25 @@ pub async fn insert_feedback<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Queues each event once per sink.
+/// Where events are queued: a sink, and the event types it takes (`None`: all). A sink that
+/// does not take a type gets no outbox row for it, so it costs no write.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub sink: &'static str,
+    pub types: Option<&'static [&'static str]>,
+}
+
+impl Route {
+    pub fn takes(&self, event_type: &str) -> bool {
+        self.types.is_none_or(|types| types.contains(&event_type))
+    }
+}
+
+/// Queues each event once per sink that takes its type.
 pub async fn enqueue<C: ConnectionTrait>(
     conn: &C,
     events: &[Event],
-    sinks: &[&str],
+    sinks: &[Route],
 ) -> Result<(), DbErr> {
     let columns = [
         "tenant_id",
@@ -295,12 +309,12 @@ pub async fn enqueue<C: ConnectionTrait>(
     let mut values = Vec::new();
     for event in events {
         let payload = serde_json::to_value(event).map_err(|e| DbErr::Json(e.to_string()))?;
-        for sink in sinks {
+        for route in sinks.iter().filter(|r| r.takes(&event.event_type)) {
             values.extend([
                 Value::from(event.tenant_id),
                 event.id.into(),
                 event.event_type.clone().into(),
-                (*sink).into(),
+                route.sink.into(),
                 event.aggregate_id.into(),
                 payload.clone().into(),
                 0i32.into(),
