@@ -11,6 +11,23 @@ pub const FEEDBACK_CREATED: &str = "feedback.created";
 /// A stored record changed (a rescored answer, a comment, a changed platform rating).
 pub const FEEDBACK_UPDATED: &str = "feedback.updated";
 
+/// An invitation was created to be sent.
+pub const SURVEY_SCHEDULED: &str = "survey.scheduled";
+/// A trigger was decided against: the invitation records the rule that stopped it.
+pub const SURVEY_SUPPRESSED: &str = "survey.suppressed";
+/// The provider took the message.
+pub const SURVEY_SENT: &str = "survey.sent";
+/// The provider reported the message delivered.
+pub const SURVEY_DELIVERED: &str = "survey.delivered";
+/// The message could not be sent or delivered.
+pub const SURVEY_FAILED: &str = "survey.failed";
+/// The reply window passed without an answer.
+pub const SURVEY_EXPIRED: &str = "survey.expired";
+/// A contact opted out of a channel (or of all).
+pub const CONTACT_OPTED_OUT: &str = "contact.opted_out";
+/// A contact opted in again.
+pub const CONTACT_OPTED_IN: &str = "contact.opted_in";
+
 /// An event as it travels to sinks. `id` is the de-duplication key for consumers: a redelivery
 /// carries the same id.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -90,6 +90,7 @@ impl App {
             config.ingest.postgres_writers
         };
         let scheduler = Arc::new(policy::schedule::Scheduler {
+            routes: relay.routes().into(),
             defaults: config.policy.clone(),
             tenant_time_zone: config
                 .tenant_defaults
@@ -97,6 +98,7 @@ impl App {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("tenant_defaults.time_zone: {e}"))?,
         });
+        db.set_routes(relay.routes().into());
         let ingest = Ingest::start(
             db.clone(),
             relay.routes().into(),

@@ -15,16 +15,65 @@
 //! or repeated call (a delivery report after the answer, a second worker after a lost lease)
 //! changes nothing instead of moving an invitation backwards. Transitions of a claimed
 //! invitation also require the dispatcher's claim. Every function answers whether the row moved.
+//!
+//! A transition that moved queues its event (`survey.scheduled`, `survey.suppressed`,
+//! `survey.sent`, `survey.delivered`, `survey.failed`, `survey.expired`) in the same
+//! transaction, for the sinks that take it; with none, nothing more is written.
 
 use channels::model::DeliveryState;
 use channels::vocabulary::InvitationStatus;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, Statement, TransactionTrait, Value};
+use serde_json::json;
 use uuid::Uuid;
 
+use crate::events::{
+    Event, SURVEY_DELIVERED, SURVEY_EXPIRED, SURVEY_FAILED, SURVEY_SCHEDULED, SURVEY_SENT,
+    SURVEY_SUPPRESSED,
+};
+use crate::store::batch::{self, Route};
 use crate::store::entities::invitation;
 use crate::store::invitations::{self, NewInvitation};
 use crate::store::{self, Db};
+
+/// Whether any sink takes `event_type`: if none does, no event is built.
+fn wanted(routes: &[Route], event_type: &str) -> bool {
+    routes.iter().any(|r| r.takes(event_type))
+}
+
+/// An invitation's event: the invitation as sinks know it (`address`, the phone number or
+/// e-mail address, is personal data), with `extra` fields of the transition on top.
+fn survey_event(
+    event_type: &'static str,
+    inv: &invitation::Model,
+    now: DateTime<Utc>,
+    extra: serde_json::Value,
+) -> Event {
+    let mut data = json!({
+        "invitation_id": inv.id,
+        "survey": inv.survey_key,
+        "contact_id": inv.contact_id,
+        "channel": inv.channel,
+        "metric": inv.metric,
+        "language": inv.language,
+        "ticket_ref": inv.ticket_ref,
+        "agent_ref": inv.agent_ref,
+        "team_ref": inv.team_ref,
+        "send_at": inv.send_at,
+        "expires_at": inv.expires_at,
+    });
+    if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
+        data.extend(extra);
+    }
+    Event {
+        id: channels::model::new_id(),
+        event_type: event_type.to_owned(),
+        tenant_id: inv.tenant_id,
+        aggregate_id: inv.id,
+        created_at: now,
+        data,
+    }
+}
 
 /// `UPDATE invitations SET {set}, updated_at = ? WHERE {condition}`, with the values of `set`
 /// first and those of `condition` after `updated_at`.
@@ -66,6 +115,7 @@ fn update_statement(
 /// Creates invitations: scheduled, or suppressed with the rule that stopped them.
 pub async fn create_all<C: ConnectionTrait>(
     conn: &C,
+    routes: &[Route],
     new: &[NewInvitation<'_>],
     now: DateTime<Utc>,
 ) -> Result<Vec<invitation::Model>, DbErr> {
@@ -73,7 +123,27 @@ pub async fn create_all<C: ConnectionTrait>(
         n.status,
         InvitationStatus::Scheduled | InvitationStatus::Suppressed
     )));
-    invitations::insert_all(conn, new, now).await
+    let rows = invitations::insert_all(conn, new, now).await?;
+    let events: Vec<Event> = rows
+        .iter()
+        .filter_map(|inv| {
+            if inv.status == InvitationStatus::Suppressed.as_str() {
+                wanted(routes, SURVEY_SUPPRESSED).then(|| {
+                    survey_event(
+                        SURVEY_SUPPRESSED,
+                        inv,
+                        now,
+                        json!({"rule": inv.reason, "detail": inv.detail}),
+                    )
+                })
+            } else {
+                wanted(routes, SURVEY_SCHEDULED)
+                    .then(|| survey_event(SURVEY_SCHEDULED, inv, now, json!({})))
+            }
+        })
+        .collect();
+    batch::enqueue(conn, &events, routes).await?;
+    Ok(rows)
 }
 
 /// The dispatcher's hold on a claimed invitation: transitions through it happen only while the
@@ -81,16 +151,19 @@ pub async fn create_all<C: ConnectionTrait>(
 pub struct Claim<'a> {
     pub db: &'a Db,
     pub worker: &'a str,
-    pub id: Uuid,
+    /// The invitation as claimed.
+    pub invitation: &'a invitation::Model,
 }
 
 impl Claim<'_> {
     /// Sets `columns` (and the status, when given) and releases the claim, if the claim still
-    /// holds and the invitation is still scheduled.
+    /// holds and the invitation is still scheduled; then queues `event` (its type and the
+    /// transition's fields), in the same transaction.
     async fn settle(
         &self,
         status: Option<InvitationStatus>,
         columns: &[(&str, Value)],
+        event: Option<(&'static str, serde_json::Value)>,
     ) -> Result<bool, DbErr> {
         let mut set: Vec<(&str, Value)> = columns.to_vec();
         if let Some(status) = status {
@@ -102,14 +175,19 @@ impl Claim<'_> {
             "id = ? AND locked_by = ? AND {}",
             invitations::status_in(&[InvitationStatus::Scheduled])
         );
-        let moved = update(
-            &self.db.write,
-            &set,
-            &condition,
-            vec![self.id.into(), self.worker.into()],
-        )
-        .await?;
-        Ok(moved == 1)
+        let values = vec![self.invitation.id.into(), self.worker.into()];
+        let routes = self.db.routes();
+        let Some((event_type, extra)) = event.filter(|(t, _)| wanted(routes, t)) else {
+            return Ok(update(&self.db.write, &set, &condition, values).await? == 1);
+        };
+        let txn = self.db.write.begin().await?;
+        let moved = update(&txn, &set, &condition, values).await? == 1;
+        if moved {
+            let event = survey_event(event_type, self.invitation, store::now(), extra);
+            batch::enqueue(&txn, &[event], routes).await?;
+        }
+        txn.commit().await?;
+        Ok(moved)
     }
 
     /// scheduled → sent: the provider took the message.
@@ -127,6 +205,11 @@ impl Claim<'_> {
                 ("attempts", sent.attempts.into()),
                 ("last_error", Value::String(None)),
             ],
+            Some((
+                SURVEY_SENT,
+                json!({"sent_at": sent.at, "expires_at": sent.expires_at,
+                       "provider_ref": sent.provider_ref, "address": sent.address}),
+            )),
         )
         .await
     }
@@ -147,7 +230,7 @@ impl Claim<'_> {
             columns.push(("attempts", attempts.into()));
             columns.push(("last_error", error.into()));
         }
-        self.settle(None, &columns).await
+        self.settle(None, &columns, None).await
     }
 
     /// scheduled → cancelled at send time (opted out, no address, contact erased, survey gone).
@@ -155,6 +238,7 @@ impl Claim<'_> {
         self.settle(
             Some(InvitationStatus::Cancelled),
             &[("reason", reason.into()), ("detail", detail.into())],
+            None,
         )
         .await
     }
@@ -164,6 +248,11 @@ impl Claim<'_> {
         self.settle(
             Some(InvitationStatus::Failed),
             &[("attempts", attempts.into()), ("last_error", error.into())],
+            Some((
+                SURVEY_FAILED,
+                json!({"reason": "refused", "error": channels::scrub::excerpt(error),
+                       "attempts": attempts}),
+            )),
         )
         .await
     }
@@ -263,27 +352,43 @@ fn open_ones(ids: &[Uuid]) -> (String, Vec<Value>) {
 /// says). The caller has checked that the report is newer than the recorded state.
 pub async fn record_delivery<C: ConnectionTrait>(
     conn: &C,
-    id: Uuid,
+    routes: &[Route],
+    inv: &invitation::Model,
     state: DeliveryState,
     error: Option<&str>,
 ) -> Result<bool, DbErr> {
+    let id = inv.id;
+    let now = store::now();
     let delivery = [("delivery_status", Value::from(state.as_str()))];
     if state.is_failure() {
+        let error = error.unwrap_or(state.as_str());
         let failed = [
             ("delivery_status", Value::from(state.as_str())),
             ("status", InvitationStatus::Failed.as_str().into()),
             ("reason", "undelivered".into()),
-            ("last_error", error.unwrap_or(state.as_str()).into()),
+            ("last_error", error.into()),
         ];
         let condition = format!(
             "id = ? AND {}",
             invitations::status_in(&[InvitationStatus::Sent])
         );
         if update(conn, &failed, &condition, vec![id.into()]).await? == 1 {
+            if wanted(routes, SURVEY_FAILED) {
+                let extra = json!({"reason": "undelivered", "delivery_status": state.as_str(),
+                                   "error": channels::scrub::excerpt(error)});
+                let event = survey_event(SURVEY_FAILED, inv, now, extra);
+                batch::enqueue(conn, &[event], routes).await?;
+            }
             return Ok(true);
         }
     }
-    Ok(update(conn, &delivery, "id = ?", vec![id.into()]).await? == 1)
+    let moved = update(conn, &delivery, "id = ?", vec![id.into()]).await? == 1;
+    if moved && state == DeliveryState::Delivered && wanted(routes, SURVEY_DELIVERED) {
+        let extra = json!({"delivery_status": state.as_str(), "delivered_at": now});
+        let event = survey_event(SURVEY_DELIVERED, inv, now, extra);
+        batch::enqueue(conn, &[event], routes).await?;
+    }
+    Ok(moved)
 }
 
 /// sent → expired for every invitation whose reply window has passed. Returns how many.
@@ -292,13 +397,28 @@ pub async fn expire_open(db: &Db, now: DateTime<Utc>) -> Result<u64, DbErr> {
         "{} AND expires_at < ?",
         invitations::status_in(&[InvitationStatus::Sent])
     );
-    update(
-        &db.write,
-        &[("status", InvitationStatus::Expired.as_str().into())],
-        &condition,
-        vec![now.into()],
-    )
-    .await
+    let set = [("status", Value::from(InvitationStatus::Expired.as_str()))];
+    let routes = db.routes();
+    if !wanted(routes, SURVEY_EXPIRED) {
+        return update(&db.write, &set, &condition, vec![now.into()]).await;
+    }
+    // The expired rows come back from the update itself, for their events.
+    let mut statement = update_statement(db.backend(), &set, &condition, vec![now.into()]);
+    statement.sql.push_str(" RETURNING *");
+    let txn = db.write.begin().await?;
+    let expired = invitation::Entity::find()
+        .from_raw_sql(statement)
+        .all(&txn)
+        .await?;
+    // Recorded now, whatever time the windows were compared with.
+    let recorded = store::now();
+    let events: Vec<Event> = expired
+        .iter()
+        .map(|inv| survey_event(SURVEY_EXPIRED, inv, recorded, json!({})))
+        .collect();
+    batch::enqueue(&txn, &events, routes).await?;
+    txn.commit().await?;
+    Ok(expired.len() as u64)
 }
 
 /// scheduled → cancelled for the contact's invitations on `channel` (or every channel for

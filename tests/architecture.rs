@@ -17,9 +17,12 @@ const RULES: &[(&str, &[&str])] = &[
     // Storage knows no HTTP and makes no decisions.
     ("store", &["config", "rules", "events"]),
     // The one owner of invitation states.
-    ("lifecycle", &["store"]),
+    ("lifecycle", &["store", "events"]),
     // Policy decides without HTTP; it gathers its inputs from storage.
-    ("policy", &["config", "rules", "store", "lifecycle"]),
+    (
+        "policy",
+        &["config", "rules", "events", "store", "lifecycle"],
+    ),
     (
         "ingest",
         &["config", "rules", "events", "store", "lifecycle", "policy"],

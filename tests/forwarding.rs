@@ -44,6 +44,7 @@ on_both_backends!(
     events_reach_the_stream_once_in_the_versioned_schema,
     an_unreachable_nats_server_delays_events_and_loses_none,
     a_sink_is_queued_only_the_event_types_it_takes,
+    the_survey_lifecycle_and_opt_outs_reach_the_stream,
 );
 
 fn nats_url() -> String {
@@ -310,5 +311,184 @@ async fn a_sink_is_queued_only_the_event_types_it_takes(backend: Backend) {
     assert_eq!(server.count_where(&queued("stream")).await, 0);
     server.settle().await;
     delete_stream(&nats_url(), &cfg.stream).await;
+    server.stop().await;
+}
+
+/// Every `survey.*` and `contact.*` event, from the transitions that emit them, in the
+/// versioned schema and without the address the survey went to.
+async fn the_survey_lifecycle_and_opt_outs_reach_the_stream(backend: Backend) {
+    use feedback_gateway::lifecycle;
+    use feedback_gateway::store::entities::invitation;
+    use sea_orm::EntityTrait;
+
+    let url = nats_url();
+    let cfg = sink_config(&url, false);
+    let sink_cfg = cfg.clone();
+    let mail_dir = tempfile::tempdir().unwrap();
+    let file_dir = mail_dir.path().to_str().unwrap().to_owned();
+    let server = TestServer::start_with(
+        backend,
+        |c| {
+            c.sinks = vec![sink_cfg];
+            c.email.file_dir = file_dir;
+            c.dispatch.poll_interval_ms = 600_000;
+        },
+        vec![],
+    )
+    .await;
+    let key = server.tenant("acme").await;
+    let (status, body) = server
+        .send(
+            reqwest::Method::PUT,
+            "/v1/surveys/support-csat",
+            Some(&key),
+            Some(json!({
+                "metric": "csat", "question": {"da": "Hvor tilfreds er du?"},
+                "channels": ["email"],
+                "policy": {"send_delay_minutes": 0, "quiet_hours": null,
+                           "rest_period_days": 30, "max_per_window": 1000,
+                           "one_per_ticket": false}
+            })),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let send = |email: &'static str, ticket: &'static str| {
+        let (server, key) = (&server, &key);
+        async move {
+            let (status, invitation) = server
+                .post(
+                    "/v1/surveys/support-csat/send",
+                    key,
+                    json!({"contact": {"email": email}, "ticket_ref": ticket}),
+                )
+                .await;
+            assert!(status.is_success(), "{invitation}");
+            invitation
+        }
+    };
+    let first = send("kunde-a@example.dk", "48213").await;
+    // Asked within the rest period: suppressed.
+    let again = send("kunde-a@example.dk", "48214").await;
+    assert_eq!(again["status"], "suppressed", "{again}");
+    let second = send("kunde-b@example.dk", "48215").await;
+    let third = send("kunde-c@example.dk", "48216").await;
+    assert_eq!(third["status"], "scheduled", "{third}");
+    let model = |id: &Value| {
+        let id: uuid::Uuid = id.as_str().unwrap().parse().unwrap();
+        let db = server.db.clone();
+        async move {
+            invitation::Entity::find_by_id(id)
+                .one(&db.write)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    // Sent (as .eml files: no SMTP server here), paced a few per second.
+    for _ in 0..100 {
+        server.dispatcher.run_once().await.unwrap();
+        let mut all_sent = true;
+        for inv in [&first, &second, &third] {
+            all_sent &= model(&inv["id"]).await.status == "sent";
+        }
+        if all_sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let db = &server.db;
+    lifecycle::record_delivery(
+        &db.write,
+        db.routes(),
+        &model(&second["id"]).await,
+        channels::model::DeliveryState::Delivered,
+        None,
+    )
+    .await
+    .unwrap();
+    lifecycle::record_delivery(
+        &db.write,
+        db.routes(),
+        &model(&third["id"]).await,
+        channels::model::DeliveryState::Undelivered,
+        Some("undelivered 550 kunde-c@example.dk"),
+    )
+    .await
+    .unwrap();
+    let month_later = feedback_gateway::store::now() + chrono::Duration::days(30);
+    assert_eq!(lifecycle::expire_open(db, month_later).await.unwrap(), 2);
+    let contact = first["contact_id"].as_str().unwrap();
+    for (path, body) in [
+        ("opt-out", json!({"channel": "email"})),
+        ("opt-in", json!({"channel": "email"})),
+    ] {
+        let (status, answer) = server
+            .post(&format!("/v1/contacts/{contact}/{path}"), &key, body)
+            .await;
+        assert!(status.is_success(), "{answer}");
+    }
+    server.settle().await;
+
+    let got = messages(&url, &cfg.stream).await;
+    let types: Vec<&str> = got
+        .iter()
+        .map(|(_, _, e)| e["type"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "survey.scheduled",
+        "survey.suppressed",
+        "survey.sent",
+        "survey.delivered",
+        "survey.failed",
+        "survey.expired",
+        "contact.opted_out",
+        "contact.opted_in",
+    ] {
+        assert!(types.contains(&wanted), "{wanted} in {types:?}");
+    }
+    assert_eq!(
+        types.iter().filter(|t| **t == "survey.scheduled").count(),
+        3
+    );
+    assert_eq!(types.iter().filter(|t| **t == "survey.sent").count(), 3);
+    for (subject, msg_id, event) in &got {
+        assert_valid(event);
+        assert_eq!(msg_id, event["id"].as_str().unwrap());
+        assert_eq!(
+            subject,
+            &format!(
+                "{}.acme.{}",
+                cfg.subject_prefix,
+                event["type"].as_str().unwrap()
+            )
+        );
+        // The addresses the surveys went to are personal data: not for this sink.
+        assert!(!event.to_string().contains("@example.dk"), "{event}");
+    }
+    let suppressed = &got
+        .iter()
+        .find(|(_, _, e)| e["type"] == "survey.suppressed")
+        .unwrap()
+        .2;
+    assert_eq!(suppressed["data"]["invitation_id"], again["id"]);
+    assert_eq!(suppressed["data"]["ticket_ref"], "48214");
+    assert!(suppressed["data"]["rule"].is_string(), "{suppressed}");
+    let failed = &got
+        .iter()
+        .find(|(_, _, e)| e["type"] == "survey.failed")
+        .unwrap()
+        .2;
+    assert_eq!(failed["data"]["invitation_id"], third["id"]);
+    assert_eq!(failed["data"]["reason"], "undelivered");
+    let opted = &got
+        .iter()
+        .find(|(_, _, e)| e["type"] == "contact.opted_out")
+        .unwrap()
+        .2;
+    assert_eq!(
+        opted["data"],
+        json!({"contact_id": contact, "channel": "email"})
+    );
+    delete_stream(&url, &cfg.stream).await;
     server.stop().await;
 }

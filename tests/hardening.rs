@@ -70,6 +70,7 @@ async fn a_poisoned_answer_fails_only_itself(backend: Backend) {
     let scheduler = Arc::new(feedback_gateway::policy::schedule::Scheduler {
         defaults: feedback_gateway::config::Config::defaults().policy,
         tenant_time_zone: chrono_tz::Europe::Copenhagen,
+        routes: relay.routes().into(),
     });
     let ingest = Ingest::start(
         server.db.clone(),

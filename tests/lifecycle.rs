@@ -57,6 +57,19 @@ fn sent(at: chrono::DateTime<chrono::Utc>) -> Sent<'static> {
     }
 }
 
+/// The invitation's row as stored.
+async fn model(
+    db: &feedback_gateway::store::Db,
+    id: Uuid,
+) -> feedback_gateway::store::entities::invitation::Model {
+    use sea_orm::EntityTrait;
+    feedback_gateway::store::entities::invitation::Entity::find_by_id(id)
+        .one(&db.write)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// A new invitation, claimed by `worker` and marked sent.
 async fn sent_through_a_claim(server: &TestServer, key: &str, phone: &str, worker: &str) -> Uuid {
     let id = schedule(server, key, phone).await;
@@ -67,7 +80,7 @@ async fn sent_through_a_claim(server: &TestServer, key: &str, phone: &str, worke
     let claim = Claim {
         db: &server.db,
         worker,
-        id,
+        invitation: &claimed[0],
     };
     assert!(claim
         .mark_sent(&sent(feedback_gateway::store::now()))
@@ -102,10 +115,11 @@ async fn transitions_only_move_forward(backend: Backend) {
     assert!(!lifecycle::mark_answered(&db.write, first, now)
         .await
         .unwrap());
+    let first_row = model(db, first).await;
     let stranger = Claim {
         db,
         worker: "not-the-claimant",
-        id: first,
+        invitation: &first_row,
     };
     assert!(!stranger.mark_sent(&sent(now)).await.unwrap());
     assert_eq!(row(&server, &key, first).await["status"], "scheduled");
@@ -118,7 +132,7 @@ async fn transitions_only_move_forward(backend: Backend) {
     let claim = Claim {
         db,
         worker: "w1",
-        id: first,
+        invitation: &claimed[0],
     };
     assert!(claim.mark_sent(&sent(now)).await.unwrap());
     assert!(
@@ -149,9 +163,16 @@ async fn transitions_only_move_forward(backend: Backend) {
     assert!(lifecycle::mark_answered(&db.write, first, now)
         .await
         .unwrap());
-    lifecycle::record_delivery(&db.write, first, DeliveryState::Undelivered, Some("30003"))
-        .await
-        .unwrap();
+    let first_row = model(db, first).await;
+    lifecycle::record_delivery(
+        &db.write,
+        db.routes(),
+        &first_row,
+        DeliveryState::Undelivered,
+        Some("30003"),
+    )
+    .await
+    .unwrap();
     let answered = row(&server, &key, first).await;
     assert_eq!(answered["status"], "answered", "{answered}");
     assert_eq!(answered["delivery_status"], "undelivered", "{answered}");
@@ -176,9 +197,11 @@ async fn transitions_only_move_forward(backend: Backend) {
 
     // A third: undelivered while only sent, it fails; its claim is gone, so nothing re-sends it.
     let third = sent_through_a_claim(&server, &key, "+4522334477", "w3").await;
+    let third_row = model(db, third).await;
     lifecycle::record_delivery(
         &db.write,
-        third,
+        db.routes(),
+        &third_row,
         DeliveryState::Failed,
         Some("failed 30005"),
     )
@@ -216,7 +239,7 @@ async fn transitions_only_move_forward(backend: Backend) {
     let claim = Claim {
         db,
         worker: "w4",
-        id: held,
+        invitation: &claimed[0],
     };
     assert!(claim.cancel("opt_out", "21610").await.unwrap());
     assert_eq!(row(&server, &key, held).await["status"], "cancelled");

@@ -498,6 +498,7 @@ async fn a_group_of_triggers_is_decided_as_one_by_one(backend: Backend) {
     let scheduler = Scheduler {
         defaults: feedback_gateway::config::Config::defaults().policy,
         tenant_time_zone: chrono_tz::Europe::Copenhagen,
+        routes: server.relay.routes().into(),
     };
     use channels::model::{ContactRef, E164Phone, Email, Identity};
     let ask = |phone: &str, email: Option<&str>, ticket: &str| {

@@ -232,11 +232,11 @@ impl Dispatcher {
     }
 
     /// This worker's hold on a claimed row, through which the lifecycle moves it.
-    fn claim<'a>(&'a self, row: &invitation::Model) -> Claim<'a> {
+    fn claim<'a>(&'a self, row: &'a invitation::Model) -> Claim<'a> {
         Claim {
             db: &self.db,
             worker: &self.worker,
-            id: row.id,
+            invitation: row,
         }
     }
 

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{Ingest, IngestError, OwnedReceived, Received};
 use crate::lifecycle;
+use crate::store::batch::Route;
 use crate::store::entities::invitation;
 use crate::store::tenants::Tenant;
 use crate::store::{self, contacts};
@@ -25,13 +26,14 @@ impl Ingest {
         received: Received<'_>,
     ) -> Result<Option<DeliveryState>, IngestError> {
         let request = Arc::new((tenant.id, status.clone(), OwnedReceived::from(&received)));
+        let routes = self.sinks.clone();
         Ok(self
             .group
             .run(move |txn| {
-                let request = request.clone();
+                let (request, routes) = (request.clone(), routes.clone());
                 Box::pin(async move {
                     let (tenant_id, status, received) = &*request;
-                    apply_report(txn, *tenant_id, status, &received.borrow()).await
+                    apply_report(txn, &routes, *tenant_id, status, &received.borrow()).await
                 })
             })
             .await?)
@@ -41,6 +43,7 @@ impl Ingest {
 /// One report's work in its group's transaction.
 async fn apply_report(
     txn: &DatabaseTransaction,
+    routes: &[Route],
     tenant_id: Uuid,
     status: &DeliveryStatus,
     received: &Received<'_>,
@@ -80,7 +83,7 @@ async fn apply_report(
         status.state.as_str(),
         status.error_code.as_deref().unwrap_or("")
     );
-    lifecycle::record_delivery(txn, inv.id, status.state, Some(error.trim_end())).await?;
+    lifecycle::record_delivery(txn, routes, &inv, status.state, Some(error.trim_end())).await?;
     // The provider's codes say what the failure means for the address.
     if let (Some(verdict), Some(address), Some(channel)) = (
         status.verdict,
@@ -89,8 +92,15 @@ async fn apply_report(
     ) {
         match verdict {
             AddressVerdict::OptedOut => {
-                crate::policy::opt_out::apply(txn, tenant_id, inv.contact_id, channel, true)
-                    .await?;
+                crate::policy::opt_out::apply(
+                    txn,
+                    routes,
+                    tenant_id,
+                    inv.contact_id,
+                    channel,
+                    true,
+                )
+                .await?;
             }
             AddressVerdict::Invalid => {
                 let kind = Channel::parse(channel)

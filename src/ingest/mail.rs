@@ -129,8 +129,11 @@ impl Ingest {
                 AddressEvent::Complained(address) => {
                     let identity = Identity::Email(address.clone());
                     if let Some(contact) = contacts::owner_of(&txn, tenant.id, &identity).await? {
-                        crate::policy::opt_out::apply(&txn, tenant.id, contact, email, true)
-                            .await?;
+                        let routes = self.db.routes();
+                        crate::policy::opt_out::apply(
+                            &txn, routes, tenant.id, contact, email, true,
+                        )
+                        .await?;
                     }
                 }
             }
@@ -167,7 +170,9 @@ impl Ingest {
             }
             if let Some(contact) = opt_out {
                 let email = Channel::Email.as_str();
-                crate::policy::opt_out::apply(&txn, tenant.id, contact, email, true).await?;
+                let routes = self.db.routes();
+                crate::policy::opt_out::apply(&txn, routes, tenant.id, contact, email, true)
+                    .await?;
             }
         }
         txn.commit().await?;

@@ -198,7 +198,8 @@ pub(super) async fn apply_known(
     let (outcome, answer) = match message.keyword {
         Some(keyword @ (Keyword::OptOut | Keyword::OptIn)) => {
             let opt_out = keyword == Keyword::OptOut;
-            crate::policy::opt_out::apply(txn, tenant.id, contact_id, channel, opt_out).await?;
+            crate::policy::opt_out::apply(txn, sinks, tenant.id, contact_id, channel, opt_out)
+                .await?;
             // The provider confirms opt-out and opt-in itself (Twilio answers STOP).
             (
                 if opt_out {

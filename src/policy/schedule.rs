@@ -24,6 +24,7 @@ use uuid::Uuid;
 use super::decision::{self, Decision};
 use super::{Policy, PolicyDefaults};
 use crate::lifecycle;
+use crate::store::batch::Route;
 use crate::store::group::{SetCommit, SetWork, WorkFuture};
 use crate::store::invitations::{
     self, HistoryWanted, InvitationView, NewDecision, NewInvitation, Past, PastRow,
@@ -70,6 +71,8 @@ pub struct OwnedTrigger {
 pub struct Scheduler {
     pub defaults: PolicyDefaults,
     pub tenant_time_zone: Tz,
+    /// Where the invitations' events are queued.
+    pub routes: Arc<[Route]>,
 }
 
 /// Triggers from the API, decided and written a group at a time.
@@ -366,7 +369,7 @@ impl Scheduler {
                 }
             })
             .collect();
-        let rows = lifecycle::create_all(txn, &new, now).await?;
+        let rows = lifecycle::create_all(txn, &self.routes, &new, now).await?;
         let decisions = settled
             .iter_mut()
             .map(|s| NewDecision {

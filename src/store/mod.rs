@@ -42,6 +42,9 @@ pub struct Db {
     pub read: DatabaseConnection,
     /// Tenants by slug, provider configurations, survey lists (see [`cache`]).
     pub caches: Arc<cache::Caches>,
+    /// Where events are queued (the relay's sinks), set once when the gateway is wired: the
+    /// writes that emit events (the lifecycle, opt-outs) queue them in their own transaction.
+    routes: Arc<std::sync::OnceLock<Arc<[batch::Route]>>>,
 }
 
 impl Db {
@@ -54,6 +57,7 @@ impl Db {
                 write,
                 read,
                 caches: caches(cfg),
+                routes: Default::default(),
             })
         } else {
             let mut opts = ConnectOptions::new(url);
@@ -70,8 +74,19 @@ impl Db {
                 write: pool.clone(),
                 read: pool,
                 caches: caches(cfg),
+                routes: Default::default(),
             })
         }
+    }
+
+    /// Sets where events are queued; the first call wins.
+    pub fn set_routes(&self, routes: Arc<[batch::Route]>) {
+        let _ = self.routes.set(routes);
+    }
+
+    /// Where events are queued; none before [`Db::set_routes`].
+    pub fn routes(&self) -> &[batch::Route] {
+        self.routes.get().map_or(&[], |r| r)
     }
 
     pub fn backend(&self) -> DbBackend {
