@@ -28,7 +28,8 @@ mod smtp;
 mod support;
 
 use support::{
-    ceiling, configure, databases, env_or, figures, spawn_gateway_with, Figures, Payload, Server,
+    ceiling, configure, env_or, figures, on_each_database, phase_settings, spawn_gateway_with,
+    Figures, Payload, Server,
 };
 
 const SURVEY: &str = "bench-email-csat";
@@ -261,17 +262,13 @@ async fn run_on(
 }
 
 async fn run() {
-    let d = Duration::from_secs(env_or("BENCH_SECONDS", 10));
-    let clients = env_or("BENCH_CLIENTS", 64);
+    let (d, clients) = phase_settings();
     let mails = env_or("BENCH_MAILS", 10_000);
-
     let ceiling = ceiling(clients, d).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut runs = Vec::new();
-    for database in databases(dir.path(), "email.db").await {
-        runs.push(run_on(database.name, &database.url, dir.path(), clients, d, mails).await);
-        database.drop_now().await;
-    }
+    let runs = on_each_database("email.db", async |name, url, dir| {
+        run_on(name, url, dir, clients, d, mails).await
+    })
+    .await;
 
     println!(
         "\n{} s per phase, {clients} clients, loopback, one machine; bare axum ceiling {:.0}/s\n",

@@ -35,9 +35,9 @@ use uuid::Uuid;
 mod support;
 
 use support::{
-    api_answer, ceiling, configure, databases, env_or, figures, intercom_rating,
-    spawn_gateway_with, twilio_sms, zendesk_solved, Figures, Payload, Server, INTERCOM_SECRET,
-    TWILIO_AUTH_TOKEN, ZENDESK_SECRET,
+    api_answer, ceiling, configure, env_or, figures, intercom_rating, on_each_database,
+    phase_settings, spawn_gateway_with, twilio_sms, zendesk_solved, Figures, Payload, Server,
+    INTERCOM_SECRET, TWILIO_AUTH_TOKEN, ZENDESK_SECRET,
 };
 
 const TENANTS: usize = 10;
@@ -542,17 +542,13 @@ async fn run_on(
 }
 
 async fn run() {
-    let d = Duration::from_secs(env_or("BENCH_SECONDS", 10));
-    let clients = env_or("BENCH_CLIENTS", 64);
+    let (d, clients) = phase_settings();
     let rows = env_or("BENCH_ROWS", 1_000_000);
-
     let ceiling = ceiling(clients, d).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut runs = Vec::new();
-    for database in databases(dir.path(), "scale.db").await {
-        runs.push(run_on(database.name, &database.url, dir.path(), clients, d, rows).await);
-        database.drop_now().await;
-    }
+    let runs = on_each_database("scale.db", async |name, url, dir| {
+        run_on(name, url, dir, clients, d, rows).await
+    })
+    .await;
 
     println!(
         "\n{} s per phase, {clients} clients, loopback, one machine; bare axum ceiling {:.0}/s \

@@ -457,6 +457,30 @@ pub fn twilio_sms(
     }
 }
 
+/// A phase's length and the number of clients (BENCH_SECONDS, default 10; BENCH_CLIENTS,
+/// default 64).
+pub fn phase_settings() -> (Duration, u64) {
+    (
+        Duration::from_secs(env_or("BENCH_SECONDS", 10)),
+        env_or("BENCH_CLIENTS", 64),
+    )
+}
+
+/// Runs `run` on each database of [`databases`] (`file` names the SQLite one), in a temporary
+/// folder it may use too, and drops the PostgreSQL database after.
+pub async fn on_each_database<R>(
+    file: &str,
+    mut run: impl AsyncFnMut(&'static str, &str, &std::path::Path) -> R,
+) -> Vec<R> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut results = Vec::new();
+    for database in databases(dir.path(), file).await {
+        results.push(run(database.name, &database.url, dir.path()).await);
+        database.drop_now().await;
+    }
+    results
+}
+
 /// The bare axum ceiling of this run: its peak, and its latency at half the peak.
 pub async fn ceiling(clients: u64, duration: Duration) -> Figures {
     let bare = spawn_bare();

@@ -68,6 +68,14 @@ pub trait Sink: Send + Sync {
     }
 }
 
+/// [`Sink::deliver`] for a sink whose [`Sink::deliver_batch`] does the work.
+pub async fn deliver_one<S: Sink + ?Sized>(sink: &S, event: &Event) -> Result<(), SinkError> {
+    sink.deliver_batch(std::slice::from_ref(event))
+        .await
+        .pop()
+        .unwrap_or(Ok(()))
+}
+
 /// A sink whose destination is the gateway's own database (the built-in scoring store). The
 /// relay hands it the transaction that took the due rows; delivered rows are deleted and failed
 /// ones rescheduled before the same commit. A round is one commit with no lease to write or

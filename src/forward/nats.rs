@@ -124,10 +124,7 @@ impl Sink for NatsSink {
     }
 
     async fn deliver(&self, event: &Event) -> Result<(), SinkError> {
-        self.deliver_batch(std::slice::from_ref(event))
-            .await
-            .pop()
-            .unwrap_or(Ok(()))
+        super::deliver_one(self, event).await
     }
 
     /// Publishes every event first and then waits for the acknowledgements, so a batch costs

@@ -36,10 +36,7 @@ impl Sink for ScoringStore {
     }
 
     async fn deliver(&self, event: &Event) -> Result<(), SinkError> {
-        self.deliver_batch(std::slice::from_ref(event))
-            .await
-            .pop()
-            .unwrap_or(Ok(()))
+        super::deliver_one(self, event).await
     }
 
     /// Outside the relay (its rounds use [`DatabaseSink::deliver_in`]): on the write
