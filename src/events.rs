@@ -28,6 +28,20 @@ pub const CONTACT_OPTED_OUT: &str = "contact.opted_out";
 /// A contact opted in again.
 pub const CONTACT_OPTED_IN: &str = "contact.opted_in";
 
+/// Every event type, in the order `docs/events/` lists them.
+pub const ALL_TYPES: [&str; 10] = [
+    FEEDBACK_CREATED,
+    FEEDBACK_UPDATED,
+    SURVEY_SCHEDULED,
+    SURVEY_SUPPRESSED,
+    SURVEY_SENT,
+    SURVEY_DELIVERED,
+    SURVEY_FAILED,
+    SURVEY_EXPIRED,
+    CONTACT_OPTED_OUT,
+    CONTACT_OPTED_IN,
+];
+
 /// An event as it travels to sinks. `id` is the de-duplication key for consumers: a redelivery
 /// carries the same id.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

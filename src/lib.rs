@@ -82,6 +82,27 @@ impl App {
                 ))),
             }
         }
+        // Tenants' endpoints: the fan-out, and the deliveries it queues, through a guarded
+        // client of their own (the delivery timeout, no redirects, no private addresses unless
+        // the operator allows them).
+        let endpoint_client = channels::outbound::Outbound::new(
+            forward::webhook::ATTEMPT_TIMEOUT,
+            config.outbound.allow_private_networks,
+        )
+        .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
+        db.caches
+            .endpoint_tenants
+            .reload(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!("loading the tenants' endpoints: {e}"))?;
+        sinks.push(Arc::new(forward::endpoints::Fanout::new(
+            db.clone(),
+            db.caches.endpoint_tenants,
+        )));
+        sinks.push(Arc::new(forward::endpoints::Deliveries::new(
+            db.clone(),
+            endpoint_client,
+        )));
         sinks.extend(extensions.sinks);
         let relay = Relay::new(db.clone(), sinks, config.outbox.clone(), wake.clone());
         let writers = if db.backend() == sea_orm::DbBackend::Sqlite {
@@ -177,6 +198,22 @@ impl App {
         let workers_stop = CancellationToken::new();
         let relay = tokio::spawn(self.relay.clone().run(workers_stop.clone()));
         let dispatcher = tokio::spawn(self.dispatcher.clone().run(workers_stop.clone()));
+        // Endpoints put through another process reach this one's fan-out within the TTL.
+        let reload = {
+            let (db, stop) = (self.db.clone(), workers_stop.clone());
+            let every = Duration::from_millis(self.config.database.cache_ttl_ms.max(100));
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(every) => {}
+                    }
+                    if let Err(e) = db.caches.endpoint_tenants.reload(&db).await {
+                        tracing::warn!(error = %e, "reloading the tenants' endpoints failed");
+                    }
+                }
+            })
+        };
         let limits = self.state.limits.clone();
         every(Duration::from_secs(60), &workers_stop, move || {
             limits.forget_idle();
@@ -211,6 +248,7 @@ impl App {
         workers_stop.cancel();
         let _ = tokio::time::timeout(grace, relay).await;
         let _ = tokio::time::timeout(grace, dispatcher).await;
+        let _ = reload.await;
         self.db.close().await;
         Ok(())
     }

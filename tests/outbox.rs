@@ -205,6 +205,7 @@ async fn a_crashed_workers_rows_return_after_the_lease(backend: Backend) {
             &[feedback_gateway::store::batch::Route {
                 sink: "recording",
                 types: None,
+                tenants: None,
             }],
         )
         .await

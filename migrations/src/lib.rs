@@ -10,6 +10,7 @@ mod m20261125_000004_platforms;
 mod m20261125_000005_replay_keys;
 mod m20261125_000006_hot_query_indexes;
 mod m20261206_000007_link_keys;
+mod m20261206_000008_webhook_endpoints;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_replay_keys::Migration),
             Box::new(m20261125_000006_hot_query_indexes::Migration),
             Box::new(m20261206_000007_link_keys::Migration),
+            Box::new(m20261206_000008_webhook_endpoints::Migration),
         ]
     }
 }

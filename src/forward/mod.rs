@@ -1,5 +1,6 @@
 //! Forwarding: the outbox relay hands each queued event to its sink, at least once.
 
+pub mod endpoints;
 pub mod nats;
 pub mod relay;
 pub mod scoring;
@@ -18,6 +19,14 @@ pub struct SinkError {
     /// goes to the dead letters at once.
     pub retryable: bool,
     pub message: String,
+    /// The destination's answer, when it gave one: a sink with its own retry schedule reads
+    /// it (a 429, say).
+    pub status: Option<u16>,
+    /// How long the destination asked to be left alone (`Retry-After`).
+    pub retry_after: Option<std::time::Duration>,
+    /// The event was not offered at all (its destination failed earlier in the round): the
+    /// row is put back without spending an attempt.
+    pub not_attempted: bool,
 }
 
 impl SinkError {
@@ -25,15 +34,29 @@ impl SinkError {
         SinkError {
             retryable: true,
             message: message.into(),
+            status: None,
+            retry_after: None,
+            not_attempted: false,
         }
     }
 
     pub fn permanent(message: impl Into<String>) -> Self {
         SinkError {
             retryable: false,
-            message: message.into(),
+            ..SinkError::retry(message)
         }
     }
+}
+
+/// When a sink wants a failed row tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// The outbox's backoff and attempt limit (`[outbox]`).
+    Backoff,
+    /// After this long.
+    After(std::time::Duration),
+    /// Never: the row becomes a dead letter.
+    GiveUp,
 }
 
 /// A destination for events. Delivery is at least once: a sink must treat a second delivery
@@ -50,6 +73,28 @@ pub trait Sink: Send + Sync {
     }
 
     async fn deliver(&self, event: &Event) -> Result<(), SinkError>;
+
+    /// `Some` for a sink that takes only some tenants' events.
+    fn tenants(&self) -> Option<&'static crate::store::endpoints::TenantGate> {
+        None
+    }
+
+    /// Whether rows queued under `sink_name` are this sink's: its own name, or, for a sink
+    /// whose name ends in `:`, any name that starts with it (one row per destination).
+    fn serves(&self, sink_name: &str) -> bool {
+        let name = self.name();
+        sink_name == name || (name.ends_with(':') && sink_name.starts_with(name))
+    }
+
+    /// Delivers the events of rows queued under `sink_name` (see [`Sink::serves`]).
+    async fn deliver_to(&self, _sink_name: &str, events: &[Event]) -> Vec<Result<(), SinkError>> {
+        self.deliver_batch(events).await
+    }
+
+    /// When a row that failed with `error` on its `attempts`-th attempt is tried again.
+    fn retry(&self, _attempts: i32, _error: &SinkError) -> Retry {
+        Retry::Backoff
+    }
 
     /// Delivers several events, answering for each in order. Sinks that can take a batch in
     /// one request or statement override this; the default delivers one by one.

@@ -12,7 +12,7 @@ use sea_orm::{ConnectionTrait, DbErr, TransactionTrait};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{DatabaseSink, Sink, SinkError};
+use super::{DatabaseSink, Retry, Sink, SinkError};
 use crate::config::OutboxConfig;
 use crate::events::Event;
 use crate::retry::backoff;
@@ -59,6 +59,7 @@ impl Relay {
             .map(|s| Route {
                 sink: s.name(),
                 types: s.event_types(),
+                tenants: s.tenants(),
             })
             .collect();
         routes.sort_unstable_by_key(|r| r.sink);
@@ -172,10 +173,18 @@ impl Relay {
         }
         let mut delivered = Vec::with_capacity(claimed.len());
         let holder = Holder::Lease(&self.worker);
-        for (sink_name, rows) in by_sink {
-            let results = self.deliver(sink_name, &rows).await;
+        // Every destination at once: one that is slow to answer does not hold up the others.
+        let rounds =
+            futures::future::join_all(by_sink.into_iter().map(|(sink_name, rows)| async move {
+                let results = self.deliver(sink_name, &rows).await;
+                (sink_name, rows, results)
+            }))
+            .await;
+        for (sink_name, rows, results) in rounds {
             let ok = results.iter().filter(|r| r.is_ok()).count();
-            metrics::counter!("outbox_delivered_total", "sink" => sink_name.to_owned())
+            // Per sink, not per endpoint: the label's values stay few.
+            let label = self.sink_for(sink_name).map_or(sink_name, |s| s.name());
+            metrics::counter!("outbox_delivered_total", "sink" => label.to_owned())
                 .increment(ok as u64);
             for (row, result) in rows.into_iter().zip(results) {
                 match result {
@@ -206,12 +215,19 @@ impl Relay {
     /// Results in the order of `rows`. Rows whose payload cannot be read fail for good
     /// without holding back the others.
     async fn deliver(&self, sink_name: &str, rows: &[&Claimed]) -> Vec<Result<(), SinkError>> {
-        let Some(sink) = self.sinks.get(sink_name) else {
+        let Some(sink) = self.sink_for(sink_name) else {
             let missing = SinkError::retry(format!("sink `{sink_name}` is not configured"));
             return rows.iter().map(|_| Err(missing.clone())).collect();
         };
         let (events, unreadable) = parse_events(rows.iter().copied());
-        merge_results(unreadable, sink.deliver_batch(&events).await)
+        merge_results(unreadable, sink.deliver_to(sink_name, &events).await)
+    }
+
+    /// The sink that serves rows queued under `sink_name`.
+    fn sink_for(&self, sink_name: &str) -> Option<&Arc<dyn Sink>> {
+        self.sinks
+            .get(sink_name)
+            .or_else(|| self.sinks.values().find(|s| s.serves(sink_name)))
     }
 
     async fn settle_failure<C: TransactionTrait + ConnectionTrait>(
@@ -223,12 +239,27 @@ impl Relay {
     ) -> Result<(), DbErr> {
         // A sink's error may quote the endpoint's answer; a tenant reads it in the dead letters.
         err.message = channels::scrub::excerpt(&err.message);
-        let attempts = row.attempts + 1;
+        let attempts = if err.not_attempted {
+            row.attempts
+        } else {
+            row.attempts + 1
+        };
         let now = Utc::now();
-        metrics::counter!("outbox_failed_total", "sink" => row.sink.clone()).increment(1);
-        if !err.retryable || attempts >= self.cfg.max_attempts {
+        let label = self
+            .sink_for(&row.sink)
+            .map_or(row.sink.as_str(), |s| s.name());
+        metrics::counter!("outbox_failed_total", "sink" => label.to_owned()).increment(1);
+        let retry = match self.sink_for(&row.sink) {
+            Some(sink) if err.retryable => sink.retry(attempts, &err),
+            _ => Retry::Backoff,
+        };
+        if let Retry::After(delay) = retry {
+            let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+            return outbox::retry_later(conn, holder, row.id, attempts, next, &err.message).await;
+        }
+        if !err.retryable || retry == Retry::GiveUp || attempts >= self.cfg.max_attempts {
             tracing::warn!(outbox_id = row.id, sink = %row.sink, attempts, error = %err.message, "event dead-lettered");
-            metrics::counter!("outbox_dead_lettered_total", "sink" => row.sink.clone())
+            metrics::counter!("outbox_dead_lettered_total", "sink" => label.to_owned())
                 .increment(1);
             return outbox::dead_letter(conn, holder, row.id, attempts, &err.message, now).await;
         }

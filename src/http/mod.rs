@@ -17,6 +17,7 @@ pub mod problem;
 pub mod raw_events;
 pub mod scores;
 pub mod serve;
+pub mod sinks;
 pub mod surveys;
 
 use std::sync::Arc;
@@ -141,6 +142,7 @@ pub fn router(state: AppState) -> Router {
         .merge(feedback::router())
         .merge(scores::router())
         .merge(dead_letters::router())
+        .merge(sinks::router())
         .merge(raw_events::router())
         .merge(surveys::router())
         .merge(contacts::router())

@@ -277,15 +277,31 @@ pub async fn insert_feedback<C: ConnectionTrait>(
 
 /// Where events are queued: a sink, and the event types it takes (`None`: all). A sink that
 /// does not take a type gets no outbox row for it, so it costs no write.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Route {
     pub sink: &'static str,
     pub types: Option<&'static [&'static str]>,
+    /// `Some`: only events of the tenants it admits.
+    pub tenants: Option<&'static super::endpoints::TenantGate>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field("sink", &self.sink)
+            .field("types", &self.types)
+            .field("per_tenant", &self.tenants.is_some())
+            .finish()
+    }
 }
 
 impl Route {
     pub fn takes(&self, event_type: &str) -> bool {
         self.types.is_none_or(|types| types.contains(&event_type))
+    }
+
+    fn takes_event(&self, event: &Event) -> bool {
+        self.takes(&event.event_type) && self.tenants.is_none_or(|t| t.admits(event.tenant_id))
     }
 }
 
@@ -294,6 +310,23 @@ pub async fn enqueue<C: ConnectionTrait>(
     conn: &C,
     events: &[Event],
     sinks: &[Route],
+) -> Result<(), DbErr> {
+    let queued: Vec<(&Event, &str)> = events
+        .iter()
+        .flat_map(|event| {
+            sinks
+                .iter()
+                .filter(|r| r.takes_event(event))
+                .map(move |r| (event, r.sink))
+        })
+        .collect();
+    enqueue_to(conn, &queued).await
+}
+
+/// Queues each event under the sink name beside it.
+pub async fn enqueue_to<C: ConnectionTrait>(
+    conn: &C,
+    queued: &[(&Event, &str)],
 ) -> Result<(), DbErr> {
     let columns = [
         "tenant_id",
@@ -307,21 +340,19 @@ pub async fn enqueue<C: ConnectionTrait>(
         "created_at",
     ];
     let mut values = Vec::new();
-    for event in events {
+    for (event, sink) in queued {
         let payload = serde_json::to_value(event).map_err(|e| DbErr::Json(e.to_string()))?;
-        for route in sinks.iter().filter(|r| r.takes(&event.event_type)) {
-            values.extend([
-                Value::from(event.tenant_id),
-                event.id.into(),
-                event.event_type.clone().into(),
-                route.sink.into(),
-                event.aggregate_id.into(),
-                payload.clone().into(),
-                0i32.into(),
-                event.created_at.into(),
-                event.created_at.into(),
-            ]);
-        }
+        values.extend([
+            Value::from(event.tenant_id),
+            event.id.into(),
+            event.event_type.clone().into(),
+            (*sink).into(),
+            event.aggregate_id.into(),
+            payload.into(),
+            0i32.into(),
+            event.created_at.into(),
+            event.created_at.into(),
+        ]);
     }
     if !values.is_empty() {
         insert_rows(conn, "outbox", &columns, values, "").await?;

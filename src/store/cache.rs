@@ -95,6 +95,9 @@ pub struct Caches {
     pub surveys: ReadCache<Uuid, Arc<Vec<Survey>>>,
     /// Each tenant's link key: set once, never changed, so kept without a time to live.
     pub link_keys: Cache<Uuid, Arc<[u8]>>,
+    /// The tenants that have HTTP endpoints (see [`super::endpoints::TenantGate`]): kept for
+    /// the life of the process, as the outbox routes refer to it.
+    pub endpoint_tenants: &'static super::endpoints::TenantGate,
 }
 
 /// How long a key that authenticated is exempt from the look-up throttle.
@@ -112,6 +115,8 @@ impl Caches {
             credentials: ReadCache::new(50_000, ttl),
             surveys: ReadCache::new(10_000, ttl),
             link_keys: Cache::builder().max_capacity(10_000).build(),
+            // One per database connection made (a process, or a test), never freed: small.
+            endpoint_tenants: Box::leak(Box::default()),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod batch;
 pub mod cache;
 pub mod channel_configs;
 pub mod contacts;
+pub mod endpoints;
 pub mod entities;
 pub mod feedback;
 pub mod group;
