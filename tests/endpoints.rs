@@ -337,6 +337,16 @@ async fn throttled_and_gone_endpoints_wait_or_stop(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["disabled_at"].is_null(), "{body}");
+    // ...and the dead letter, replayed, reaches it.
+    let replay = format!(
+        "/v1/dead-letters/{}/replay",
+        items[0]["id"].as_str().unwrap()
+    );
+    let (status, body) = server.send(Method::POST, &replay, Some(&key), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    server.settle().await;
+    let last: Value = serde_json::from_str(&endpoint.received().last().unwrap().body).unwrap();
+    assert_eq!(last["id"], items[0]["event_id"]);
     server.stop().await;
 }
 
