@@ -39,17 +39,7 @@ const INBOUND_PASSWORD: &str = "bench-inbound-password-0123456789";
 const REPLY_DOMAIN: &str = "reply.bench.example";
 
 fn main() {
-    if std::env::var("BENCH_ROLE").as_deref() == Ok("bare-axum") {
-        return support::bare_axum();
-    }
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(run());
+    support::bench_main(run);
 }
 
 /// The gateway's settings for the run: the SMTP server as its own transport, DKIM, no pacing.

@@ -30,19 +30,7 @@ use support::{
 };
 
 fn main() {
-    if std::env::var("BENCH_ROLE").as_deref() == Ok("bare-axum") {
-        return support::bare_axum();
-    }
-    // `cargo bench` passes --bench; `cargo test --benches` would pass nothing useful. Only run
-    // the load when invoked as a benchmark.
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run());
+    support::bench_main(run);
 }
 
 /// Closed loop: `clients` tasks send as fast as answers come back, for `duration`.

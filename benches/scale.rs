@@ -49,17 +49,7 @@ const SENDING_NUMBER: &str = "+4578787878";
 const SMS_SURVEY: &str = "bench-sms-csat";
 
 fn main() {
-    if std::env::var("BENCH_ROLE").as_deref() == Ok("bare-axum") {
-        return support::bare_axum();
-    }
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(run());
+    support::bench_main(run);
 }
 
 fn customer_phone(n: u64) -> String {

@@ -165,24 +165,14 @@ async fn events_reach_the_endpoint_signed_and_failures_are_retried(backend: Back
     let key = server.tenant("acme").await;
     let other = server.tenant("beta").await;
 
-    let (status, created) = put_sink(
-        &server,
-        &key,
-        "crm",
-        json!({"kind": "http", "url": endpoint.url, "event_types": ["feedback.created"]}),
-    )
-    .await;
+    let settings =
+        json!({"kind": "http", "url": endpoint.url, "event_types": ["feedback.created"]});
+    let (status, created) = put_sink(&server, &key, "crm", settings.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let secret = created["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("whsec_"), "{created}");
     // Shown once: not on a change, not when read.
-    let (status, changed) = put_sink(
-        &server,
-        &key,
-        "crm",
-        json!({"kind": "http", "url": endpoint.url, "event_types": ["feedback.created"]}),
-    )
-    .await;
+    let (status, changed) = put_sink(&server, &key, "crm", settings).await;
     assert_eq!(status, StatusCode::OK, "{changed}");
     assert!(changed.get("secret").is_none());
     let (_, shown) = server.get("/v1/sinks/crm", &key).await;

@@ -20,6 +20,22 @@ pub fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// A load benchmark's `main`: the bare axum child when started as one, nothing under `cargo
+/// test` (which runs benchmarks without `--bench`), else `run` on a multi-threaded runtime.
+pub fn bench_main<F: std::future::Future<Output = ()>>(run: impl FnOnce() -> F) {
+    if std::env::var("BENCH_ROLE").as_deref() == Ok("bare-axum") {
+        return bare_axum();
+    }
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run());
+}
+
 /// The ceiling: a bare axum handler that parses the same JSON and answers 201. Runs in a
 /// child process started with `BENCH_ROLE=bare-axum`.
 pub fn bare_axum() {
