@@ -27,6 +27,10 @@ pub const FANOUT: &str = "endpoints";
 pub const PREFIX: &str = "endpoint:";
 /// Calls in flight to one endpoint.
 const PER_ENDPOINT: usize = 4;
+/// What an attempt that got no answer in time says.
+const TIMED_OUT: &str = "no answer in time";
+/// How long rows put back untried wait.
+const UNTRIED_WAIT: Duration = Duration::from_secs(60);
 /// How many bytes of an endpoint's answer are kept (scrubbed) in its attempts.
 const EXCERPT_BYTES: usize = 512;
 
@@ -149,7 +153,7 @@ impl Deliveries {
                         let text = response.text().await.unwrap_or_default();
                         Ok((status, retry_after, text))
                     }
-                    Err(e) if e.is_timeout() => Err("no answer in time".to_owned()),
+                    Err(e) if e.is_timeout() => Err(TIMED_OUT.to_owned()),
                     Err(_) => Err("the endpoint could not be reached".to_owned()),
                 }
             }
@@ -167,7 +171,11 @@ impl Deliveries {
             }
             Err(reason) => (None, None, None, Some(reason.clone())),
         };
-        let outcome = Outcome::of(status);
+        // No answer in time is throttling; no connection at all is a plain failure.
+        let outcome = match (&failure, status) {
+            (Some(reason), None) if reason != TIMED_OUT => Outcome::Failed,
+            _ => Outcome::of(status),
+        };
         let attempt = Attempt {
             event_id: event.id,
             event_type: event.event_type.clone(),
@@ -262,16 +270,17 @@ impl Sink for Deliveries {
     }
 
     fn retry(&self, attempts: i32, error: &SinkError) -> Retry {
+        // Rows put back untried wait a minute: a dead endpoint's queue is then offered about
+        // once a minute per row, not in every round.
         if error.not_attempted {
-            return Retry::After(Duration::from_secs(5));
+            return Retry::After(UNTRIED_WAIT);
         }
-        let outcome = Outcome::of(error.status);
         // A failure without an answer (refused, unreachable) is retried as a failure, not as
         // throttling; a timeout says so in its message.
-        let outcome = if error.status.is_none() && !error.message.contains("in time") {
+        let outcome = if error.status.is_none() && error.message != TIMED_OUT {
             Outcome::Failed
         } else {
-            outcome
+            Outcome::of(error.status)
         };
         match webhook::retry_delay(
             attempts.max(1) as usize,
