@@ -365,6 +365,10 @@ async fn endpoint_settings_are_checked(backend: Backend) {
             json!({"kind": "http", "url": "ftp://example.com/hook"}),
             "url",
         ),
+        (
+            json!({"kind": "http", "url": "https://user:pw@93.184.215.14/hook"}),
+            "url",
+        ),
         (json!({"kind": "http"}), "url"),
         (
             json!({"kind": "http", "url": "https://93.184.215.14/hook", "event_types": ["nope"]}),
@@ -398,5 +402,24 @@ async fn endpoint_settings_are_checked(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Twenty at most: each event is queued once per endpoint.
+    for n in 1..20 {
+        let (status, body) = put_sink(
+            &server,
+            &key,
+            &format!("crm-{n}"),
+            json!({"kind": "http", "url": "https://93.184.215.14/hook"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, problem) = put_sink(
+        &server,
+        &key,
+        "one-too-many",
+        json!({"kind": "http", "url": "https://93.184.215.14/hook"}),
+    )
+    .await;
+    assert_problem(status, &problem, 422, "validation-failed");
     server.stop().await;
 }

@@ -25,6 +25,8 @@ use crate::store::endpoints::{self, Endpoint, EndpointInput};
 
 /// How long a rotated secret keeps signing beside the new one.
 const ROTATION_OVERLAP_HOURS: i64 = 24;
+/// Endpoints per tenant: each event is queued once per endpoint.
+const MAX_ENDPOINTS: usize = 20;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -84,6 +86,12 @@ async fn check_url(state: &AppState, url: &str) -> Result<(), ApiError> {
         .http
         .check(url)
         .map_err(|_| invalid("an https URL on a public address"))?;
+    // Shown back by GET: no credentials in it (the signature proves the sender).
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid(
+            "a URL without user name or password: deliveries are signed instead",
+        ));
+    }
     let host = parsed
         .host_str()
         .ok_or_else(|| invalid("a URL with a host"))?
@@ -147,6 +155,15 @@ async fn put(
         return Err(ApiError::validation(
             "event_types",
             format!("`{unknown}` is not one of {}", ALL_TYPES.join(", ")),
+        ));
+    }
+    let existing = endpoints::list(&state.db, tenant.id)
+        .await
+        .map_err(|e| state.db_error(e))?;
+    if existing.len() >= MAX_ENDPOINTS && !existing.iter().any(|e| e.name == name) {
+        return Err(ApiError::validation(
+            "name",
+            format!("a tenant has at most {MAX_ENDPOINTS} sinks"),
         ));
     }
     let secret = webhook::new_secret();
