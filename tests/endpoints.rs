@@ -279,8 +279,18 @@ async fn throttled_and_gone_endpoints_wait_or_stop(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    let healthy = Endpoint::start().await;
+    let (status, body) = put_sink(
+        &server,
+        &key,
+        "bi",
+        json!({"kind": "http", "url": healthy.url}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 
-    // 429 with Retry-After: 120 waits two minutes, not the schedule's 5 s.
+    // 429 with Retry-After: 120 waits two minutes, not the schedule's 5 s; the tenant's other
+    // endpoint has its copy meanwhile.
     endpoint.answer(429, Some("120"));
     server
         .feedback(
@@ -289,7 +299,11 @@ async fn throttled_and_gone_endpoints_wait_or_stop(backend: Backend) {
         )
         .await;
     server.drain().await;
-    until(async || queued(&server).await.first().is_some_and(|q| q.0 == 1)).await;
+    until(async || {
+        let rows = queued(&server).await;
+        healthy.received().len() == 1 && rows.len() == 1 && rows[0].0 == 1
+    })
+    .await;
     let (_, next) = queued(&server).await[0];
     let wait = next - chrono::Utc::now();
     assert!(
