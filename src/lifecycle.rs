@@ -36,11 +36,6 @@ use crate::store::entities::invitation;
 use crate::store::invitations::{self, NewInvitation};
 use crate::store::{self, Db};
 
-/// Whether any sink takes `event_type`: if none does, no event is built.
-fn wanted(routes: &[Route], event_type: &str) -> bool {
-    routes.iter().any(|r| r.takes(event_type))
-}
-
 /// An invitation's event: the invitation as sinks know it (`address`, the phone number or
 /// e-mail address, is personal data), with `extra` fields of the transition on top.
 fn survey_event(
@@ -128,7 +123,7 @@ pub async fn create_all<C: ConnectionTrait>(
         .iter()
         .filter_map(|inv| {
             if inv.status == InvitationStatus::Suppressed.as_str() {
-                wanted(routes, SURVEY_SUPPRESSED).then(|| {
+                batch::any_takes(routes, SURVEY_SUPPRESSED).then(|| {
                     survey_event(
                         SURVEY_SUPPRESSED,
                         inv,
@@ -137,7 +132,7 @@ pub async fn create_all<C: ConnectionTrait>(
                     )
                 })
             } else {
-                wanted(routes, SURVEY_SCHEDULED)
+                batch::any_takes(routes, SURVEY_SCHEDULED)
                     .then(|| survey_event(SURVEY_SCHEDULED, inv, now, json!({})))
             }
         })
@@ -177,7 +172,7 @@ impl Claim<'_> {
         );
         let values = vec![self.invitation.id.into(), self.worker.into()];
         let routes = self.db.routes();
-        let Some((event_type, extra)) = event.filter(|(t, _)| wanted(routes, t)) else {
+        let Some((event_type, extra)) = event.filter(|(t, _)| batch::any_takes(routes, t)) else {
             return Ok(update(&self.db.write, &set, &condition, values).await? == 1);
         };
         let txn = self.db.write.begin().await?;
@@ -373,7 +368,7 @@ pub async fn record_delivery<C: ConnectionTrait>(
             invitations::status_in(&[InvitationStatus::Sent])
         );
         if update(conn, &failed, &condition, vec![id.into()]).await? == 1 {
-            if wanted(routes, SURVEY_FAILED) {
+            if batch::any_takes(routes, SURVEY_FAILED) {
                 let extra = json!({"reason": "undelivered", "delivery_status": state.as_str(),
                                    "error": channels::scrub::excerpt(error)});
                 let event = survey_event(SURVEY_FAILED, inv, now, extra);
@@ -383,7 +378,7 @@ pub async fn record_delivery<C: ConnectionTrait>(
         }
     }
     let moved = update(conn, &delivery, "id = ?", vec![id.into()]).await? == 1;
-    if moved && state == DeliveryState::Delivered && wanted(routes, SURVEY_DELIVERED) {
+    if moved && state == DeliveryState::Delivered && batch::any_takes(routes, SURVEY_DELIVERED) {
         let extra = json!({"delivery_status": state.as_str(), "delivered_at": now});
         let event = survey_event(SURVEY_DELIVERED, inv, now, extra);
         batch::enqueue(conn, &[event], routes).await?;
@@ -399,7 +394,7 @@ pub async fn expire_open(db: &Db, now: DateTime<Utc>) -> Result<u64, DbErr> {
     );
     let set = [("status", Value::from(InvitationStatus::Expired.as_str()))];
     let routes = db.routes();
-    if !wanted(routes, SURVEY_EXPIRED) {
+    if !batch::any_takes(routes, SURVEY_EXPIRED) {
         return update(&db.write, &set, &condition, vec![now.into()]).await;
     }
     // The expired rows come back from the update itself, for their events.

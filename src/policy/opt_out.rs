@@ -47,7 +47,7 @@ pub async fn apply<C: ConnectionTrait>(
     } else {
         CONTACT_OPTED_IN
     };
-    if routes.iter().any(|r| r.takes(event_type)) {
+    if batch::any_takes(routes, event_type) {
         let event = Event {
             id: channels::model::new_id(),
             event_type: event_type.to_owned(),

@@ -305,6 +305,11 @@ impl Route {
     }
 }
 
+/// Whether any of `routes` takes `event_type`: if none does, the event need not be built.
+pub fn any_takes(routes: &[Route], event_type: &str) -> bool {
+    routes.iter().any(|r| r.takes(event_type))
+}
+
 /// Queues each event once per sink that takes its type.
 pub async fn enqueue<C: ConnectionTrait>(
     conn: &C,

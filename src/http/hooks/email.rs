@@ -257,12 +257,11 @@ fn verify_mailgun(
     if !inbound::mailgun_signature_valid(key, timestamp, token, signature) {
         return Err(forbidden("the Mailgun signature does not match"));
     }
-    let at: i64 = timestamp
-        .parse()
-        .map_err(|_| forbidden("the Mailgun timestamp is not a number"))?;
-    if (chrono::Utc::now().timestamp() - at).abs() > SIGNATURE_TOLERANCE_SECONDS {
-        return Err(forbidden("the Mailgun signature is too old"));
-    }
+    signed_recently(
+        timestamp,
+        "the Mailgun timestamp is not a number",
+        "the Mailgun signature is too old",
+    )?;
     // Taken at once, so that two copies arriving together cannot both pass; given back when
     // the delivery is not applied, so that Mailgun's retry of it is accepted.
     let key = format!("{tenant}:{token}");
@@ -300,11 +299,23 @@ fn verify_sendgrid(
     if !key.verifies(timestamp, body, signature) {
         return Err(forbidden("the SendGrid signature does not match"));
     }
-    let at: i64 = timestamp
-        .parse()
-        .map_err(|_| forbidden("the SendGrid timestamp is not a number"))?;
+    signed_recently(
+        timestamp,
+        "the SendGrid timestamp is not a number",
+        "the SendGrid signature is too old",
+    )
+}
+
+/// A signature's Unix `timestamp` is within [`SIGNATURE_TOLERANCE_SECONDS`] of now, either way.
+fn signed_recently(
+    timestamp: &str,
+    not_a_number: &'static str,
+    too_old: &'static str,
+) -> Result<(), (ApiError, &'static str)> {
+    let forbidden = |reason: &'static str| (ApiError::Forbidden(reason.into()), reason);
+    let at: i64 = timestamp.parse().map_err(|_| forbidden(not_a_number))?;
     if (chrono::Utc::now().timestamp() - at).abs() > SIGNATURE_TOLERANCE_SECONDS {
-        return Err(forbidden("the SendGrid signature is too old"));
+        return Err(forbidden(too_old));
     }
     Ok(())
 }
