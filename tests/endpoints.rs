@@ -145,6 +145,12 @@ async fn queued(server: &TestServer) -> Vec<(i32, chrono::DateTime<chrono::Utc>)
         .collect()
 }
 
+/// Creates an http sink for `url` and expects 201.
+async fn create_sink(server: &TestServer, key: &str, name: &str, url: &str) {
+    let (status, body) = put_sink(server, key, name, json!({"kind": "http", "url": url})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
 /// Makes the endpoint's queued retries due now, as if their wait had passed.
 async fn wait_passes(server: &TestServer) {
     use sea_orm::ConnectionTrait;
@@ -271,23 +277,9 @@ async fn throttled_and_gone_endpoints_wait_or_stop(backend: Backend) {
     let endpoint = Endpoint::start().await;
     let server = TestServer::start(backend).await;
     let key = server.tenant("acme").await;
-    let (status, body) = put_sink(
-        &server,
-        &key,
-        "crm",
-        json!({"kind": "http", "url": endpoint.url}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    create_sink(&server, &key, "crm", &endpoint.url).await;
     let healthy = Endpoint::start().await;
-    let (status, body) = put_sink(
-        &server,
-        &key,
-        "bi",
-        json!({"kind": "http", "url": healthy.url}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    create_sink(&server, &key, "bi", &healthy.url).await;
 
     // 429 with Retry-After: 120 waits two minutes, not the schedule's 5 s; the tenant's other
     // endpoint has its copy meanwhile.
@@ -408,24 +400,16 @@ async fn endpoint_settings_are_checked(backend: Backend) {
     let (status, _) = server.get("/v1/sinks/none", &key).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // A public https URL is accepted (nothing is sent until an event comes).
-    let (status, body) = put_sink(
-        &server,
-        &key,
-        "crm",
-        json!({"kind": "http", "url": "https://93.184.215.14/hook"}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    create_sink(&server, &key, "crm", "https://93.184.215.14/hook").await;
     // Twenty at most: each event is queued once per endpoint.
     for n in 1..20 {
-        let (status, body) = put_sink(
+        create_sink(
             &server,
             &key,
             &format!("crm-{n}"),
-            json!({"kind": "http", "url": "https://93.184.215.14/hook"}),
+            "https://93.184.215.14/hook",
         )
         .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let (status, problem) = put_sink(
         &server,
