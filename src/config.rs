@@ -31,6 +31,7 @@ pub struct Config {
     pub outbound: OutboundConfig,
     pub providers: ProvidersConfig,
     pub email: EmailConfig,
+    pub alerts: AlertsConfig,
     /// Forwarding sinks the operator runs beside the built-in scoring store (`[[sinks]]`).
     #[serde(default)]
     pub sinks: Vec<SinkConfig>,
@@ -85,6 +86,12 @@ pub struct OutboxConfig {
     pub backoff_base_ms: u64,
     pub backoff_max_ms: u64,
     pub lease_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlertsConfig {
+    /// How often each replica looks for overdue alerts and refreshes the alert gauges.
+    pub sweep_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -28,8 +28,18 @@ pub const CONTACT_OPTED_OUT: &str = "contact.opted_out";
 /// A contact opted in again.
 pub const CONTACT_OPTED_IN: &str = "contact.opted_in";
 
+/// A detractor's answer opened an alert for its owner.
+pub const ALERT_OPENED: &str = "alert.opened";
+/// The owner took the alert on.
+pub const ALERT_ACKNOWLEDGED: &str = "alert.acknowledged";
+/// The alert was closed: by its owner with an outcome, or by the customer's better answer
+/// (`status` `self_resolved`).
+pub const ALERT_RESOLVED: &str = "alert.resolved";
+/// The follow-up was not done by its deadline; the alert escalated.
+pub const ALERT_OVERDUE: &str = "alert.overdue";
+
 /// Every event type, in the order `docs/events/` lists them.
-pub const ALL_TYPES: [&str; 10] = [
+pub const ALL_TYPES: [&str; 14] = [
     FEEDBACK_CREATED,
     FEEDBACK_UPDATED,
     SURVEY_SCHEDULED,
@@ -40,6 +50,10 @@ pub const ALL_TYPES: [&str; 10] = [
     SURVEY_EXPIRED,
     CONTACT_OPTED_OUT,
     CONTACT_OPTED_IN,
+    ALERT_OPENED,
+    ALERT_ACKNOWLEDGED,
+    ALERT_RESOLVED,
+    ALERT_OVERDUE,
 ];
 
 /// An event as it travels to sinks. `id` is the de-duplication key for consumers: a redelivery
@@ -61,8 +75,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Fields of an event's `data` that hold personal data: sent only to sinks configured with
 /// `include_personal_data`. A feedback record's comment is the customer's own words, and its
-/// metadata can carry what a platform knew of them.
-const PERSONAL_FIELDS: &[&str] = &["comment", "metadata", "phone", "email", "address"];
+/// metadata can carry what a platform knew of them; an alert's note is an employee's account
+/// of talking to them.
+const PERSONAL_FIELDS: &[&str] = &["comment", "metadata", "phone", "email", "address", "note"];
 
 impl Event {
     /// The event as forwarding sinks receive it, per the versioned schema: `id` (the

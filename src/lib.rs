@@ -8,6 +8,7 @@
 //! import rules (checked by `tests/architecture.rs`). `main.rs` only parses the command line;
 //! tests call [`App::build`] and [`App::serve`] on a random port and get the real server.
 
+pub mod alerts;
 pub mod config;
 pub mod dispatch;
 pub mod events;
@@ -44,6 +45,8 @@ pub struct Extensions {
     pub sinks: Vec<Arc<dyn Sink>>,
     /// Senders per channel.
     pub senders: Vec<Arc<dyn dispatch::Sender>>,
+    /// The closed loop's clock (deadlines, overdue alerts); the system's when `None`.
+    pub clock: Option<Arc<dyn alerts::Clock>>,
 }
 
 /// A gateway with its database migrated, ready to serve.
@@ -52,6 +55,8 @@ pub struct App {
     pub db: Db,
     pub relay: Relay,
     pub dispatcher: dispatch::dispatcher::Dispatcher,
+    /// Escalates overdue alerts and refreshes their gauges.
+    pub sweeper: alerts::sweep::Sweeper,
     state: AppState,
     /// Where survey e-mails go for tenants without an SMTP server, for the start-up banner.
     pub email_transport: String,
@@ -101,10 +106,33 @@ impl App {
         )));
         sinks.push(Arc::new(forward::endpoints::Deliveries::new(
             db.clone(),
-            endpoint_client,
+            endpoint_client.clone(),
+        )));
+        // Survey e-mails and the alert owners' e-mails leave through the same transport.
+        let email = Arc::new(dispatch::email::EmailSender::new(
+            db.clone(),
+            config.email.clone(),
+            &config.public_url,
+            config.outbound.allow_private_networks,
+        )?);
+        let email_transport = email.default_transport();
+        sinks.push(Arc::new(alerts::notify::Notifier::new(
+            db.clone(),
+            email.clone(),
+            endpoint_client.clone(),
+            &config.public_url,
         )));
         sinks.extend(extensions.sinks);
         let relay = Relay::new(db.clone(), sinks, config.outbox.clone(), wake.clone());
+        let clock = extensions
+            .clock
+            .unwrap_or_else(|| Arc::new(alerts::SystemClock));
+        let sweeper = alerts::sweep::Sweeper::new(
+            db.clone(),
+            clock.clone(),
+            Duration::from_millis(config.alerts.sweep_interval_ms.max(10)),
+            wake.clone(),
+        );
         let writers = if db.backend() == sea_orm::DbBackend::Sqlite {
             1
         } else {
@@ -139,6 +167,7 @@ impl App {
             ingest: ingest.clone(),
             metrics: telemetry::metrics_handle(),
             http: http_client.clone(),
+            clock: clock.clone(),
             limits: Arc::new(http::limits::InboundLimits::new(&config.rate_limits)),
             scheduler: policy::schedule::Triggers::start(
                 &db,
@@ -158,14 +187,7 @@ impl App {
             .into_iter()
             .map(|s| Arc::new(s) as Arc<dyn dispatch::Sender>)
             .collect();
-        let email = dispatch::email::EmailSender::new(
-            db.clone(),
-            config.email.clone(),
-            &config.public_url,
-            config.outbound.allow_private_networks,
-        )?;
-        let email_transport = email.default_transport();
-        senders.push(Arc::new(email));
+        senders.push(email);
         senders.extend(extensions.senders);
         let dispatcher = dispatch::dispatcher::Dispatcher::new(
             db.clone(),
@@ -178,6 +200,7 @@ impl App {
             db,
             relay,
             dispatcher,
+            sweeper,
             state,
             email_transport,
         })
@@ -198,6 +221,7 @@ impl App {
         let workers_stop = CancellationToken::new();
         let relay = tokio::spawn(self.relay.clone().run(workers_stop.clone()));
         let dispatcher = tokio::spawn(self.dispatcher.clone().run(workers_stop.clone()));
+        let sweeper = tokio::spawn(self.sweeper.clone().run(workers_stop.clone()));
         // Endpoints put through another process reach this one's fan-out within the TTL.
         let reload = {
             let (db, stop) = (self.db.clone(), workers_stop.clone());
@@ -248,6 +272,7 @@ impl App {
         workers_stop.cancel();
         let _ = tokio::time::timeout(grace, relay).await;
         let _ = tokio::time::timeout(grace, dispatcher).await;
+        let _ = tokio::time::timeout(grace, sweeper).await;
         let _ = reload.await;
         self.db.close().await;
         Ok(())

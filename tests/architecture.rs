@@ -23,9 +23,23 @@ const RULES: &[(&str, &[&str])] = &[
         "policy",
         &["config", "rules", "events", "store", "lifecycle"],
     ),
+    // The closed loop: answers open alerts (called by ingest in its transaction), owners are
+    // notified through the relay (a sink) and the e-mail transport.
+    (
+        "alerts",
+        &["config", "events", "store", "policy", "forward", "dispatch"],
+    ),
     (
         "ingest",
-        &["config", "rules", "events", "store", "lifecycle", "policy"],
+        &[
+            "config",
+            "rules",
+            "events",
+            "store",
+            "lifecycle",
+            "policy",
+            "alerts",
+        ],
     ),
     (
         "dispatch",

@@ -284,10 +284,11 @@ async fn throttled_and_gone_endpoints_wait_or_stop(backend: Backend) {
     // 429 with Retry-After: 120 waits two minutes, not the schedule's 5 s; the tenant's other
     // endpoint has its copy meanwhile.
     endpoint.answer(429, Some("120"));
+    // A satisfied answer: one event (a dissatisfied one would open an alert, a second event).
     server
         .feedback(
             &key,
-            json!({"metric": "csat", "score": 1, "channel": "api"}),
+            json!({"metric": "csat", "score": 4, "channel": "api"}),
         )
         .await;
     server.drain().await;

@@ -7,6 +7,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::schemas::{assert_valid, validator};
 use common::{Backend, TestServer};
 use feedback_gateway::config::{SinkConfig, SinkKind};
 use feedback_gateway::forward::Sink;
@@ -68,60 +69,6 @@ fn sink_config(url: &str, include_personal_data: bool) -> SinkConfig {
     }
 }
 
-/// The schemas of `docs/events/v1/`, by `$id`: `$ref`s between them resolve here, never over
-/// the network.
-struct Schemas(std::collections::HashMap<String, Value>);
-
-impl jsonschema::Retrieve for Schemas {
-    fn retrieve(
-        &self,
-        uri: &jsonschema::Uri<String>,
-    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
-        self.0
-            .get(uri.as_str())
-            .cloned()
-            .ok_or_else(|| format!("no schema {uri}").into())
-    }
-}
-
-/// A validator for one event type's schema.
-fn validator(event_type: &str) -> jsonschema::Validator {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/events/v1");
-    let mut schemas = std::collections::HashMap::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) == Some("json") {
-            let schema: Value =
-                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-            schemas.insert(schema["$id"].as_str().unwrap().to_owned(), schema);
-        }
-    }
-    let wanted = schemas
-        .values()
-        .find(|s| {
-            s["$id"]
-                .as_str()
-                .unwrap()
-                .ends_with(&format!("/{event_type}.schema.json"))
-        })
-        .unwrap_or_else(|| panic!("no schema for {event_type}"))
-        .clone();
-    jsonschema::options()
-        .should_validate_formats(true)
-        .with_retriever(Schemas(schemas))
-        .build(&wanted)
-        .unwrap()
-}
-
-fn assert_valid(event: &Value) {
-    let validator = validator(event["type"].as_str().unwrap());
-    let errors: Vec<String> = validator
-        .iter_errors(event)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{event}: {errors:?}");
-}
-
 /// The stream's messages, as (subject, Nats-Msg-Id, body).
 async fn messages(url: &str, stream: &str) -> Vec<(String, String, Value)> {
     let client = async_nats::connect(url).await.unwrap();
@@ -168,8 +115,9 @@ async fn events_reach_the_stream_once_in_the_versioned_schema(backend: Backend) 
         .await;
     server.settle().await;
 
+    // The answer, and the alert a detractor's answer opens (in the same transaction).
     let got = messages(&url, &cfg.stream).await;
-    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got.len(), 2, "{got:?}");
     let (subject, msg_id, event) = &got[0];
     assert_eq!(
         subject,
@@ -189,6 +137,15 @@ async fn events_reach_the_stream_once_in_the_versioned_schema(backend: Backend) 
     assert!(event["data"].get("comment").is_none(), "{event}");
     assert!(event["data"].get("metadata").is_none(), "{event}");
     assert_valid(event);
+    let (subject, _, alert) = &got[1];
+    assert_eq!(
+        subject,
+        &format!("{}.acme.alert.opened", cfg.subject_prefix)
+    );
+    assert_eq!(alert["data"]["answer"]["feedback_id"], record["id"]);
+    assert_eq!(alert["data"]["severity"], "urgent");
+    assert!(alert["data"].get("comment").is_none(), "{alert}");
+    assert_valid(alert);
 
     // A redelivery (the acknowledgement lost, the relay retrying) is the same message id:
     // JetStream keeps one.
@@ -199,7 +156,7 @@ async fn events_reach_the_stream_once_in_the_versioned_schema(backend: Backend) 
     .unwrap();
     let again = feedback_gateway::forward::nats::NatsSink::new(cfg.clone(), server.db.clone());
     again.deliver(&stored).await.unwrap();
-    assert_eq!(messages(&url, &cfg.stream).await.len(), 1);
+    assert_eq!(messages(&url, &cfg.stream).await.len(), 2);
 
     // A sink configured for personal data gets the comment, and still matches the schema.
     let personal = sink_config(&url, true);
@@ -216,12 +173,12 @@ async fn events_reach_the_stream_once_in_the_versioned_schema(backend: Backend) 
     updated.event_type = "feedback.updated".into();
     again.deliver(&updated).await.unwrap();
     let got = messages(&url, &cfg.stream).await;
-    assert_eq!(got.len(), 2);
+    assert_eq!(got.len(), 3);
     assert_eq!(
-        got[1].0,
+        got[2].0,
         format!("{}.acme.feedback.updated", cfg.subject_prefix)
     );
-    assert_valid(&got[1].2);
+    assert_valid(&got[2].2);
     delete_stream(&url, &cfg.stream).await;
     delete_stream(&url, &personal.stream).await;
     server.stop().await;

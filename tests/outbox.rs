@@ -79,7 +79,7 @@ async fn retries_until_delivered_with_the_same_event_id(backend: Backend) {
     let server = TestServer::start_with(backend, |_| {}, vec![sink.clone()]).await;
     let key = server.tenant("acme").await;
     let f = server
-        .feedback(&key, json!({"metric": "nps", "score": 2}))
+        .feedback(&key, json!({"metric": "nps", "score": 9}))
         .await;
     wait_for(|| !sink.events().is_empty(), &server).await;
     let events = sink.events();
@@ -89,12 +89,12 @@ async fn retries_until_delivered_with_the_same_event_id(backend: Backend) {
         events[0].aggregate_id.to_string(),
         f["id"].as_str().unwrap()
     );
-    assert_eq!(events[0].data["score"], 2);
+    assert_eq!(events[0].data["score"], 9);
     server.settle().await;
     assert_eq!(server.count("dead_letters").await, 0);
     // The scoring sink was not held back by the failing one.
     let (_, scores) = server.get("/v1/scores?metric=nps", &key).await;
-    assert_eq!(scores["detractors"], 1);
+    assert_eq!(scores["promoters"], 1);
     let (_, metrics) = server.send(Method::GET, "/metrics", None, None).await;
     let metrics = metrics.as_str().unwrap().to_owned();
     assert!(
@@ -113,7 +113,7 @@ async fn exhausted_rows_become_dead_letters_and_replay(backend: Backend) {
     let key = server.tenant("acme").await;
     let other = server.tenant("other").await;
     let f = server
-        .feedback(&key, json!({"metric": "csat", "score": 1}))
+        .feedback(&key, json!({"metric": "csat", "score": 4}))
         .await;
     let mut letters = json!([]);
     for _ in 0..200 {
@@ -156,7 +156,7 @@ async fn exhausted_rows_become_dead_letters_and_replay(backend: Backend) {
     // A permanent refusal is dead-lettered at the first attempt.
     sink.permanent.store(true, Ordering::SeqCst);
     server
-        .feedback(&key, json!({"metric": "csat", "score": 2}))
+        .feedback(&key, json!({"metric": "csat", "score": 5}))
         .await;
     for _ in 0..200 {
         server.drain().await;
@@ -262,7 +262,7 @@ async fn two_relays_share_the_queue(backend: Backend) {
     let key = server.tenant("acme").await;
     for i in 0..60 {
         server
-            .feedback(&key, json!({"metric": "nps", "score": i % 11}))
+            .feedback(&key, json!({"metric": "nps", "score": 7 + i % 4}))
             .await;
     }
     let cfg = {

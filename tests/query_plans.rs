@@ -8,7 +8,7 @@ mod common;
 use chrono::{Duration, Utc};
 use common::{Backend, TestServer};
 use feedback_gateway::store::batch::insert_sql;
-use feedback_gateway::store::{contacts, feedback, invitations, placeholders, raw_events};
+use feedback_gateway::store::{alerts, contacts, feedback, invitations, placeholders, raw_events};
 use sea_orm::{ConnectionTrait, DbBackend, QuerySelect, QueryTrait, Statement, Value};
 use uuid::Uuid;
 
@@ -252,6 +252,51 @@ async fn hot_queries_use_indexes_on_full_tables(backend: Backend) {
         server.count("feedback").await as usize,
         CONTACTS * INVITATIONS_PER_CONTACT
     );
+    // An alert for a fifth of the answers, opened over the last few hours, none due yet; half
+    // of them escalated already (earlier ones would have been swept).
+    let alert_rows: Vec<Vec<Value>> = (0..CONTACTS)
+        .map(|i| {
+            let at = now - Duration::seconds(10 * i as i64);
+            let escalate_at: Option<chrono::DateTime<Utc>> =
+                (i % 2 == 0).then_some(at + Duration::hours(24));
+            vec![
+                Uuid::now_v7().into(),
+                tenant.into(),
+                Uuid::now_v7().into(),
+                "default".into(),
+                "open".into(),
+                "urgent".into(),
+                contacts[i].into(),
+                "csat".into(),
+                at.into(),
+                at.into(),
+                (at + Duration::hours(24)).into(),
+                escalate_at.into(),
+                at.into(),
+            ]
+        })
+        .collect();
+    insert(
+        &server,
+        "alerts",
+        &[
+            "id",
+            "tenant_id",
+            "feedback_id",
+            "rule_key",
+            "status",
+            "severity",
+            "contact_id",
+            "metric",
+            "answered_at",
+            "opened_at",
+            "due_at",
+            "escalate_at",
+            "updated_at",
+        ],
+        alert_rows,
+    )
+    .await;
 
     // Asked twice: as a database that was never analyzed plans (SQLite keeps no statistics
     // unless told to), and after ANALYZE.
@@ -344,6 +389,37 @@ async fn hot_queries_use_indexes_on_full_tables(backend: Backend) {
             "feedback",
             &["ix_feedback_invitation"],
         );
+
+        // A changed answer's alert; the overdue sweep; the closed loop's statistics, each
+        // alert with its contact's next answer. PostgreSQL, before it has statistics of the
+        // new table, takes it for a few pages and reads it whole; checked there after ANALYZE.
+        if backend == DbBackend::Sqlite || analyzed {
+            let of_answers = alerts::of_answers_statement(
+                backend,
+                &(0..3).map(|_| Uuid::now_v7()).collect::<Vec<_>>(),
+            );
+            assert_bounded(
+                &plan(&server, of_answers).await,
+                "alerts",
+                &["ux_alerts_feedback"],
+            );
+            let overdue = alerts::take_overdue_statement(backend, now, 100);
+            assert_bounded(
+                &plan(&server, overdue).await,
+                "alerts",
+                &["ix_alerts_escalate_at"],
+            );
+            let measured = alerts::opened_between_statement(
+                backend,
+                tenant,
+                now - Duration::minutes(10),
+                now,
+                1000,
+            );
+            let measured = plan(&server, measured).await;
+            assert_bounded(&measured, "alerts", &["ix_alerts_tenant_opened"]);
+            assert_bounded(&measured, "feedback", &["ix_feedback_contact_metric"]);
+        }
 
         // A webhook's redelivery and replay check: the delivery id or the signed content.
         // PostgreSQL without statistics rates the two unique indexes alike and may read the

@@ -11,6 +11,7 @@ mod m20261125_000005_replay_keys;
 mod m20261125_000006_hot_query_indexes;
 mod m20261206_000007_link_keys;
 mod m20261206_000008_webhook_endpoints;
+mod m20261206_000009_alerts;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_hot_query_indexes::Migration),
             Box::new(m20261206_000007_link_keys::Migration),
             Box::new(m20261206_000008_webhook_endpoints::Migration),
+            Box::new(m20261206_000009_alerts::Migration),
         ]
     }
 }

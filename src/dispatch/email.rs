@@ -186,7 +186,7 @@ pub struct EmailSender {
     /// Extra trusted roots (`email.ca_file`).
     roots: Vec<Certificate>,
     /// The gateway's own DKIM signature (`[email.dkim]`).
-    gateway_dkim: Option<DkimConfig>,
+    gateway_dkim: Option<Arc<DkimConfig>>,
     pools: Mutex<HashMap<Server, Arc<Pool>>>,
 }
 
@@ -208,7 +208,7 @@ impl EmailSender {
             vec![Certificate::from_pem(&pem)
                 .map_err(|e| anyhow::anyhow!("email.ca_file {}: {e}", cfg.ca_file))?]
         };
-        let gateway_dkim = gateway_dkim(&cfg.dkim)?;
+        let gateway_dkim = gateway_dkim(&cfg.dkim)?.map(Arc::new);
         Ok(EmailSender {
             db,
             cfg,
@@ -528,23 +528,43 @@ impl Sender for EmailSender {
             .await
             .map_err(|e| SendError::transient(format!("loading the tenant's link key: {e}")))?
             .ok_or_else(|| SendError::permanent(None, "the tenant no longer exists"))?;
-        // The tenant's own key; else the gateway's, for mail that leaves through the
-        // gateway's transport (a tenant's own server may sign for itself).
-        let tenant_dkim = match (&settings.dkim, secrets.dkim_key.as_deref()) {
-            (Some(dkim), Some(key)) => {
-                Some(dkim_config(dkim, key).map_err(|e| SendError::permanent(None, e))?)
-            }
-            _ => None,
-        };
-        let dkim = tenant_dkim.as_ref().or(if settings.smtp.is_none() {
-            self.gateway_dkim.as_ref()
-        } else {
-            None
-        });
-        let (message, message_id) = self.message(m, &settings, &key, dkim)?;
+        let dkim = self.signer(&settings, &secrets)?;
+        let (message, message_id) = self.message(m, &settings, &key, dkim.as_deref())?;
+        self.transmit(&settings, &secrets, message).await?;
         // No sender kept: a reply goes to the reply address, not to `from`, so replies are not
         // matched by the address they were sent to.
-        let sender = None;
+        Ok(Receipt {
+            provider_ref: message_id,
+            sender: None,
+        })
+    }
+}
+
+impl EmailSender {
+    /// The DKIM signature a tenant's mail gets: the tenant's own key; else the gateway's, for
+    /// mail that leaves through the gateway's transport (a tenant's own server may sign for
+    /// itself).
+    fn signer(
+        &self,
+        settings: &EmailSettings,
+        secrets: &Secrets,
+    ) -> Result<Option<Arc<DkimConfig>>, SendError> {
+        match (&settings.dkim, secrets.dkim_key.as_deref()) {
+            (Some(dkim), Some(key)) => dkim_config(dkim, key)
+                .map(|c| Some(Arc::new(c)))
+                .map_err(|e| SendError::permanent(None, e)),
+            _ if settings.smtp.is_none() => Ok(self.gateway_dkim.clone()),
+            _ => Ok(None),
+        }
+    }
+
+    /// Hands a finished message to the tenant's server, the gateway's, or the mail folder.
+    async fn transmit(
+        &self,
+        settings: &EmailSettings,
+        secrets: &Secrets,
+        message: Message,
+    ) -> Result<(), SendError> {
         let tenant_smtp = settings
             .smtp
             .as_ref()
@@ -561,10 +581,38 @@ impl Sender for EmailSender {
             }
             Some((server, password)) => self.send_smtp(&server, password, &message).await?,
         }
-        Ok(Receipt {
-            provider_ref: message_id,
-            sender,
-        })
+        Ok(())
+    }
+
+    /// A plain-text message from the tenant's sender to one of its own people (an alert's
+    /// owner), through the same transport and signature as its survey e-mails.
+    pub async fn send_notice(
+        &self,
+        tenant_id: Uuid,
+        to: &str,
+        subject: &str,
+        text: String,
+    ) -> Result<(), SendError> {
+        let (settings, secrets) = self.settings(tenant_id).await?;
+        let from: Mailbox = settings
+            .from
+            .parse()
+            .map_err(|_| SendError::permanent(None, "the e-mail sender is not an address"))?;
+        let to: Mailbox = to.parse().map_err(|_| SendError {
+            verdict: Some(AddressVerdict::Invalid),
+            ..SendError::permanent(None, "the recipient is not an e-mail address")
+        })?;
+        let mut message = Message::builder()
+            .from(from)
+            .to(to)
+            .subject(subject)
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(text)
+            .map_err(|e| SendError::permanent(None, format!("building the e-mail: {e}")))?;
+        if let Some(dkim) = self.signer(&settings, &secrets)? {
+            message.sign(&dkim);
+        }
+        self.transmit(&settings, &secrets, message).await
     }
 }
 

@@ -8,6 +8,7 @@ use base64::Engine;
 use channels::model::{ContactRef, E164Phone, Email, Identity, InvalidValue};
 
 use super::problem::ApiError;
+use super::AppState;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -123,4 +124,43 @@ pub fn decode_cursor(cursor: &str) -> Result<Uuid, ApiError> {
             kind: "invalid-query",
             detail: "cursor: not a cursor this API returned".into(),
         })
+}
+
+/// A tenant's webhook URL (an endpoint for its events, an owner's chat webhook), if the gateway
+/// may call it: `https` to public addresses; plain `http` and private addresses only where the
+/// operator allows private networks; no credentials in it (they would be shown back or logged).
+pub async fn check_webhook_url(state: &AppState, field: &str, url: &str) -> Result<(), ApiError> {
+    let invalid = |message: &str| ApiError::validation(field, message);
+    let parsed = state
+        .http
+        .check(url)
+        .map_err(|_| invalid("an https URL on a public address"))?;
+    // Shown back by GET: no credentials in it (the signature proves the sender).
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid(
+            "a URL without user name or password: the URL itself is the secret, or the request is signed",
+        ));
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| invalid("a URL with a host"))?
+        .trim_matches(['[', ']']);
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let addresses: Vec<std::net::IpAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|_| invalid("the host name does not resolve"))?
+        .map(|a| a.ip())
+        .collect();
+    let private = addresses
+        .iter()
+        .any(|ip| !channels::outbound::is_public(*ip));
+    if private && !state.http.allows_private_networks() {
+        return Err(invalid(
+            "the address is on a private network, which this gateway does not call",
+        ));
+    }
+    if parsed.scheme() != "https" && !private {
+        return Err(invalid("https is required"));
+    }
+    Ok(())
 }

@@ -40,7 +40,7 @@ pub fn router() -> Router<AppState> {
 
 /// A page, with the headers every link page carries: no caching (the answer may change), no
 /// referrer (the URL holds the token), no indexing, and a policy that allows no script.
-fn page(status: StatusCode, texts: &Texts, title: &str, body: &str) -> Response {
+pub(super) fn page(status: StatusCode, texts: &Texts, title: &str, body: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\

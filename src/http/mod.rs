@@ -2,6 +2,7 @@
 //! metrics, body limit, timeout, problem+json for every error).
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod channels;
 pub mod contacts;
@@ -52,6 +53,8 @@ pub struct AppState {
     /// For provider APIs a webhook needs (Zendesk's Users API).
     /// The guarded client every provider call goes through.
     pub http: ::channels::outbound::Outbound,
+    /// The closed loop's time (a test's clock in tests).
+    pub clock: Arc<dyn crate::alerts::Clock>,
 }
 
 impl AppState {
@@ -143,14 +146,14 @@ pub fn router(state: AppState) -> Router {
         .merge(scores::router())
         .merge(dead_letters::router())
         .merge(sinks::router())
+        .merge(alerts::router())
         .merge(raw_events::router())
         .merge(surveys::router())
         .merge(contacts::router())
         .merge(channels::router())
-        .merge(links::router().route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            limits::per_client_ip,
-        )))
+        .merge(links::router().merge(alerts::link_router()).route_layer(
+            middleware::from_fn_with_state(state.clone(), limits::per_client_ip),
+        ))
         .merge(
             hooks::router(&state.config).route_layer(middleware::from_fn_with_state(
                 state.clone(),

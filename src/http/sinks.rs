@@ -78,44 +78,6 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-/// The URL, if deliveries may go there: `https` to public addresses; plain `http` and private
-/// addresses only where the operator allows private networks.
-async fn check_url(state: &AppState, url: &str) -> Result<(), ApiError> {
-    let invalid = |message: &str| ApiError::validation("url", message);
-    let parsed = state
-        .http
-        .check(url)
-        .map_err(|_| invalid("an https URL on a public address"))?;
-    // Shown back by GET: no credentials in it (the signature proves the sender).
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(invalid(
-            "a URL without user name or password: deliveries are signed instead",
-        ));
-    }
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| invalid("a URL with a host"))?
-        .trim_matches(['[', ']']);
-    let port = parsed.port_or_known_default().unwrap_or(443);
-    let addresses: Vec<std::net::IpAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|_| invalid("the host name does not resolve"))?
-        .map(|a| a.ip())
-        .collect();
-    let private = addresses
-        .iter()
-        .any(|ip| !channels::outbound::is_public(*ip));
-    if private && !state.http.allows_private_networks() {
-        return Err(invalid(
-            "the address is on a private network, which this gateway does not call",
-        ));
-    }
-    if parsed.scheme() != "https" && !private {
-        return Err(invalid("https is required"));
-    }
-    Ok(())
-}
-
 async fn find(state: &AppState, tenant_id: uuid::Uuid, name: &str) -> Result<Endpoint, ApiError> {
     endpoints::get(&state.db, tenant_id, name)
         .await
@@ -146,7 +108,7 @@ async fn put(
         .url
         .as_deref()
         .ok_or_else(|| ApiError::validation("url", "required"))?;
-    check_url(&state, url).await?;
+    super::input::check_webhook_url(&state, "url", url).await?;
     if let Some(unknown) = body
         .event_types
         .iter()

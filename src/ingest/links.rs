@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{Ingest, IngestError, OwnedReceived, Received};
 use crate::lifecycle;
-use crate::store::{self, batch, invitations};
+use crate::store::{self, invitations};
 use channels::vocabulary::InvitationStatus;
 
 /// The provider name records and raw events from rating links carry.
@@ -151,7 +151,7 @@ impl Ingest {
             }
         };
         lifecycle::mark_answered(txn, invitation.id, now).await?;
-        batch::enqueue(txn, &events, &self.sinks).await?;
+        super::queue_answers(txn, &self.sinks, &events, now).await?;
         Ok(answer)
     }
 }

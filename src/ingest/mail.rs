@@ -196,7 +196,9 @@ impl Ingest {
             let Some(key) = tenants::link_key(&self.db, tenant.id).await? else {
                 return Ok(None);
             };
-            if read.purpose == Purpose::Rating || read.verify(&key, None).is_err() {
+            if matches!(read.purpose, Purpose::Rating | Purpose::Acknowledge)
+                || read.verify(&key, None).is_err()
+            {
                 continue;
             }
             let Some(invitation) =

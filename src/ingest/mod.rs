@@ -426,7 +426,7 @@ async fn write_transaction(
         .iter()
         .map(|(f, _)| feedback_event(FEEDBACK_CREATED, f, now))
         .collect::<Result<Vec<_>, DbErr>>()?;
-    batch::enqueue(&txn, &events, sinks).await?;
+    queue_answers(&txn, sinks, &events, now).await?;
     txn.commit().await?;
 
     for ((i, _), (record, _)) in winners.iter().zip(records) {
@@ -449,6 +449,19 @@ fn feedback_event(
         created_at: now,
         data: serde_json::to_value(record).map_err(|e| DbErr::Json(e.to_string()))?,
     })
+}
+
+/// Queues the events of the answers a transaction wrote, and opens, raises or closes the
+/// alerts those answers trigger (the closed loop), in that transaction: every path that
+/// writes an answer ends here.
+async fn queue_answers<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    sinks: &[Route],
+    events: &[Event],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DbErr> {
+    batch::enqueue(conn, events, sinks).await?;
+    crate::alerts::on_answers(conn, sinks, events, now).await
 }
 
 /// Stores one record written outside the batch writer, with its `feedback.created` event.

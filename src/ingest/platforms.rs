@@ -29,7 +29,7 @@ use crate::store::group::{SetWork, WorkFuture};
 use crate::store::invitations::InvitationView;
 use crate::store::surveys::Survey;
 use crate::store::tenants::Tenant;
-use crate::store::{self, batch, raw_events, surveys};
+use crate::store::{self, raw_events, surveys};
 
 /// A verified delivery from a platform.
 pub struct PlatformDelivery<'a> {
@@ -321,7 +321,7 @@ impl Deliveries {
                 Err(e) => return Err(DbErr::RecordNotFound(e.to_string())),
             }
         }
-        batch::enqueue(txn, &events, &self.sinks).await?;
+        super::queue_answers(txn, &self.sinks, &events, now).await?;
         Ok(outcomes)
     }
 }

@@ -24,7 +24,7 @@ use crate::lifecycle;
 use crate::store::batch::Route;
 use crate::store::entities::invitation;
 use crate::store::tenants::Tenant;
-use crate::store::{self, batch, invitations};
+use crate::store::{self, invitations};
 
 /// A tenant's reply settings for one channel.
 pub struct ReplySettings {
@@ -238,7 +238,7 @@ pub(super) async fn apply_known(
         }
     };
     store::raw_events::set_answer(txn, raw_id, answer.as_deref()).await?;
-    batch::enqueue(txn, &events, sinks).await?;
+    super::queue_answers(txn, sinks, &events, now).await?;
     Ok((Replied { answer, outcome }, !events.is_empty()))
 }
 

@@ -201,7 +201,7 @@ async fn together(
     for record in &updates {
         events.push(feedback_event(FEEDBACK_UPDATED, record, now)?);
     }
-    batch::enqueue(txn, &events, sinks).await?;
+    super::queue_answers(txn, sinks, &events, now).await?;
 
     for k in in_turn {
         let i = fresh[k];

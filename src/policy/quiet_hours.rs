@@ -44,7 +44,7 @@ impl QuietHours {
 /// The instant the local clock shows `time` on `date`. When that local time does not exist (the
 /// clock jumps over it in spring) it is the instant of the jump; when it exists twice (autumn)
 /// the earlier one.
-fn first_instant_at_or_after(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+pub fn first_instant_at_or_after(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
     let wanted = date.and_time(time);
     match tz.from_local_datetime(&wanted) {
         LocalResult::Single(t) => t.with_timezone(&Utc),

@@ -328,11 +328,13 @@ pub async fn enqueue<C: ConnectionTrait>(
     enqueue_to(conn, &queued).await
 }
 
-/// Queues each event under the sink name beside it.
+/// Queues each event under the sink name beside it, due now. (Not at the event's own time: an
+/// event may carry a clock's time that is not the database's, as the closed loop's does.)
 pub async fn enqueue_to<C: ConnectionTrait>(
     conn: &C,
     queued: &[(&Event, &str)],
 ) -> Result<(), DbErr> {
+    let now = super::now();
     let columns = [
         "tenant_id",
         "event_id",
@@ -355,8 +357,8 @@ pub async fn enqueue_to<C: ConnectionTrait>(
             event.aggregate_id.into(),
             payload.into(),
             0i32.into(),
-            event.created_at.into(),
-            event.created_at.into(),
+            now.into(),
+            now.into(),
         ]);
     }
     if !values.is_empty() {

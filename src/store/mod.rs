@@ -4,6 +4,7 @@
 //! pool (writers queue in the pool instead of failing with SQLITE_BUSY) beside a read pool; on
 //! PostgreSQL both are the same pool.
 
+pub mod alerts;
 pub mod batch;
 pub mod cache;
 pub mod channel_configs;

@@ -6,6 +6,7 @@ pub mod binary;
 pub mod fake_intercom;
 pub mod fake_twilio;
 pub mod fake_zendesk;
+pub mod schemas;
 pub mod smtp;
 
 use std::sync::{Arc, Mutex};
@@ -177,10 +178,19 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub relay: Relay,
     pub dispatcher: feedback_gateway::dispatch::dispatcher::Dispatcher,
+    pub sweeper: feedback_gateway::alerts::sweep::Sweeper,
     pub db: Db,
     pub test_db: TestDb,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// A replica started by [`TestServer::replica_with`]; stopped with `shutdown`.
+pub struct Replica {
+    pub base: String,
+    pub relay: Relay,
+    pub sweeper: feedback_gateway::alerts::sweep::Sweeper,
+    pub shutdown: CancellationToken,
 }
 
 impl TestServer {
@@ -195,7 +205,7 @@ impl TestServer {
     ) -> TestServer {
         let extensions = feedback_gateway::Extensions {
             sinks: extra_sinks,
-            senders: Vec::new(),
+            ..Default::default()
         };
         Self::start_with_extensions(backend, tweak, extensions).await
     }
@@ -214,6 +224,7 @@ impl TestServer {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let relay = app.relay.clone();
         let dispatcher = app.dispatcher.clone();
+        let sweeper = app.sweeper.clone();
         let db = app.db.clone();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(app.serve(listener, shutdown.clone()));
@@ -222,6 +233,7 @@ impl TestServer {
             client: reqwest::Client::new(),
             relay,
             dispatcher,
+            sweeper,
             db,
             test_db,
             shutdown,
@@ -239,6 +251,29 @@ impl TestServer {
         let shutdown = CancellationToken::new();
         tokio::spawn(app.serve(listener, shutdown.clone()));
         (base, shutdown)
+    }
+
+    /// A second gateway process on the same database with the test's configuration changes and
+    /// extensions (a shared test clock, say).
+    pub async fn replica_with(
+        &self,
+        tweak: impl FnOnce(&mut Config),
+        extensions: feedback_gateway::Extensions,
+    ) -> Replica {
+        let mut config = test_config(self.test_db.url());
+        tweak(&mut config);
+        let app = App::build_with(config, extensions).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let replica = Replica {
+            base,
+            relay: app.relay.clone(),
+            sweeper: app.sweeper.clone(),
+            shutdown: shutdown.clone(),
+        };
+        tokio::spawn(app.serve(listener, shutdown));
+        replica
     }
 
     pub async fn stop(self) {

@@ -26,6 +26,8 @@ pub enum Purpose {
     Unsubscribe,
     /// Reply to the invitation by e-mail (the plus part of the reply address).
     Reply,
+    /// Acknowledge an alert (the link in its owner's notification); the token names the alert.
+    Acknowledge,
 }
 
 impl Purpose {
@@ -34,6 +36,7 @@ impl Purpose {
             Purpose::Rating => b'r',
             Purpose::Unsubscribe => b'u',
             Purpose::Reply => b'm',
+            Purpose::Acknowledge => b'a',
         }
     }
 
@@ -42,6 +45,7 @@ impl Purpose {
             b'r' => Some(Purpose::Rating),
             b'u' => Some(Purpose::Unsubscribe),
             b'm' => Some(Purpose::Reply),
+            b'a' => Some(Purpose::Acknowledge),
             _ => None,
         }
     }
@@ -51,6 +55,7 @@ impl Purpose {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unverified {
     pub purpose: Purpose,
+    /// The invitation; the alert, for [`Purpose::Acknowledge`].
     pub invitation: Uuid,
     mac: [u8; MAC_LEN],
 }
