@@ -260,6 +260,16 @@ impl Loop {
         owner
     }
 
+    /// PUTs `body` to `path` and expects a 422 that names `field`.
+    async fn assert_refused(&self, path: &str, body: Value, field: &str) {
+        let (status, problem) = self
+            .server
+            .send(Method::PUT, path, Some(&self.key), Some(body))
+            .await;
+        assert_problem(status, &problem, 422, "validation-failed");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+
     async fn alerts(&self, query: &str) -> Vec<Value> {
         let (status, list) = self
             .server
@@ -437,15 +447,7 @@ async fn an_sms_detractor_alerts_the_tickets_agent_at_once(backend: Backend) {
 
     // The gauges, refreshed by the sweep.
     server.sweeper.run_once().await.unwrap();
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("alerts_open{tenant=\"acme\"} 0"),
         "{metrics}"
@@ -634,16 +636,7 @@ async fn an_overdue_alert_escalates_once_and_its_owner_resolves_it(backend: Back
         "the owner is not told twice"
     );
     t.server.sweeper.run_once().await.unwrap();
-    let metrics = t
-        .server
-        .client
-        .get(t.server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.server.metrics().await;
     assert!(
         metrics.contains("alerts_overdue{tenant=\"acme\"} 1"),
         "{metrics}"
@@ -993,12 +986,7 @@ async fn rules_filter_answers_and_bad_settings_are_refused(backend: Backend) {
         ),
         (json!({"ticket_url": "javascript:alert(1)"}), "ticket_url"),
     ] {
-        let (status, problem) = t
-            .server
-            .send(Method::PUT, "/v1/alert-rules/bad", Some(&t.key), Some(body))
-            .await;
-        assert_problem(status, &problem, 422, "validation-failed");
-        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        t.assert_refused("/v1/alert-rules/bad", body, field).await;
     }
     let (status, problem) = t
         .server
@@ -1022,12 +1010,7 @@ async fn rules_filter_answers_and_bad_settings_are_refused(backend: Backend) {
         ),
         (json!({"time_zone": "Europe/Atlantis"}), "time_zone"),
     ] {
-        let (status, problem) = t
-            .server
-            .send(Method::PUT, "/v1/owners/ann", Some(&t.key), Some(body))
-            .await;
-        assert_problem(status, &problem, 422, "validation-failed");
-        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        t.assert_refused("/v1/owners/ann", body, field).await;
     }
     // A chat webhook's URL is its credential: never shown back whole.
     let owner = t

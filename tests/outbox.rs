@@ -95,8 +95,7 @@ async fn retries_until_delivered_with_the_same_event_id(backend: Backend) {
     // The scoring sink was not held back by the failing one.
     let (_, scores) = server.get("/v1/scores?metric=nps", &key).await;
     assert_eq!(scores["promoters"], 1);
-    let (_, metrics) = server.send(Method::GET, "/metrics", None, None).await;
-    let metrics = metrics.as_str().unwrap().to_owned();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("outbox_failed_total{sink=\"recording\"}"),
         "{metrics}"

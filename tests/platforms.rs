@@ -922,8 +922,7 @@ async fn a_ticket_without_any_address_is_kept_and_not_surveyed(backend: Backend)
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     assert_eq!(answer["event"], "ping");
     assert_eq!(hooks.server.count("raw_events").await, 1);
-    let (_, metrics) = hooks.server.send(Method::GET, "/metrics", None, None).await;
-    let metrics = metrics.as_str().unwrap_or_default();
+    let metrics = hooks.server.metrics().await;
     assert!(
         metrics.contains(
             r#"webhook_requests_total{provider="intercom",kind="ignored",outcome="ignored"}"#

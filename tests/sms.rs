@@ -403,16 +403,7 @@ async fn bad_signatures_and_bad_requests_store_nothing(backend: Backend) {
     assert_eq!(t.server.count("raw_events").await, 0, "nothing stored");
     assert_eq!(t.server.count("feedback").await, 0);
     assert_eq!(t.server.count("contacts").await, 0);
-    let metrics = t
-        .server
-        .client
-        .get(t.server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.server.metrics().await;
     assert!(
         metrics
             .contains(r#"webhook_requests_total{provider="twilio",kind="sms",outcome="rejected"}"#),

@@ -364,6 +364,13 @@ impl TestServer {
         body
     }
 
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        let (status, text) = self.send(Method::GET, "/metrics", None, None).await;
+        assert_eq!(status, StatusCode::OK);
+        text.as_str().unwrap_or_default().to_owned()
+    }
+
     pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
         self.send(Method::GET, path, Some(key), None).await
     }
