@@ -264,6 +264,8 @@ pub async fn on_answers<C: ConnectionTrait>(
             }
         }
     }
+    refs.sort_unstable();
+    refs.dedup();
     let opening_tenants: Vec<Uuid> = {
         let mut t: Vec<Uuid> = to_open.iter().map(|(a, ..)| a.event.tenant_id).collect();
         t.sort();
@@ -591,6 +593,8 @@ pub async fn escalate_overdue(db: &Db, now: DateTime<Utc>) -> Result<usize, DbEr
                 refs.push((alert.tenant_id, r));
             }
         }
+        refs.sort_unstable();
+        refs.dedup();
         let tenants: HashSet<Uuid> = due.iter().map(|a| a.tenant_id).collect();
         let tenants: Vec<Uuid> = tenants.into_iter().collect();
         let first = Directory(rows::directory(&txn, &refs, &tenants).await?);
