@@ -101,6 +101,15 @@ pub fn metrics_handle() -> PrometheusHandle {
                     ],
                 )
                 .expect("bucket list is not empty")
+                // From a minute to a week: a follow-up is due within a day.
+                .set_buckets_for_metric(
+                    Matcher::Full("alert_time_to_acknowledge_seconds".into()),
+                    &[
+                        60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0,
+                        86400.0, 172800.0, 604800.0,
+                    ],
+                )
+                .expect("bucket list is not empty")
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
             describe();
@@ -133,5 +142,18 @@ fn describe() {
     describe_counter!(
         "outbox_dead_lettered_total",
         "Events moved to dead letters, by sink"
+    );
+    describe_gauge!(
+        "alerts_open",
+        "Alerts nobody has acknowledged yet, by tenant"
+    );
+    describe_gauge!(
+        "alerts_overdue",
+        "Unresolved alerts past their follow-up deadline, by tenant"
+    );
+    describe_histogram!(
+        "alert_time_to_acknowledge_seconds",
+        Unit::Seconds,
+        "Time from an alert's opening to its acknowledgement"
     );
 }

@@ -453,7 +453,7 @@ async fn an_sms_detractor_alerts_the_tickets_agent_at_once(backend: Backend) {
         "{metrics}"
     );
     assert!(metrics.contains("alerts_overdue{tenant=\"acme\"} 0"));
-    assert!(metrics.contains("alert_time_to_acknowledge_seconds"));
+    assert!(metrics.contains("alert_time_to_acknowledge_seconds_bucket{le=\"60\"} "));
     t.server.stop().await;
 }
 

@@ -188,33 +188,37 @@ pub async fn directory<C: ConnectionTrait>(
     refs: &[(Uuid, &str)],
     tenants: &[Uuid],
 ) -> Result<Vec<Owner>, DbErr> {
-    let mut found = Vec::new();
+    let mut parts = Vec::new();
+    let mut values = Vec::new();
     if !refs.is_empty() {
         let branch = format!("SELECT {OWNER_COLUMNS} FROM owners WHERE tenant_id = ? AND ref = ?");
-        let (sql, values) = union_all(
-            &branch,
-            refs.iter()
-                .map(|(t, r)| vec![Value::from(*t), Value::from(*r)])
-                .collect(),
-        );
-        for row in query(conn, &sql, values).await? {
-            found.push(Owner::from_row(&row)?);
-        }
+        let lookups = refs
+            .iter()
+            .map(|(t, r)| vec![Value::from(*t), Value::from(*r)])
+            .collect();
+        let (sql, more) = union_all(&branch, lookups);
+        parts.push(sql);
+        values.extend(more);
     }
     if !tenants.is_empty() {
         let branch =
             format!("SELECT {OWNER_COLUMNS} FROM owners WHERE tenant_id = ? AND is_default = ?");
-        let (sql, values) = union_all(
-            &branch,
-            tenants
-                .iter()
-                .map(|t| vec![Value::from(*t), Value::from(true)])
-                .collect(),
-        );
-        for row in query(conn, &sql, values).await? {
-            found.push(Owner::from_row(&row)?);
-        }
+        let lookups = tenants
+            .iter()
+            .map(|t| vec![Value::from(*t), Value::from(true)])
+            .collect();
+        let (sql, more) = union_all(&branch, lookups);
+        parts.push(sql);
+        values.extend(more);
     }
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut found = query(conn, &parts.join(" UNION ALL "), values)
+        .await?
+        .iter()
+        .map(Owner::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     found.sort_by(|a, b| (a.tenant_id, &a.reference).cmp(&(b.tenant_id, &b.reference)));
     found.dedup_by(|a, b| a.tenant_id == b.tenant_id && a.reference == b.reference);
     Ok(found)
