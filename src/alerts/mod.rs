@@ -15,6 +15,7 @@ pub mod stats;
 pub mod sweep;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, TransactionTrait, Value};
@@ -25,6 +26,7 @@ use crate::events::FEEDBACK_UPDATED;
 use crate::events::{Event, ALERT_ACKNOWLEDGED, ALERT_OPENED, ALERT_RESOLVED, FEEDBACK_CREATED};
 use crate::store::alerts::{self as rows, Alert, Change, Owner};
 use crate::store::batch::{self, Route};
+use crate::store::cache::Caches;
 use crate::store::Db;
 use rule::{Rule, Severity};
 
@@ -123,25 +125,63 @@ impl<'a> Answer<'a> {
     }
 }
 
-/// The rules of the tenants in `tenant_ids`, with the default rule where a tenant has not
-/// replaced it. A stored rule that no longer parses is skipped (and logged), never fatal to
-/// the answer that is being stored.
-async fn rules_of<C: ConnectionTrait>(
-    conn: &C,
-    tenant_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<(String, Rule)>>, DbErr> {
-    let mut stored: HashMap<Uuid, Vec<(String, Rule)>> =
-        tenant_ids.iter().map(|t| (*t, Vec::new())).collect();
-    for (tenant, (key, json)) in rows::rules_of(conn, tenant_ids).await? {
-        match serde_json::from_value::<Rule>(json) {
-            Ok(rule) => stored.entry(tenant).or_default().push((key, rule)),
+/// A tenant's rules, with the default rule if the tenant has not replaced it. A stored rule
+/// that no longer parses is skipped (and logged), never fatal to the answer being stored.
+fn parsed(tenant: Uuid, stored: &[rows::StoredRule]) -> Vec<(String, Rule)> {
+    let mut rules = Vec::with_capacity(stored.len() + 1);
+    for (key, json) in stored {
+        match serde_json::from_value::<Rule>(json.clone()) {
+            Ok(rule) => rules.push((key.clone(), rule)),
             Err(e) => tracing::warn!(%tenant, key, error = %e, "an alert rule does not parse"),
         }
     }
-    Ok(stored
+    rule::effective(rules)
+}
+
+/// What the closed loop knows of each tenant: its rules, and whether it has owners.
+struct Setup {
+    rules: Vec<(String, Rule)>,
+    has_owners: bool,
+}
+
+/// The [`Setup`] of these tenants, from the cache (read through `conn` when not cached).
+async fn setups<C: ConnectionTrait>(
+    conn: &C,
+    caches: &Caches,
+    tenant_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Setup>, DbErr> {
+    let mut found = HashMap::with_capacity(tenant_ids.len());
+    for &tenant in tenant_ids {
+        let stored = caches
+            .alert_setup
+            .get_or_load(
+                tenant,
+                || async { rows::setup_of(conn, tenant).await.map(Arc::new) },
+                |_| true,
+            )
+            .await?;
+        found.insert(
+            tenant,
+            Setup {
+                rules: parsed(tenant, &stored.rules),
+                has_owners: stored.has_owners,
+            },
+        );
+    }
+    Ok(found)
+}
+
+/// One tenant's rules, read now (for a stored alert's rule).
+async fn rules_of<C: ConnectionTrait>(
+    conn: &C,
+    tenant: Uuid,
+) -> Result<Vec<(String, Rule)>, DbErr> {
+    let stored: Vec<rows::StoredRule> = rows::rules_of(conn, &[tenant])
+        .await?
         .into_iter()
-        .map(|(tenant, rules)| (tenant, rule::effective(rules)))
-        .collect())
+        .map(|(_, rule)| rule)
+        .collect();
+    Ok(parsed(tenant, &stored))
 }
 
 /// The most severe verdict of a tenant's rules on an answer, with the rule that gave it.
@@ -169,6 +209,7 @@ fn verdict<'r>(
 /// and nobody had acknowledged it; one without an alert opens one if it now matches.
 pub async fn on_answers<C: ConnectionTrait>(
     conn: &C,
+    caches: &Caches,
     routes: &[Route],
     events: &[Event],
     now: DateTime<Utc>,
@@ -180,17 +221,20 @@ pub async fn on_answers<C: ConnectionTrait>(
     let mut tenants: Vec<Uuid> = answers.iter().map(|a| a.event.tenant_id).collect();
     tenants.sort();
     tenants.dedup();
-    let rules = rules_of(conn, &tenants).await?;
-    let surveys: HashMap<Uuid, String> =
-        if rules.values().flatten().any(|(_, r)| !r.surveys.is_empty()) {
-            let invitations: Vec<Uuid> = answers.iter().filter_map(|a| a.invitation_id).collect();
-            rows::survey_keys(conn, &invitations)
-                .await?
-                .into_iter()
-                .collect()
-        } else {
-            HashMap::new()
-        };
+    let setups = setups(conn, caches, &tenants).await?;
+    let surveys: HashMap<Uuid, String> = if setups
+        .values()
+        .flat_map(|s| &s.rules)
+        .any(|(_, r)| !r.surveys.is_empty())
+    {
+        let invitations: Vec<Uuid> = answers.iter().filter_map(|a| a.invitation_id).collect();
+        rows::survey_keys(conn, &invitations)
+            .await?
+            .into_iter()
+            .collect()
+    } else {
+        HashMap::new()
+    };
     let updated: Vec<Uuid> = answers
         .iter()
         .filter(|a| !a.created)
@@ -209,9 +253,9 @@ pub async fn on_answers<C: ConnectionTrait>(
             .invitation_id
             .and_then(|i| surveys.get(&i))
             .map(String::as_str);
-        let tenant_rules = rules
+        let tenant_rules = setups
             .get(&answer.event.tenant_id)
-            .map(Vec::as_slice)
+            .map(|s| s.rules.as_slice())
             .unwrap_or(&[]);
         let found = verdict(tenant_rules, &answer.rule_view(survey));
         match (existing.get(&answer.feedback_id), found) {
@@ -255,9 +299,13 @@ pub async fn on_answers<C: ConnectionTrait>(
     }
 
     // Owners: the answer's agent, else its team, as the directory knows them; else the
-    // tenant's default owner.
+    // tenant's default owner. Tenants without a directory need no look-up.
+    let has_owners = |tenant: &Uuid| setups.get(tenant).is_some_and(|s| s.has_owners);
     let mut refs: Vec<(Uuid, &str)> = Vec::new();
-    for (answer, ..) in &to_open {
+    for (answer, ..) in to_open
+        .iter()
+        .filter(|(a, ..)| has_owners(&a.event.tenant_id))
+    {
         for field in ["agent_ref", "team_ref"] {
             if let Some(r) = answer.text(field) {
                 refs.push((answer.event.tenant_id, r));
@@ -267,7 +315,11 @@ pub async fn on_answers<C: ConnectionTrait>(
     refs.sort_unstable();
     refs.dedup();
     let opening_tenants: Vec<Uuid> = {
-        let mut t: Vec<Uuid> = to_open.iter().map(|(a, ..)| a.event.tenant_id).collect();
+        let mut t: Vec<Uuid> = to_open
+            .iter()
+            .map(|(a, ..)| a.event.tenant_id)
+            .filter(has_owners)
+            .collect();
         t.sort();
         t.dedup();
         t
@@ -377,10 +429,10 @@ async fn details_of<C: ConnectionTrait>(conn: &C, alert: &Alert) -> Result<Json,
     else {
         return Ok(json!({}));
     };
-    let rules = rules_of(conn, &[alert.tenant_id]).await?;
-    let ticket_url = rules
-        .get(&alert.tenant_id)
-        .and_then(|rules| rules.iter().find(|(key, _)| *key == alert.rule_key))
+    let ticket_url = rules_of(conn, alert.tenant_id)
+        .await?
+        .iter()
+        .find(|(key, _)| *key == alert.rule_key)
         .and_then(|(_, rule)| rule.ticket_link(answer.ticket_ref.as_deref()));
     Ok(answer_details(
         Some(&answer.channel),

@@ -152,6 +152,7 @@ async fn put_rule(
     rows::put_rule(&state.db.write, tenant.id, &key, stored, store::now())
         .await
         .map_err(|e| state.db_error(e))?;
+    state.db.caches.alert_setup.invalidate(&tenant.id);
     let status = if is_new {
         StatusCode::CREATED
     } else {
@@ -168,6 +169,7 @@ async fn delete_rule(
     let deleted = rows::delete_rule(&state.db.write, tenant.id, &key)
         .await
         .map_err(|e| state.db_error(e))?;
+    state.db.caches.alert_setup.invalidate(&tenant.id);
     match deleted {
         true => Ok(StatusCode::NO_CONTENT),
         false if key == DEFAULT_KEY => Ok(StatusCode::NO_CONTENT),
@@ -304,6 +306,7 @@ async fn put_owner(
         .await
         .map_err(|e| state.db_error(e))?;
     txn.commit().await.map_err(|e| state.db_error(e))?;
+    state.db.caches.alert_setup.invalidate(&tenant.id);
     let status = if existing.is_some() {
         StatusCode::OK
     } else {
@@ -317,10 +320,11 @@ async fn delete_owner(
     State(state): State<AppState>,
     Path(reference): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if rows::delete_owner(&state.db.write, tenant.id, &reference)
+    let deleted = rows::delete_owner(&state.db.write, tenant.id, &reference)
         .await
-        .map_err(|e| state.db_error(e))?
-    {
+        .map_err(|e| state.db_error(e))?;
+    state.db.caches.alert_setup.invalidate(&tenant.id);
+    if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!("no owner `{reference}`")))

@@ -151,7 +151,7 @@ impl Ingest {
             }
         };
         lifecycle::mark_answered(txn, invitation.id, now).await?;
-        super::queue_answers(txn, &self.sinks, &events, now).await?;
+        super::queue_answers(txn, self.out(), &events, now).await?;
         Ok(answer)
     }
 }

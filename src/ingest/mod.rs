@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::events::Event;
 use crate::policy::schedule::Scheduler;
 use crate::store::batch::{self, Owned, RawRow, Route};
+use crate::store::cache::Caches;
 use crate::store::feedback as rows;
 use crate::store::group::{GroupCommit, SetCommit};
 use crate::store::tenants::{hex, Tenant};
@@ -163,6 +164,7 @@ impl Ingest {
             db.write.clone(),
             Arc::new(reply_groups::Replies {
                 sinks: sinks.clone(),
+                caches: db.caches.clone(),
             }),
             writers,
             max_batch,
@@ -171,6 +173,7 @@ impl Ingest {
             db.write.clone(),
             Arc::new(platforms::Deliveries {
                 sinks: sinks.clone(),
+                caches: db.caches.clone(),
                 scheduler,
             }),
             writers,
@@ -426,7 +429,11 @@ async fn write_transaction(
         .iter()
         .map(|(f, _)| feedback_event(FEEDBACK_CREATED, f, now))
         .collect::<Result<Vec<_>, DbErr>>()?;
-    queue_answers(&txn, sinks, &events, now).await?;
+    let out = Outputs {
+        sinks,
+        caches: &db.caches,
+    };
+    queue_answers(&txn, out, &events, now).await?;
     txn.commit().await?;
 
     for ((i, _), (record, _)) in winners.iter().zip(records) {
@@ -451,17 +458,34 @@ fn feedback_event(
     })
 }
 
+/// Where the consequences of a written answer go: its events' sinks, and the closed loop
+/// (with the cached alert rules and owner directory it reads).
+#[derive(Clone, Copy)]
+struct Outputs<'a> {
+    sinks: &'a [Route],
+    caches: &'a Caches,
+}
+
+impl Ingest {
+    fn out(&self) -> Outputs<'_> {
+        Outputs {
+            sinks: &self.sinks,
+            caches: &self.db.caches,
+        }
+    }
+}
+
 /// Queues the events of the answers a transaction wrote, and opens, raises or closes the
 /// alerts those answers trigger (the closed loop), in that transaction: every path that
 /// writes an answer ends here.
 async fn queue_answers<C: sea_orm::ConnectionTrait>(
     conn: &C,
-    sinks: &[Route],
+    out: Outputs<'_>,
     events: &[Event],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), DbErr> {
-    batch::enqueue(conn, events, sinks).await?;
-    crate::alerts::on_answers(conn, sinks, events, now).await
+    batch::enqueue(conn, events, out.sinks).await?;
+    crate::alerts::on_answers(conn, out.caches, out.sinks, events, now).await
 }
 
 /// Stores one record written outside the batch writer, with its `feedback.created` event.

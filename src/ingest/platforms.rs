@@ -11,6 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::store::cache::Caches;
+
 use channels::chat::{self, Credentials, LookupError, Platform};
 use channels::model::{Feedback, PlatformEvent, PlatformRating};
 use channels::outbound::Outbound;
@@ -236,6 +238,7 @@ impl Ingest {
 /// together by the scheduler, then the group's outbox events in one statement.
 pub(super) struct Deliveries {
     pub sinks: Arc<[Route]>,
+    pub caches: Arc<Caches>,
     pub scheduler: Arc<Scheduler>,
 }
 
@@ -321,7 +324,11 @@ impl Deliveries {
                 Err(e) => return Err(DbErr::RecordNotFound(e.to_string())),
             }
         }
-        super::queue_answers(txn, &self.sinks, &events, now).await?;
+        let out = super::Outputs {
+            sinks: &self.sinks,
+            caches: &self.caches,
+        };
+        super::queue_answers(txn, out, &events, now).await?;
         Ok(outcomes)
     }
 }

@@ -18,10 +18,9 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use super::{Ingest, IngestError, OwnedReceived, Received};
+use super::{Ingest, IngestError, Outputs, OwnedReceived, Received};
 use crate::events::Event;
 use crate::lifecycle;
-use crate::store::batch::Route;
 use crate::store::entities::invitation;
 use crate::store::tenants::Tenant;
 use crate::store::{self, invitations};
@@ -143,7 +142,7 @@ impl Ingest {
 /// the relay.
 pub(super) async fn apply_message(
     txn: &DatabaseTransaction,
-    sinks: &[Route],
+    out: Outputs<'_>,
     request: &ReplyRequest,
 ) -> Result<Applied, DbErr> {
     let ReplyRequest {
@@ -168,7 +167,7 @@ pub(super) async fn apply_message(
     };
     let contact_id = contact_of(txn, tenant.id, &message.from, now).await?;
     invitations::lock_contacts(txn, &[contact_id]).await?;
-    apply_known(txn, sinks, request, raw_id, contact_id, now)
+    apply_known(txn, out, request, raw_id, contact_id, now)
         .await
         .map(Some)
 }
@@ -181,7 +180,7 @@ pub(super) type Applied = Option<(Replied, bool)>;
 /// answer read against what is stored.
 pub(super) async fn apply_known(
     txn: &DatabaseTransaction,
-    sinks: &[Route],
+    out: Outputs<'_>,
     request: &ReplyRequest,
     raw_id: Uuid,
     contact_id: Uuid,
@@ -198,7 +197,7 @@ pub(super) async fn apply_known(
     let (outcome, answer) = match message.keyword {
         Some(keyword @ (Keyword::OptOut | Keyword::OptIn)) => {
             let opt_out = keyword == Keyword::OptOut;
-            crate::policy::opt_out::apply(txn, sinks, tenant.id, contact_id, channel, opt_out)
+            crate::policy::opt_out::apply(txn, out.sinks, tenant.id, contact_id, channel, opt_out)
                 .await?;
             // The provider confirms opt-out and opt-in itself (Twilio answers STOP).
             (
@@ -238,7 +237,7 @@ pub(super) async fn apply_known(
         }
     };
     store::raw_events::set_answer(txn, raw_id, answer.as_deref()).await?;
-    super::queue_answers(txn, sinks, &events, now).await?;
+    super::queue_answers(txn, out, &events, now).await?;
     Ok((Replied { answer, outcome }, !events.is_empty()))
 }
 

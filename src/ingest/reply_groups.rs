@@ -29,15 +29,26 @@ use uuid::Uuid;
 use super::replies::{
     apply_known, apply_message, decide, Applied, Mark, RecordWrite, ReplyRequest,
 };
-use super::{feedback_event, sha256_hex, FEEDBACK_CREATED, FEEDBACK_UPDATED};
+use super::{feedback_event, sha256_hex, Outputs, FEEDBACK_CREATED, FEEDBACK_UPDATED};
 use crate::lifecycle;
 use crate::store::batch::{self, RawRow, Route};
+use crate::store::cache::Caches;
 use crate::store::group::{SetWork, WorkFuture};
 use crate::store::{self, invitations};
 
 /// Replies, applied a group at a time.
 pub(super) struct Replies {
     pub sinks: Arc<[Route]>,
+    pub caches: Arc<Caches>,
+}
+
+impl Replies {
+    fn out(&self) -> Outputs<'_> {
+        Outputs {
+            sinks: &self.sinks,
+            caches: &self.caches,
+        }
+    }
 }
 
 impl SetWork for Replies {
@@ -50,7 +61,7 @@ impl SetWork for Replies {
         txn: &'t DatabaseTransaction,
         requests: &'t [&'t ReplyRequest],
     ) -> WorkFuture<'t, Vec<Applied>> {
-        Box::pin(together(txn, &self.sinks, requests))
+        Box::pin(together(txn, self.out(), requests))
     }
 
     fn apply_alone<'t>(
@@ -58,14 +69,14 @@ impl SetWork for Replies {
         txn: &'t DatabaseTransaction,
         request: &'t ReplyRequest,
     ) -> WorkFuture<'t, Applied> {
-        Box::pin(apply_message(txn, &self.sinks, request))
+        Box::pin(apply_message(txn, self.out(), request))
     }
 }
 
 /// Applies the group in one transaction; each reply's result in order.
 async fn together(
     txn: &DatabaseTransaction,
-    sinks: &[Route],
+    out: Outputs<'_>,
     requests: &[&ReplyRequest],
 ) -> Result<Vec<Applied>, DbErr> {
     let now = store::now();
@@ -201,11 +212,11 @@ async fn together(
     for record in &updates {
         events.push(feedback_event(FEEDBACK_UPDATED, record, now)?);
     }
-    super::queue_answers(txn, sinks, &events, now).await?;
+    super::queue_answers(txn, out, &events, now).await?;
 
     for k in in_turn {
         let i = fresh[k];
-        let done = apply_known(txn, sinks, requests[i], raw_ids[i], contacts[k], now).await?;
+        let done = apply_known(txn, out, requests[i], raw_ids[i], contacts[k], now).await?;
         applied[i] = Some(done);
     }
     Ok(applied)

@@ -12,6 +12,32 @@ use super::{execute, padded_list, padded_values, placeholders, union_all};
 /// A rule as stored: its key and the JSON the tenant put.
 pub type StoredRule = (String, serde_json::Value);
 
+/// What the closed loop reads of a tenant for every answer, cached
+/// ([`super::cache::Caches::alert_setup`]): its stored rules, and whether it has an owner
+/// directory at all (without one, no owner is looked up).
+#[derive(Debug, Clone, Default)]
+pub struct AlertSetup {
+    pub rules: Vec<StoredRule>,
+    pub has_owners: bool,
+}
+
+/// A tenant's [`AlertSetup`], from the database.
+pub async fn setup_of<C: ConnectionTrait>(conn: &C, tenant_id: Uuid) -> Result<AlertSetup, DbErr> {
+    let rules = rules_of(conn, &[tenant_id])
+        .await?
+        .into_iter()
+        .map(|(_, rule)| rule)
+        .collect();
+    let has_owners = !query(
+        conn,
+        "SELECT ref FROM owners WHERE tenant_id = ? LIMIT 1",
+        vec![tenant_id.into()],
+    )
+    .await?
+    .is_empty();
+    Ok(AlertSetup { rules, has_owners })
+}
+
 /// The stored rules of these tenants (the default rule is not stored until a tenant changes it).
 pub async fn rules_of<C: ConnectionTrait>(
     conn: &C,

@@ -95,6 +95,9 @@ pub struct Caches {
     pub surveys: ReadCache<Uuid, Arc<Vec<Survey>>>,
     /// Each tenant's link key: set once, never changed, so kept without a time to live.
     pub link_keys: Cache<Uuid, Arc<[u8]>>,
+    /// Each tenant's alert rules and whether it has owners: read for every answer, changed
+    /// rarely (through `/v1/alert-rules` and `/v1/owners`, which drop the entry).
+    pub alert_setup: ReadCache<Uuid, Arc<super::alerts::AlertSetup>>,
     /// The tenants that have HTTP endpoints (see [`super::endpoints::TenantGate`]): kept for
     /// the life of the process, as the outbox routes refer to it.
     pub endpoint_tenants: &'static super::endpoints::TenantGate,
@@ -115,6 +118,7 @@ impl Caches {
             credentials: ReadCache::new(50_000, ttl),
             surveys: ReadCache::new(10_000, ttl),
             link_keys: Cache::builder().max_capacity(10_000).build(),
+            alert_setup: ReadCache::new(10_000, ttl),
             // One per database connection made (a process, or a test), never freed: small.
             endpoint_tenants: Box::leak(Box::default()),
         }
