@@ -534,7 +534,14 @@ async fn a_group_of_triggers_is_decided_as_one_by_one(backend: Backend) {
     let mut decided = Vec::new();
     for (slug, together) in [("grouped", true), ("alone", false)] {
         let key = server.tenant(slug).await;
-        put_survey(&server, &key, "support-csat", csat_survey(json!({}))).await;
+        // No quiet hours: the verdicts must not depend on the time of day the test runs.
+        put_survey(
+            &server,
+            &key,
+            "support-csat",
+            csat_survey(json!({"quiet_hours": null})),
+        )
+        .await;
         let tenant_id = server.tenant_id(slug).await;
         let surveys = feedback_gateway::store::surveys::list(&server.db, tenant_id)
             .await
