@@ -120,12 +120,8 @@ impl MigrationTrait for Migration {
                 &["tenant_id", "opened_at"][..],
                 false,
             ),
-            (
-                "ix_alerts_tenant_status",
-                &["tenant_id", "status", "opened_at"][..],
-                false,
-            ),
             ("ix_alerts_escalate_at", &["escalate_at"][..], false),
+            // The gauges (every tenant's unresolved alerts) and `GET /v1/alerts?status=`.
             ("ix_alerts_status", &["status", "tenant_id"][..], false),
         ] {
             manager
