@@ -44,7 +44,7 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
     pub sqlite_synchronous_full: bool,
-    /// How long a cached tenant, provider configuration or survey list is used before it is
+    /// How long a cached tenant, provider configuration, survey list or alert rule is used before it is
     /// read again: the longest a change made through another replica takes to be seen here.
     pub cache_ttl_ms: u64,
 }

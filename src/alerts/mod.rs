@@ -214,7 +214,22 @@ pub async fn on_answers<C: ConnectionTrait>(
     events: &[Event],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let answers: Vec<Answer> = events.iter().filter_map(Answer::read).collect();
+    // An answer written twice in one transaction (a rating created, then changed, in one
+    // group) is judged once, as it ends up.
+    let mut answers: Vec<Answer> = Vec::new();
+    let mut seen: HashMap<Uuid, usize> = HashMap::new();
+    for answer in events.iter().filter_map(Answer::read) {
+        match seen.get(&answer.feedback_id) {
+            Some(&i) => {
+                let created = answers[i].created || answer.created;
+                answers[i] = Answer { created, ..answer };
+            }
+            None => {
+                seen.insert(answer.feedback_id, answers.len());
+                answers.push(answer);
+            }
+        }
+    }
     if answers.is_empty() {
         return Ok(());
     }
