@@ -470,6 +470,13 @@ async fn a_changed_answer_closes_or_raises_its_alert_never_opens_a_second(backen
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0]["status"], "self_resolved", "{:?}", alerts[0]);
     assert_eq!(alerts[0]["answer"]["score"], 9);
+    // Unhappy again: the same alert opens again, with a new deadline.
+    sms.text(&t, first, "Nej alligevel 2").await;
+    let alerts = t.alerts("").await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["status"], "open", "{:?}", alerts[0]);
+    assert_eq!(alerts[0]["severity"], "urgent");
+    assert_eq!(alerts[0]["resolved_at"], Value::Null);
 
     // 6 (normal) → 2 (urgent): the same alert, raised.
     sms.ask(&t, second, "agent-1").await;
@@ -495,6 +502,7 @@ async fn a_changed_answer_closes_or_raises_its_alert_never_opens_a_second(backen
         [
             "alert.opened",
             "alert.resolved",
+            "alert.opened",
             "alert.opened",
             "alert.acknowledged"
         ],

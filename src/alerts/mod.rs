@@ -262,6 +262,7 @@ pub async fn on_answers<C: ConnectionTrait>(
         .collect();
 
     let mut to_open = Vec::new();
+    let mut reopened = Vec::new();
     let mut closed = Vec::new();
     for answer in &answers {
         let survey = answer
@@ -276,6 +277,30 @@ pub async fn on_answers<C: ConnectionTrait>(
         match (existing.get(&answer.feedback_id), found) {
             (None, Some((severity, key, rule))) => to_open.push((answer, severity, key, rule)),
             (None, None) => {}
+            // Unhappy again after a better answer had closed it: the same alert, open again
+            // with a new deadline, and its owner told again.
+            (Some(alert), Some((severity, _, rule))) if alert.status == rows::SELF_RESOLVED => {
+                let severity =
+                    Severity::parse(&alert.severity).map_or(severity, |old| old.max(severity));
+                let due = rule.due_at(now);
+                let change = Change {
+                    from: &[rows::SELF_RESOLVED],
+                    set: vec![
+                        ("status = ?", rows::OPEN.into()),
+                        ("resolved_at = ?", Value::ChronoDateTimeUtc(None)),
+                        ("severity = ?", severity.as_str().into()),
+                        ("score = ?", answer.score().into()),
+                        ("due_at = ?", due.into()),
+                        ("escalate_at = ?", Some(due).into()),
+                        ("escalated_at = ?", Value::ChronoDateTimeUtc(None)),
+                    ],
+                };
+                if let Some(alert) =
+                    rows::change(conn, alert.tenant_id, alert.id, change, now).await?
+                {
+                    reopened.push((alert, answer, rule));
+                }
+            }
             (Some(alert), None) if alert.status == rows::OPEN => {
                 let change = Change {
                     from: &[rows::OPEN],
@@ -309,7 +334,7 @@ pub async fn on_answers<C: ConnectionTrait>(
         }
     }
     batch::enqueue(conn, &closed, routes).await?;
-    if to_open.is_empty() {
+    if to_open.is_empty() && reopened.is_empty() {
         return Ok(());
     }
 
@@ -325,6 +350,11 @@ pub async fn on_answers<C: ConnectionTrait>(
             if let Some(r) = answer.text(field) {
                 refs.push((answer.event.tenant_id, r));
             }
+        }
+    }
+    for (alert, ..) in reopened.iter().filter(|(a, ..)| has_owners(&a.tenant_id)) {
+        if let Some(owner) = &alert.owner_ref {
+            refs.push((alert.tenant_id, owner));
         }
     }
     refs.sort_unstable();
@@ -393,6 +423,16 @@ pub async fn on_answers<C: ConnectionTrait>(
         );
         opened.push(event(ALERT_OPENED, alert, extra, now));
         owners.push(owner);
+    }
+    for (alert, answer, rule) in &reopened {
+        let extra = answer_details(
+            answer.text("channel"),
+            answer.text("comment"),
+            answer.text("ticket_ref"),
+            rule.ticket_link(answer.text("ticket_ref")),
+        );
+        opened.push(event(ALERT_OPENED, alert, extra, now));
+        owners.push(directory.find(alert.tenant_id, alert.owner_ref.as_deref()));
     }
     batch::enqueue(conn, &opened, routes).await?;
     let notices: Vec<(&Event, &str)> = opened
