@@ -274,14 +274,13 @@ impl Notice {
         let ticket = d["ticket_ref"]
             .as_str()
             .map(|t| (t.to_owned(), d["ticket_url"].as_str().map(str::to_owned)));
-        let unresolved = matches!(d["status"].as_str(), Some("open" | "acknowledged"));
         Notice {
             title,
             lines,
             comment,
             ticket,
-            acknowledge_url: (unresolved && d["status"] == "open")
-                .then(|| acknowledge_url.to_owned()),
+            // Only an alert nobody has taken on yet has something to acknowledge.
+            acknowledge_url: (d["status"] == "open").then(|| acknowledge_url.to_owned()),
         }
     }
 
