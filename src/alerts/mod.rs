@@ -171,8 +171,8 @@ async fn setups<C: ConnectionTrait>(
     Ok(found)
 }
 
-/// One tenant's rules, read now (for a stored alert's rule).
-async fn rules_of<C: ConnectionTrait>(
+/// One tenant's rules as stored now, the default rule included (what the rules API shows).
+pub async fn rules_of<C: ConnectionTrait>(
     conn: &C,
     tenant: Uuid,
 ) -> Result<Vec<(String, Rule)>, DbErr> {
@@ -409,29 +409,25 @@ pub async fn on_answers<C: ConnectionTrait>(
         details.push((answer, *rule, owner));
     }
     let inserted = rows::insert(conn, &alerts).await?;
+    let opened_event = |alert: &Alert, answer: &Answer, rule: &Rule| {
+        let extra = answer_details(
+            answer.text("channel"),
+            answer.text("comment"),
+            answer.text("ticket_ref"),
+            rule.ticket_link(answer.text("ticket_ref")),
+        );
+        event(ALERT_OPENED, alert, extra, now)
+    };
     let mut opened = Vec::new();
     let mut owners = Vec::new();
     for (alert, (answer, rule, owner)) in alerts.iter().zip(details) {
-        if !inserted.contains(&alert.id) {
-            continue;
+        if inserted.contains(&alert.id) {
+            opened.push(opened_event(alert, answer, rule));
+            owners.push(owner);
         }
-        let extra = answer_details(
-            answer.text("channel"),
-            answer.text("comment"),
-            answer.text("ticket_ref"),
-            rule.ticket_link(answer.text("ticket_ref")),
-        );
-        opened.push(event(ALERT_OPENED, alert, extra, now));
-        owners.push(owner);
     }
     for (alert, answer, rule) in &reopened {
-        let extra = answer_details(
-            answer.text("channel"),
-            answer.text("comment"),
-            answer.text("ticket_ref"),
-            rule.ticket_link(answer.text("ticket_ref")),
-        );
-        opened.push(event(ALERT_OPENED, alert, extra, now));
+        opened.push(opened_event(alert, answer, rule));
         owners.push(directory.find(alert.tenant_id, alert.owner_ref.as_deref()));
     }
     batch::enqueue(conn, &opened, routes).await?;
@@ -477,17 +473,22 @@ fn answer_details(
     })
 }
 
-/// [`answer_details`] of a stored alert: its answer, and the ticket link of its rule.
-async fn details_of<C: ConnectionTrait>(conn: &C, alert: &Alert) -> Result<Json, DbErr> {
+/// [`answer_details`] of a stored alert: its answer, and the ticket link of its rule (the
+/// tenant's rules from the cache, so a sweep of many alerts reads them once).
+async fn details_of<C: ConnectionTrait>(
+    conn: &C,
+    caches: &Caches,
+    alert: &Alert,
+) -> Result<Json, DbErr> {
     let Some(answer) =
         crate::store::feedback::get(conn, alert.tenant_id, alert.feedback_id).await?
     else {
         return Ok(json!({}));
     };
-    let ticket_url = rules_of(conn, alert.tenant_id)
-        .await?
-        .iter()
-        .find(|(key, _)| *key == alert.rule_key)
+    let setups = setups(conn, caches, &[alert.tenant_id]).await?;
+    let ticket_url = setups
+        .get(&alert.tenant_id)
+        .and_then(|s| s.rules.iter().find(|(key, _)| *key == alert.rule_key))
         .and_then(|(_, rule)| rule.ticket_link(answer.ticket_ref.as_deref()));
     Ok(answer_details(
         Some(&answer.channel),
@@ -675,7 +676,7 @@ pub async fn reassign(
         drop(txn);
         return Err(refused("reassigned", &current(db, tenant_id, id).await?));
     };
-    let extra = details_of(&txn, &alert).await?;
+    let extra = details_of(&txn, &db.caches, &alert).await?;
     let notice = event(ALERT_REASSIGNED, &alert, extra, now);
     batch::enqueue_to(&txn, &notifications(&notice, Some(&owner))).await?;
     txn.commit().await?;
@@ -733,7 +734,7 @@ pub async fn escalate_overdue(db: &Db, now: DateTime<Utc>) -> Result<usize, DbEr
         let mut events = Vec::with_capacity(due.len());
         let mut recipients = Vec::with_capacity(due.len());
         for (alert, target) in due.iter().zip(&targets) {
-            let mut extra = details_of(&txn, alert).await?;
+            let mut extra = details_of(&txn, &db.caches, alert).await?;
             extra["escalated_to"] = json!(target);
             events.push(event(crate::events::ALERT_OVERDUE, alert, extra, now));
             recipients.push(contacts.find(alert.tenant_id, target.as_deref()).cloned());

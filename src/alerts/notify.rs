@@ -8,7 +8,6 @@
 //! Chat webhooks get the event id in `Idempotency-Key`: a redelivery is recognisable.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use channels::email::links::{self, Purpose};
@@ -22,7 +21,7 @@ use uuid::Uuid;
 use super::{ALERT_REASSIGNED, NOTIFY_EMAIL, NOTIFY_SLACK, NOTIFY_TEAMS};
 use crate::dispatch::email::EmailSender;
 use crate::events::{Event, ALERT_OPENED, ALERT_OVERDUE};
-use crate::forward::{Retry, Sink, SinkError};
+use crate::forward::{webhook, Retry, Sink, SinkError};
 use crate::store::alerts::{directory, Owner};
 use crate::store::{contacts, tenants, Db};
 
@@ -134,12 +133,12 @@ impl Notifier {
         if status.is_success() {
             return Ok(());
         }
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = webhook::retry_after(
+            response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+        );
         let retryable = status.as_u16() == 429 || status.is_server_error();
         Err(SinkError {
             retryable,
@@ -176,7 +175,7 @@ impl Sink for Notifier {
     fn retry(&self, _attempts: i32, error: &SinkError) -> Retry {
         match error.retry_after {
             // A chat service's throttling, honoured within an hour.
-            Some(wait) => Retry::After(wait.min(Duration::from_secs(3600))),
+            Some(wait) => Retry::After(wait.min(webhook::MAX_RETRY_AFTER)),
             None => Retry::Backoff,
         }
     }

@@ -31,7 +31,7 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The least wait after a 429 or a timeout.
 const THROTTLED_WAIT: Duration = Duration::from_secs(60);
 /// The longest `Retry-After` honoured.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// How far each delay is varied either way.
 const JITTER: f64 = 0.2;
 

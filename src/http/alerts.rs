@@ -89,15 +89,9 @@ fn rule_view(key: &str, rule: &Rule) -> Value {
 }
 
 async fn rules(state: &AppState, tenant_id: Uuid) -> Result<Vec<(String, Rule)>, ApiError> {
-    let stored = rows::rules_of(&state.db.read, &[tenant_id])
+    alerts::rules_of(&state.db.read, tenant_id)
         .await
-        .map_err(|e| state.db_error(e))?;
-    Ok(rule::effective(
-        stored
-            .into_iter()
-            .filter_map(|(_, (key, json))| Some((key, serde_json::from_value(json).ok()?)))
-            .collect(),
-    ))
+        .map_err(|e| state.db_error(e))
 }
 
 async fn list_rules(
@@ -215,11 +209,23 @@ fn owner_view(owner: &Owner) -> Value {
     })
 }
 
+/// The tenant's owner under `reference`, if there is one.
+async fn owner_of(
+    state: &AppState,
+    tenant_id: Uuid,
+    reference: &str,
+) -> Result<Option<Owner>, ApiError> {
+    Ok(
+        rows::directory(&state.db.read, &[(tenant_id, reference)], &[])
+            .await
+            .map_err(|e| state.db_error(e))?
+            .pop(),
+    )
+}
+
 async fn find_owner(state: &AppState, tenant_id: Uuid, reference: &str) -> Result<Owner, ApiError> {
-    rows::directory(&state.db.read, &[(tenant_id, reference)], &[])
-        .await
-        .map_err(|e| state.db_error(e))?
-        .pop()
+    owner_of(state, tenant_id, reference)
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("no owner `{reference}`")))
 }
 
@@ -282,10 +288,7 @@ async fn put_owner(
         }
     }
     let now = store::now();
-    let existing = rows::directory(&state.db.read, &[(tenant.id, reference.as_str())], &[])
-        .await
-        .map_err(|e| state.db_error(e))?
-        .pop();
+    let existing = owner_of(&state, tenant.id, &reference).await?;
     let owner = Owner {
         tenant_id: tenant.id,
         reference: reference.clone(),
