@@ -253,9 +253,17 @@ async fn hot_queries_use_indexes_on_full_tables(backend: Backend) {
         CONTACTS * INVITATIONS_PER_CONTACT
     );
     // An alert for a fifth of the answers, opened over the last few hours, none due yet; half
-    // of them escalated already (earlier ones would have been swept).
-    let alert_rows: Vec<Vec<Value>> = (0..CONTACTS)
+    // of them escalated already (earlier ones would have been swept). A busier tenant has
+    // five times as many, newer ones: a page of this tenant's must not read through theirs.
+    server.tenant("busier").await;
+    let busier = server.tenant_id("busier").await;
+    let alert_rows: Vec<Vec<Value>> = (0..CONTACTS * 6)
         .map(|i| {
+            let (tenant, i) = if i < CONTACTS {
+                (tenant, i)
+            } else {
+                (busier, i % CONTACTS)
+            };
             let at = now - Duration::seconds(10 * i as i64);
             let escalate_at: Option<chrono::DateTime<Utc>> =
                 (i % 2 == 0).then_some(at + Duration::hours(24));
@@ -402,6 +410,19 @@ async fn hot_queries_use_indexes_on_full_tables(backend: Backend) {
                 &plan(&server, of_answers).await,
                 "alerts",
                 &["ux_alerts_feedback"],
+            );
+            let page = alerts::list_statement(
+                backend,
+                tenant,
+                &alerts::ListFilter {
+                    limit: 50,
+                    ..Default::default()
+                },
+            );
+            assert_bounded(
+                &plan(&server, page).await,
+                "alerts",
+                &["ix_alerts_tenant_id"],
             );
             let overdue = alerts::take_overdue_statement(backend, now, 100);
             assert_bounded(

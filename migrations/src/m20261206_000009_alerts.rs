@@ -115,6 +115,8 @@ impl MigrationTrait for Migration {
             .await?;
         for (name, columns, unique) in [
             ("ux_alerts_feedback", &["feedback_id"][..], true),
+            // `GET /v1/alerts`: a tenant's newest first, a page at a time.
+            ("ix_alerts_tenant_id", &["tenant_id", "id"][..], false),
             (
                 "ix_alerts_tenant_opened",
                 &["tenant_id", "opened_at"][..],

@@ -527,6 +527,13 @@ pub async fn list<C: ConnectionTrait>(
     tenant_id: Uuid,
     f: &ListFilter,
 ) -> Result<Vec<Alert>, DbErr> {
+    let statement = list_statement(conn.get_database_backend(), tenant_id, f);
+    rows(conn.query_all_raw(statement).await?)
+}
+
+/// [`list`]'s statement: a page of the tenant's alerts through `ix_alerts_tenant_id`, newest
+/// first, whatever else the filters ask.
+pub fn list_statement(backend: DbBackend, tenant_id: Uuid, f: &ListFilter) -> Statement {
     let mut conditions = vec!["tenant_id = ?".to_owned()];
     let mut values = vec![Value::from(tenant_id)];
     if let Some(status) = &f.status {
@@ -555,7 +562,7 @@ pub async fn list<C: ConnectionTrait>(
         columns(),
         conditions.join(" AND ")
     );
-    rows(query(conn, &sql, values).await?)
+    Statement::from_sql_and_values(backend, placeholders(backend, &sql), values)
 }
 
 /// Marks up to `limit` unresolved alerts whose follow-up was due by `now` as escalated, and
