@@ -10,7 +10,8 @@
 //! decided and written with its decision log entry), and signed Twilio SMS replies per second
 //! through the whole inbound pipeline (signature, parsing, score reading, correlation, one
 //! transaction), and signed support-platform webhooks per second (Zendesk solved tickets that
-//! each schedule a survey, Intercom ratings that each store a record).
+//! each schedule a survey, Intercom ratings that each store a record), and anonymous web
+//! widget answers per second through the public endpoint.
 //!
 //! Options (environment): BENCH_SECONDS (default 10), BENCH_CLIENTS (default 64).
 
@@ -187,6 +188,82 @@ async fn measure_scheduling(name: &str, server: &Server, clients: u64, duration:
     out.rate()
 }
 
+/// Anonymous widget answers per second through `POST /w/{site_key}/feedback`, each under its
+/// own impression from the site's allowed origin. The impressions are minted here with the
+/// site's secret, dated two seconds back (past the least time to answer), as the eligibility
+/// endpoint issues them; the answer path is what is measured.
+async fn measure_widget(name: &str, server: &Server, clients: u64, duration: Duration) -> f64 {
+    configure(
+        server,
+        "/v1/surveys/bench-web",
+        json!({"metric": "nps", "question": {"en": "How likely are you to recommend us?"},
+               "channels": ["widget"]}),
+    )
+    .await;
+    let site: serde_json::Value = reqwest::Client::new()
+        .put(format!("{}/v1/sites/bench", server.base))
+        .bearer_auth(&server.key)
+        .json(
+            &json!({"allowed_origins": [WIDGET_ORIGIN], "survey": "bench-web",
+                      "display": {"delay_seconds": 0}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let site_key = site["site_key"].as_str().expect("a site").to_owned();
+    let secret = site["secret"].as_str().expect("its secret").to_owned();
+    let out = load_on(
+        server,
+        &format!("/w/{site_key}/feedback"),
+        201,
+        move |i| widget_answer(&secret, i),
+        clients,
+        duration,
+        None,
+        false,
+    )
+    .await;
+    eprintln!(
+        "{name}: {:.0} widget answers/s, errors {} {}",
+        out.rate(),
+        out.errors,
+        out.first_error.as_deref().unwrap_or("")
+    );
+    assert!(out.ok > 0, "{name}: no widget answer was accepted");
+    out.rate()
+}
+
+const WIDGET_ORIGIN: &str = "https://shop.bench.example";
+
+fn widget_answer(secret: &str, i: u64) -> Payload {
+    use channels::widget::token::{sign_impression, Audience};
+    let shown = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        - Duration::from_secs(2);
+    let id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        shown.as_secs(),
+        shown.subsec_nanos(),
+    ));
+    let body = json!({
+        "impression": sign_impression(secret.as_bytes(), id, Audience::Anonymous),
+        "score": i % 11,
+        "comment": "Easy to find what I needed",
+        "page": "/checkout/done",
+        "language": "en",
+        "website": "",
+    });
+    Payload::Signed {
+        content_type: "application/json",
+        headers: vec![("origin", WIDGET_ORIGIN.to_owned())],
+        body: body.to_string(),
+    }
+}
+
 struct Row {
     name: String,
     peak: f64,
@@ -241,6 +318,10 @@ async fn run() {
         "SQLite",
         measure_platforms("gateway, SQLite", &gw, clients, duration).await,
     )];
+    let mut widget = vec![(
+        "SQLite",
+        measure_widget("gateway, SQLite", &gw, clients, duration).await,
+    )];
     let kill9 = kill_9_check(gw, &sqlite_url, clients).await;
 
     if let Ok(admin_url) = std::env::var("FEEDBACK_TEST_POSTGRES_URL") {
@@ -258,6 +339,10 @@ async fn run() {
         platforms.push((
             "PostgreSQL",
             measure_platforms("gateway, PostgreSQL", &gw, clients, duration).await,
+        ));
+        widget.push((
+            "PostgreSQL",
+            measure_widget("gateway, PostgreSQL", &gw, clients, duration).await,
         ));
         gw.kill();
         database.drop_now().await;
@@ -304,6 +389,12 @@ async fn run() {
              signed Intercom ratings: {rated:.0}/s ({:.1} %)",
             100.0 * closed / ceiling,
             100.0 * rated / ceiling
+        );
+    }
+    for (db, rate) in &widget {
+        println!(
+            "widget answers on {db}: {rate:.0}/s ({:.1} % of the ceiling)",
+            100.0 * rate / ceiling
         );
     }
     let decisions = decisions_per_second();

@@ -32,6 +32,7 @@ pub struct Config {
     pub providers: ProvidersConfig,
     pub email: EmailConfig,
     pub alerts: AlertsConfig,
+    pub widget: WidgetConfig,
     /// Forwarding sinks the operator runs beside the built-in scoring store (`[[sinks]]`).
     #[serde(default)]
     pub sinks: Vec<SinkConfig>,
@@ -92,6 +93,21 @@ pub struct OutboxConfig {
 pub struct AlertsConfig {
     /// How often each replica looks for overdue alerts and refreshes the alert gauges.
     pub sweep_interval_ms: u64,
+}
+
+/// The web widget's public endpoints (`[widget]`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct WidgetConfig {
+    pub body_limit_bytes: usize,
+    /// Least time between showing and answering, after the site's display delay.
+    pub min_answer_ms: u64,
+    pub impression_max_age_hours: u32,
+    pub ip_per_second: u32,
+    pub ip_burst: u32,
+    pub site_per_second: u32,
+    pub site_burst: u32,
+    /// How long an identified visitor's "not now" is remembered by a replica.
+    pub decision_memory_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -374,6 +390,12 @@ impl Config {
             || self.database_url.starts_with("postgresql://"))
         {
             return invalid("database_url", "expected sqlite:… or postgres://…".into());
+        }
+        if !(256..=65_536).contains(&self.widget.body_limit_bytes) {
+            return invalid("widget.body_limit_bytes", "256 to 65536 bytes".into());
+        }
+        if self.widget.impression_max_age_hours == 0 {
+            return invalid("widget.impression_max_age_hours", "at least 1 hour".into());
         }
         if let Err(e) = channels::email::mailbox(&self.email.from) {
             return invalid("email.from", e.message);

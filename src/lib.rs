@@ -168,7 +168,13 @@ impl App {
             metrics: telemetry::metrics_handle(),
             http: http_client.clone(),
             clock: clock.clone(),
-            limits: Arc::new(http::limits::InboundLimits::new(&config.rate_limits)),
+            widget_memory: http::widget::DecisionMemory::new(Duration::from_secs(
+                config.widget.decision_memory_seconds,
+            )),
+            limits: Arc::new(http::limits::InboundLimits::new(
+                &config.rate_limits,
+                &config.widget,
+            )),
             scheduler: policy::schedule::Triggers::start(
                 &db,
                 scheduler,

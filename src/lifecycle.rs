@@ -141,6 +141,43 @@ pub async fn create_all<C: ConnectionTrait>(
     Ok(rows)
 }
 
+/// Invitations the web widget shows at once (the visitor is on the site now): from scheduled
+/// to sent in the transaction that created them, each with its `survey.sent` event. `rows` are
+/// updated to match.
+pub async fn shown_in_widget<C: ConnectionTrait>(
+    conn: &C,
+    routes: &[Route],
+    rows: &mut [invitation::Model],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let condition = format!(
+        "id IN ({}) AND {}",
+        store::padded_list(rows.len()),
+        invitations::status_in(&[InvitationStatus::Scheduled])
+    );
+    let ids = store::padded_values(rows.iter().map(|r| r.id.into()).collect());
+    let sent = [
+        ("status", InvitationStatus::Sent.as_str().into()),
+        ("sent_at", now.into()),
+    ];
+    update(conn, &sent, &condition, ids).await?;
+    for row in rows.iter_mut() {
+        row.status = InvitationStatus::Sent.as_str().to_owned();
+        row.sent_at = Some(now);
+    }
+    if batch::any_takes(routes, SURVEY_SENT) {
+        let events: Vec<Event> = rows
+            .iter()
+            .map(|inv| survey_event(SURVEY_SENT, inv, now, json!({})))
+            .collect();
+        batch::enqueue(conn, &events, routes).await?;
+    }
+    Ok(())
+}
+
 /// The dispatcher's hold on a claimed invitation: transitions through it happen only while the
 /// claim is this worker's, and release it.
 pub struct Claim<'a> {

@@ -92,7 +92,7 @@ async fn a_poisoned_answer_fails_only_itself(backend: Backend) {
             };
             let phone = format!("+45223344{:02}", i);
             ingest
-                .submit(&tenant, received, answer(i % 11, &phone))
+                .submit(tenant.id, received, answer(i % 11, &phone))
                 .await
         }
     });

@@ -129,6 +129,10 @@ pub fn spawn_gateway_with(db_url: &str, dir: &std::path::Path, env: &[(&str, &st
         .env("FEEDBACK_RATE_LIMITS__IP_BURST", "10000000")
         .env("FEEDBACK_RATE_LIMITS__HOOK_IP_PER_SECOND", "10000000")
         .env("FEEDBACK_RATE_LIMITS__HOOK_IP_BURST", "10000000")
+        .env("FEEDBACK_WIDGET__IP_PER_SECOND", "10000000")
+        .env("FEEDBACK_WIDGET__IP_BURST", "10000000")
+        .env("FEEDBACK_WIDGET__SITE_PER_SECOND", "10000000")
+        .env("FEEDBACK_WIDGET__SITE_BURST", "10000000")
         // The URL Twilio's signatures cover (the bench signs as Twilio would).
         .env("FEEDBACK_PUBLIC_URL", PUBLIC_URL)
         .envs(env.iter().copied())

@@ -11,3 +11,4 @@ pub mod sanitize;
 pub mod scrub;
 pub mod secret;
 pub mod vocabulary;
+pub mod widget;

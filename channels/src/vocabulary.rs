@@ -72,9 +72,20 @@ impl Channel {
         self.address_kind().is_some()
     }
 
+    /// Whether a survey can ask on this channel: the ones the gateway sends on, and the web
+    /// widget, which asks visitors while they are on the site.
+    pub fn can_ask(self) -> bool {
+        self.can_send() || self == Channel::Widget
+    }
+
     /// The channels surveys are sent on, in order of preference.
     pub fn sending() -> impl Iterator<Item = Channel> {
         Channel::VARIANTS.iter().copied().filter(|c| c.can_send())
+    }
+
+    /// The channels a survey can ask on.
+    pub fn asking() -> impl Iterator<Item = Channel> {
+        Channel::VARIANTS.iter().copied().filter(|c| c.can_ask())
     }
 
     /// The sending channel that reaches an identity of this kind (`phone` → SMS).
@@ -121,6 +132,8 @@ words! {
         Scheduled,
         /// Scheduled later than asked (quiet hours).
         Deferred,
+        /// Shown at once in the web widget (the visitor is on the site).
+        Shown,
         Suppressed,
         Cancelled,
     }

@@ -12,6 +12,7 @@ mod m20261125_000006_hot_query_indexes;
 mod m20261206_000007_link_keys;
 mod m20261206_000008_webhook_endpoints;
 mod m20261206_000009_alerts;
+mod m20261207_000010_sites;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000007_link_keys::Migration),
             Box::new(m20261206_000008_webhook_endpoints::Migration),
             Box::new(m20261206_000009_alerts::Migration),
+            Box::new(m20261207_000010_sites::Migration),
         ]
     }
 }

@@ -165,7 +165,7 @@ async fn create(
         body: &body.raw,
     };
     let channel = input.channel.clone();
-    match state.ingest.submit(&tenant, received, input).await {
+    match state.ingest.submit(tenant.id, received, input).await {
         Ok(Accepted::Created(record)) => {
             tracing::info!(feedback = %record.id, %channel, "feedback accepted");
             Ok(with_location(StatusCode::CREATED, record))

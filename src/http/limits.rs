@@ -17,13 +17,16 @@ use uuid::Uuid;
 
 use super::problem::ApiError;
 use super::AppState;
-use crate::config::RateLimitConfig;
+use crate::config::{RateLimitConfig, WidgetConfig};
 
 pub struct InboundLimits {
     tenants: DefaultKeyedRateLimiter<Uuid>,
     ips: DefaultKeyedRateLimiter<IpAddr>,
     hook_ips: DefaultKeyedRateLimiter<IpAddr>,
     key_lookups: DefaultKeyedRateLimiter<IpAddr>,
+    widget_ips: DefaultKeyedRateLimiter<IpAddr>,
+    /// By site key, counted only for sites that exist.
+    widget_sites: DefaultKeyedRateLimiter<String>,
     trusted_proxies: Vec<IpNet>,
 }
 
@@ -39,8 +42,10 @@ fn too_many(wait: Duration) -> ApiError {
 }
 
 impl InboundLimits {
-    pub fn new(cfg: &RateLimitConfig) -> Self {
+    pub fn new(cfg: &RateLimitConfig, widget: &WidgetConfig) -> Self {
         InboundLimits {
+            widget_ips: RateLimiter::keyed(quota(widget.ip_per_second, widget.ip_burst)),
+            widget_sites: RateLimiter::keyed(quota(widget.site_per_second, widget.site_burst)),
             tenants: RateLimiter::keyed(quota(cfg.tenant_per_second, cfg.tenant_burst)),
             ips: RateLimiter::keyed(quota(cfg.ip_per_second, cfg.ip_burst)),
             hook_ips: RateLimiter::keyed(quota(cfg.hook_ip_per_second, cfg.hook_ip_burst)),
@@ -66,6 +71,18 @@ impl InboundLimits {
         Self::check(&self.hook_ips, ip)
     }
 
+    /// A widget request from this client address.
+    pub fn check_widget_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
+        Self::check(&self.widget_ips, ip)
+    }
+
+    /// A widget request to this (existing) site, from any visitor.
+    pub fn check_widget_site(&self, site_key: &str) -> Result<(), ApiError> {
+        self.widget_sites
+            .check_key(&site_key.to_owned())
+            .map_err(|not_until| too_many(not_until.wait_time_from(DefaultClock::default().now())))
+    }
+
     /// Before an API key unknown to this process is looked up in the database.
     pub fn check_key_lookup(&self, ip: IpAddr) -> Result<(), ApiError> {
         Self::check(&self.key_lookups, ip)
@@ -83,6 +100,8 @@ impl InboundLimits {
         self.ips.retain_recent();
         self.hook_ips.retain_recent();
         self.key_lookups.retain_recent();
+        self.widget_ips.retain_recent();
+        self.widget_sites.retain_recent();
     }
 
     /// The client's address: the peer's, unless the peer is a trusted proxy; then the
@@ -122,6 +141,20 @@ pub async fn per_client_ip(
     }
 }
 
+/// Middleware for the widget's public endpoints: limits each client IP with the widget quota.
+pub async fn per_client_ip_on_widget(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let ip = state.limits.client_ip(peer.ip(), req.headers());
+    match state.limits.check_widget_ip(ip) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
 /// Middleware for provider webhooks: limits each client IP with the (larger) hook quota, as a
 /// provider sends many tenants' traffic from few addresses.
 pub async fn per_client_ip_on_hooks(
@@ -142,17 +175,30 @@ mod tests {
     use super::*;
 
     fn limits(trusted: &[&str]) -> InboundLimits {
-        InboundLimits::new(&RateLimitConfig {
-            tenant_per_second: 1,
-            tenant_burst: 2,
+        let widget = WidgetConfig {
+            body_limit_bytes: 4096,
+            min_answer_ms: 0,
+            impression_max_age_hours: 1,
             ip_per_second: 1,
             ip_burst: 1,
-            hook_ip_per_second: 1,
-            hook_ip_burst: 1,
-            key_lookup_ip_per_second: 1,
-            key_lookup_ip_burst: 1,
-            trusted_proxies: trusted.iter().map(|s| s.parse().unwrap()).collect(),
-        })
+            site_per_second: 1,
+            site_burst: 1,
+            decision_memory_seconds: 1,
+        };
+        InboundLimits::new(
+            &RateLimitConfig {
+                tenant_per_second: 1,
+                tenant_burst: 2,
+                ip_per_second: 1,
+                ip_burst: 1,
+                hook_ip_per_second: 1,
+                hook_ip_burst: 1,
+                key_lookup_ip_per_second: 1,
+                key_lookup_ip_burst: 1,
+                trusted_proxies: trusted.iter().map(|s| s.parse().unwrap()).collect(),
+            },
+            &widget,
+        )
     }
 
     fn xff(value: &str) -> HeaderMap {

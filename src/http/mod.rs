@@ -19,7 +19,9 @@ pub mod raw_events;
 pub mod scores;
 pub mod serve;
 pub mod sinks;
+pub mod sites;
 pub mod surveys;
+pub mod widget;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +57,8 @@ pub struct AppState {
     pub http: ::channels::outbound::Outbound,
     /// The closed loop's time (a test's clock in tests).
     pub clock: Arc<dyn crate::alerts::Clock>,
+    /// Identified widget visitors who may not be shown the survey now.
+    pub widget_memory: widget::DecisionMemory,
 }
 
 impl AppState {
@@ -151,6 +155,8 @@ pub fn router(state: AppState) -> Router {
         .merge(surveys::router())
         .merge(contacts::router())
         .merge(channels::router())
+        .merge(sites::router())
+        .merge(widget::router(&state))
         .merge(links::router().merge(alerts::link_router()).route_layer(
             middleware::from_fn_with_state(state.clone(), limits::per_client_ip),
         ))

@@ -119,7 +119,7 @@ fn validate(body: SurveyBody) -> Result<SurveyDefinition, ApiError> {
         );
     }
     for (i, c) in body.channels.iter().enumerate() {
-        if !Channel::parse(c).is_some_and(Channel::can_send) {
+        if !Channel::parse(c).is_some_and(Channel::can_ask) {
             err(
                 &format!("channels[{i}]"),
                 format!(
@@ -267,6 +267,7 @@ async fn send(
         agent_ref: bounded("agent_ref", b.agent_ref, MAX_REF)?,
         team_ref: bounded("team_ref", b.team_ref, MAX_REF)?,
         language: b.language,
+        in_widget: false,
     };
     match state.scheduler.schedule(tenant.id, &survey, &req).await {
         Ok(invitation) => {
@@ -288,7 +289,7 @@ async fn send(
 
 /// The channels a survey can be sent on, for error messages.
 fn sending_channels() -> String {
-    Channel::sending()
+    Channel::asking()
         .map(Channel::as_str)
         .collect::<Vec<_>>()
         .join(", ")

@@ -13,10 +13,30 @@ use uuid::Uuid;
 use super::{Ingest, IngestError, OwnedReceived, Received};
 use crate::lifecycle;
 use crate::store::{self, invitations};
-use channels::vocabulary::InvitationStatus;
+use channels::vocabulary::{Channel, InvitationStatus};
 
 /// The provider name records and raw events from rating links carry.
 pub const PROVIDER: &str = "email";
+
+/// Where an answer to an invitation came from: a survey e-mail's rating page, or the web
+/// widget (whose invitation was created when it was shown).
+#[derive(Debug, Clone)]
+pub struct AnswerSource {
+    pub channel: Channel,
+    pub provider: &'static str,
+    /// Stored on a new record.
+    pub metadata: serde_json::Value,
+}
+
+impl AnswerSource {
+    pub fn rating_link() -> Self {
+        AnswerSource {
+            channel: Channel::Email,
+            provider: PROVIDER,
+            metadata: serde_json::json!({"via": "rating_link"}),
+        }
+    }
+}
 
 /// What became of an answer by link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +51,7 @@ pub enum LinkAnswer {
 }
 
 struct LinkRequest {
+    source: AnswerSource,
     tenant_id: Uuid,
     invitation_id: Uuid,
     score: i16,
@@ -48,7 +69,30 @@ impl Ingest {
         comment: Option<String>,
         received: Received<'_>,
     ) -> Result<LinkAnswer, IngestError> {
+        self.answer_invitation(
+            AnswerSource::rating_link(),
+            tenant_id,
+            invitation_id,
+            score,
+            comment,
+            received,
+        )
+        .await
+    }
+
+    /// Records `score` (and `comment`) as the answer to an invitation on `source.channel`
+    /// whose token was verified; a second answer changes the first.
+    pub async fn answer_invitation(
+        &self,
+        source: AnswerSource,
+        tenant_id: Uuid,
+        invitation_id: Uuid,
+        score: i16,
+        comment: Option<String>,
+        received: Received<'_>,
+    ) -> Result<LinkAnswer, IngestError> {
         let request = Arc::new(LinkRequest {
+            source,
             tenant_id,
             invitation_id,
             score,
@@ -84,7 +128,9 @@ impl Ingest {
         let Some(invitation) = invitations::by_id(txn, r.tenant_id, r.invitation_id).await? else {
             return Ok(LinkAnswer::Closed);
         };
-        if !takes_answers(&invitation, now) {
+        if !takes_answers(&invitation, now)
+            || invitation.channel.as_deref() != Some(r.source.channel.as_str())
+        {
             return Ok(LinkAnswer::Closed);
         }
         let metric: Metric = invitation.metric.parse().unwrap_or(Metric::Text);
@@ -98,7 +144,7 @@ impl Ingest {
         super::insert_raw(
             txn,
             r.tenant_id,
-            PROVIDER,
+            r.source.provider,
             None,
             None,
             &r.received.borrow(),
@@ -126,8 +172,8 @@ impl Ingest {
                 let record = Feedback {
                     id: channels::model::new_id(),
                     tenant_id: r.tenant_id,
-                    channel: channels::vocabulary::Channel::Email.as_str().to_owned(),
-                    provider: PROVIDER.to_owned(),
+                    channel: r.source.channel.as_str().to_owned(),
+                    provider: r.source.provider.to_owned(),
                     provider_ref: None,
                     contact_id: Some(invitation.contact_id),
                     invitation_id: Some(invitation.id),
@@ -141,7 +187,7 @@ impl Ingest {
                     team_ref: invitation.team_ref.clone(),
                     occurred_at: now,
                     received_at: now,
-                    metadata: serde_json::json!({"via": "rating_link"}),
+                    metadata: r.source.metadata.clone(),
                 };
                 super::insert_record(txn, &record, &mut events, now).await?;
                 LinkAnswer::Recorded {

@@ -25,7 +25,7 @@ use crate::store::batch::{self, Owned, RawRow, Route};
 use crate::store::cache::Caches;
 use crate::store::feedback as rows;
 use crate::store::group::{GroupCommit, SetCommit};
-use crate::store::tenants::{hex, Tenant};
+use crate::store::tenants::hex;
 use crate::store::{self, Db};
 
 pub mod delivery;
@@ -196,12 +196,12 @@ impl Ingest {
 
     pub async fn submit(
         &self,
-        tenant: &Tenant,
+        tenant_id: Uuid,
         received: Received<'_>,
         input: FeedbackInput,
     ) -> Result<Accepted, IngestError> {
         let (channel, provider) = (input.channel.clone(), input.provider.clone());
-        let result = self.submit_inner(tenant, received, input).await;
+        let result = self.submit_inner(tenant_id, received, input).await;
         let outcome = match &result {
             Ok(Accepted::Created(_)) => "accepted",
             Ok(Accepted::Replayed(_)) => "duplicate",
@@ -221,7 +221,7 @@ impl Ingest {
 
     async fn submit_inner(
         &self,
-        tenant: &Tenant,
+        tenant_id: Uuid,
         received: Received<'_>,
         input: FeedbackInput,
     ) -> Result<Accepted, IngestError> {
@@ -230,7 +230,7 @@ impl Ingest {
         if let Some(reference) = &input.provider_ref {
             // A retry of something stored is answered without taking a writer's time.
             if let Some(done) = self
-                .replay(tenant, &input.provider, reference, &body_sha256)
+                .replay(tenant_id, &input.provider, reference, &body_sha256)
                 .await?
             {
                 return Ok(done);
@@ -240,7 +240,7 @@ impl Ingest {
         let provider = input.provider.clone();
         let reference = input.provider_ref.clone();
         let job = Job {
-            tenant_id: tenant.id,
+            tenant_id,
             kind: received.kind.to_owned(),
             content_type: received.content_type.map(str::to_owned),
             payload: String::from_utf8_lossy(received.body).into_owned(),
@@ -257,7 +257,7 @@ impl Ingest {
             Written::Created(record) => Ok(Accepted::Created(*record)),
             Written::Duplicate => {
                 let reference = reference.unwrap_or_default();
-                self.replay(tenant, &provider, &reference, &body_sha256)
+                self.replay(tenant_id, &provider, &reference, &body_sha256)
                     .await?
                     .ok_or_else(|| {
                         DbErr::RecordNotFound(format!("raw event {provider}/{reference}")).into()
@@ -270,12 +270,12 @@ impl Ingest {
     /// a conflict when it is not, `None` when nothing is stored under it.
     async fn replay(
         &self,
-        tenant: &Tenant,
+        tenant_id: Uuid,
         provider: &str,
         reference: &str,
         body_sha256: &str,
     ) -> Result<Option<Accepted>, IngestError> {
-        let Some(raw) = rows::find_raw_event(&self.db.read, tenant.id, provider, reference).await?
+        let Some(raw) = rows::find_raw_event(&self.db.read, tenant_id, provider, reference).await?
         else {
             return Ok(None);
         };
@@ -284,7 +284,7 @@ impl Ingest {
                 "the reference `{reference}` was used before for a different request"
             )));
         }
-        let stored = rows::find_by_provider_ref(&self.db.read, tenant.id, provider, reference)
+        let stored = rows::find_by_provider_ref(&self.db.read, tenant_id, provider, reference)
             .await?
             .ok_or_else(|| DbErr::RecordNotFound(format!("feedback for raw event {}", raw.id)))?;
         Ok(Some(Accepted::Replayed(stored)))

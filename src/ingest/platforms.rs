@@ -290,6 +290,7 @@ impl Deliveries {
                             agent_ref: ticket.assignee_ref.clone(),
                             team_ref: ticket.team_ref.clone(),
                             language: None,
+                            in_widget: false,
                         };
                         for survey in &request.surveys {
                             if ask.contact.is_empty() {

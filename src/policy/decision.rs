@@ -638,7 +638,8 @@ mod tests {
         let p = policy(Metric::Csat, "{}");
         assert_eq!(reply_window(&p, "sms", &defaults), Duration::hours(72));
         assert_eq!(reply_window(&p, "email", &defaults), Duration::hours(168));
-        assert_eq!(reply_window(&p, "widget", &defaults), Duration::hours(72));
+        assert_eq!(reply_window(&p, "widget", &defaults), Duration::hours(24));
+        assert_eq!(reply_window(&p, "voice", &defaults), Duration::hours(72));
         let p = policy(Metric::Csat, r#"{"reply_window_hours": 24}"#);
         assert_eq!(reply_window(&p, "email", &defaults), Duration::hours(24));
     }

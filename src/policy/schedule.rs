@@ -25,6 +25,7 @@ use super::decision::{self, Decision};
 use super::{Policy, PolicyDefaults};
 use crate::lifecycle;
 use crate::store::batch::Route;
+use crate::store::entities::invitation;
 use crate::store::group::{SetCommit, SetWork, WorkFuture};
 use crate::store::invitations::{
     self, HistoryWanted, InvitationView, NewDecision, NewInvitation, Past, PastRow,
@@ -41,6 +42,10 @@ pub struct SendRequest {
     pub agent_ref: Option<String>,
     pub team_ref: Option<String>,
     pub language: Option<String>,
+    /// The contact is on the tenant's web site now and the widget asks: the survey is shown
+    /// there at once (no send delay, no quiet hours: nobody is woken) or not at all, under the
+    /// same fatigue rules as every other channel.
+    pub in_widget: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -369,7 +374,21 @@ impl Scheduler {
                 }
             })
             .collect();
-        let rows = lifecycle::create_all(txn, &self.routes, &new, now).await?;
+        let mut rows = lifecycle::create_all(txn, &self.routes, &new, now).await?;
+        let mut shown: Vec<invitation::Model> = Vec::new();
+        for (s, row) in settled.iter().zip(rows.iter_mut()) {
+            if s.outcome == DecisionOutcome::Shown {
+                shown.push(row.clone());
+            }
+        }
+        if !shown.is_empty() {
+            lifecycle::shown_in_widget(txn, &self.routes, &mut shown, now).await?;
+            for row in rows.iter_mut() {
+                if let Some(sent) = shown.iter().find(|s| s.id == row.id) {
+                    *row = sent.clone();
+                }
+            }
+        }
         let decisions = settled
             .iter_mut()
             .map(|s| NewDecision {
@@ -409,12 +428,34 @@ impl Scheduler {
             .as_deref()
             .and_then(|z| z.parse::<Tz>().ok())
             .unwrap_or(self.tenant_time_zone);
-        let reachable: Vec<String> = contact
-            .identities
-            .iter()
-            .filter(|i| i.status == IdentityStatus::Valid.as_str())
-            .filter_map(|i| Channel::reaching(&i.kind).map(|c| c.as_str().to_owned()))
-            .collect();
+        // In the widget the visitor is reached where they are, and only there.
+        let widget_only = [Channel::Widget.as_str().to_owned()];
+        let reachable: Vec<String> = if req.in_widget {
+            widget_only.to_vec()
+        } else {
+            contact
+                .identities
+                .iter()
+                .filter(|i| i.status == IdentityStatus::Valid.as_str())
+                .filter_map(|i| Channel::reaching(&i.kind).map(|c| c.as_str().to_owned()))
+                .collect()
+        };
+        let at_once;
+        let policy = if req.in_widget {
+            at_once = Policy {
+                send_delay_minutes: 0,
+                quiet_hours: None,
+                ..policy.clone()
+            };
+            &at_once
+        } else {
+            policy
+        };
+        let channels: &[String] = if req.in_widget {
+            &widget_only
+        } else {
+            &survey.channels
+        };
         let ticket = req.ticket_ref.as_deref();
         let facts = decision::Contact {
             id: contact.id,
@@ -428,7 +469,7 @@ impl Scheduler {
             &decision::Survey {
                 key: &survey.key,
                 metric: survey.metric,
-                channels: &survey.channels,
+                channels,
                 policy,
             },
             &decision::Trigger {
@@ -445,7 +486,7 @@ impl Scheduler {
         let mut inputs = json!({
             "now": now,
             "policy": policy,
-            "channels": survey.channels,
+            "channels": channels,
             "reachable": facts.reachable,
             "opt_outs": facts.opt_outs,
             "time_zone": time_zone.name(),
@@ -484,6 +525,8 @@ impl Scheduler {
                     Some(decision::later(*send_at, window)),
                     if deferred_from.is_some() {
                         DecisionOutcome::Deferred
+                    } else if req.in_widget {
+                        DecisionOutcome::Shown
                     } else {
                         DecisionOutcome::Scheduled
                     },

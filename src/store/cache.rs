@@ -98,6 +98,9 @@ pub struct Caches {
     /// Each tenant's alert rules and whether it has owners: read for every answer, changed
     /// rarely (through `/v1/alert-rules` and `/v1/owners`, which drop the entry).
     pub alert_setup: ReadCache<Uuid, Arc<super::alerts::AlertSetup>>,
+    /// Widget sites by their public site key: read by every widget request, changed through
+    /// `/v1/sites` (which drops the entry).
+    pub sites: ReadCache<String, Option<Arc<super::sites::Site>>>,
     /// The tenants that have HTTP endpoints (see [`super::endpoints::TenantGate`]): kept for
     /// the life of the process, as the outbox routes refer to it.
     pub endpoint_tenants: &'static super::endpoints::TenantGate,
@@ -119,6 +122,7 @@ impl Caches {
             surveys: ReadCache::new(10_000, ttl),
             link_keys: Cache::builder().max_capacity(10_000).build(),
             alert_setup: ReadCache::new(10_000, ttl),
+            sites: ReadCache::new(10_000, ttl),
             // One per database connection made (a process, or a test), never freed: small.
             endpoint_tenants: Box::leak(Box::default()),
         }

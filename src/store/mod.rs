@@ -17,6 +17,7 @@ pub mod invitations;
 pub mod outbox;
 pub mod raw_events;
 pub mod scores;
+pub mod sites;
 pub mod surveys;
 pub mod tenants;
 

@@ -72,7 +72,8 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// 32 random bytes, base64url: the secret of an API key, and a tenant's link key.
-fn random_secret() -> String {
+/// 32 random bytes, base64url: API keys, link keys, site keys and secrets.
+pub(crate) fn random_secret() -> String {
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut secret);
     URL_SAFE_NO_PAD.encode(secret)
