@@ -121,15 +121,25 @@
     var pos = (theme.position || "bottom-right").split("-");
     var host = el("feedback-widget", {});
     // Inline and !important: a page's stylesheet (even `* { all: unset }`) cannot move, hide
-    // or restyle the host; the shadow root keeps page CSS away from everything inside.
-    host.setAttribute("style", "all:initial !important;display:block !important;position:fixed !important;" +
-      "z-index:2147483647 !important;" + pos[0] + ":1rem !important;" + pos[1] + ":1rem !important;" +
-      "visibility:visible !important;opacity:1 !important");
+    // or restyle the host; the shadow root keeps page CSS away from everything inside. Set
+    // through the CSSOM, which a page's Content-Security-Policy allows (a style attribute
+    // written as text it may not).
+    [["all", "initial"], ["display", "block"], ["position", "fixed"], ["z-index", "2147483647"],
+      [pos[0], "1rem"], [pos[1], "1rem"], ["visibility", "visible"], ["opacity", "1"]
+    ].forEach(function (d) { host.style.setProperty(d[0], d[1], "important"); });
     var vars = { accent: "--fw-accent", accent_text: "--fw-accent-text", background: "--fw-background",
       text: "--fw-text", font: "--fw-font", radius: "--fw-radius" };
     for (var name in vars) if (theme[name]) host.style.setProperty(vars[name], theme[name]);
     var root = host.attachShadow({ mode: "open" });
-    var style = el("style", {}, CSS);
+    // A constructed stylesheet needs no 'unsafe-inline' in the page's policy; a <style>
+    // element where the browser has none.
+    if (root.adoptedStyleSheets && window.CSSStyleSheet && CSSStyleSheet.prototype.replaceSync) {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = [sheet];
+    } else {
+      root.appendChild(el("style", {}, CSS));
+    }
     var own = theme.accent || theme.accent_text || theme.background || theme.text;
     var box = el("div", { "class": own ? "w own" : "w", role: "dialog", "aria-labelledby": "fw-title", "aria-describedby": "fw-q", lang: answer.language });
     var close = el("button", { type: "button", "class": "x", "aria-label": t.close, title: t.close }, "\u00d7");
@@ -165,7 +175,6 @@
     box.appendChild(title);
     box.appendChild(form);
     box.appendChild(live);
-    root.appendChild(style);
     root.appendChild(box);
 
     var returnTo = document.activeElement;

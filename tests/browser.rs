@@ -236,20 +236,42 @@ fn axe_source() -> Option<String> {
 }
 
 /// A shop's page that embeds the widget. `hostile` adds CSS that attacks every element the
-/// way careless or hostile site styles do.
+/// way careless or hostile site styles do; the plain page has a strict Content-Security-Policy
+/// (no inline styles, scripts only from the gateway or with the page's nonce), as shops often
+/// do, and records any violation.
 fn shop_page(script: &str, site_key: &str, hostile: bool) -> String {
+    let gateway = url::Url::parse(script)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
+    let policy = if hostile {
+        String::new()
+    } else {
+        format!(
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
+             script-src 'nonce-shop' {gateway}; connect-src {gateway}; style-src 'self'\">"
+        )
+    };
     let style = if hostile {
         "* { all: unset !important; } button, [role=dialog], form, textarea { display: none !important; } \
          div { visibility: hidden !important; font-size: 2px !important; }"
     } else {
-        "body { font-family: Georgia, serif; background: #f3efe6; margin: 0; padding: 2rem; }"
+        // The policy allows no inline style: the plain page has none of its own.
+        ""
+    };
+    let style = if style.is_empty() {
+        String::new()
+    } else {
+        format!("<style>{style}</style>")
     };
     format!(
-        "<!DOCTYPE html><html lang=\"da\"><head><meta charset=\"utf-8\"><title>Acme butik</title>\
-         <style>{style}</style></head><body><main><h1>Acme butik</h1>\
+        "<!DOCTYPE html><html lang=\"da\"><head><meta charset=\"utf-8\">{policy}<title>Acme butik</title>\
+         {style}</head><body><main><h1>Acme butik</h1>\
          <label for=\"search\">Søg</label> <input id=\"search\">\
          <p>Tak fordi du handler hos os.</p></main>\
-         <script>document.getElementById('search').focus();\
+         <script nonce=\"shop\">window.violations = [];\
+         document.addEventListener('securitypolicyviolation', function (e) {{ window.violations.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile); }});\
+         document.getElementById('search').focus();\
          window.addEventListener('feedbackwidget:answered', function (e) {{ window.answered = e.detail; }});</script>\
          <script async src=\"{script}\" data-site=\"{site_key}\" data-lang=\"da\"></script>\
          </body></html>"
@@ -395,6 +417,7 @@ async fn the_widget_is_accessible_keyboard_usable_and_origin_locked_in_a_browser
             "smallest_target".into(),
             js(&tab, &format!("Math.min(...Array.from({SHADOW}.querySelectorAll('.s label, button')).map(e => Math.min(e.getBoundingClientRect().width, e.getBoundingClientRect().height)))")),
         );
+        seen.insert("csp_violations".into(), js(&tab, "window.violations"));
         seen.insert("cookies".into(), js(&tab, "document.cookie"));
         seen.insert("storage".into(), js(&tab, "localStorage.length"));
         if let Some(axe) = &axe {
@@ -506,6 +529,11 @@ async fn the_widget_is_accessible_keyboard_usable_and_origin_locked_in_a_browser
     assert_eq!(s("mode"), "open");
     assert_eq!(s("described_by"), "fw-lo fw-hi");
     assert!(s("smallest_target").as_f64().unwrap() >= 24.0, "{seen:?}");
+    assert_eq!(
+        s("csp_violations"),
+        json!([]),
+        "the widget needs nothing a strict policy forbids"
+    );
     assert_eq!(s("cookies"), "");
     assert_eq!(s("storage"), 0, "nothing stored without remember_visitor");
     if checks_accessibility {
