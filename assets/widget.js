@@ -64,7 +64,8 @@
   function evaluate(force) {
     if (open) return Promise.resolve(false);
     var stored = remembered();
-    if (!force && stored && stored.shown && stored.restDays &&
+    // Once per rest period, also through show(): that is fatigue, not placement.
+    if (stored && stored.shown && stored.restDays &&
         Date.now() - stored.shown < stored.restDays * 864e5) {
       return Promise.resolve(false);
     }
@@ -232,7 +233,8 @@
 
   window.FeedbackWidget = {
     version: 1,
-    /** Asks now (for single-page apps): the display rules are skipped, fatigue rules apply. */
+    /** Asks now (for single-page apps): delay, paths and share are skipped; the rest period
+     * and the survey's fatigue rules apply. */
     show: function () { return evaluate(true); },
     /** The visitor, as the site's backend proved: userHash = HMAC-SHA256(site secret, userId). */
     identify: function (who) {

@@ -349,52 +349,64 @@ async fn the_widget_is_accessible_keyboard_usable_and_origin_locked_in_a_browser
         )
         .await;
     // The shop's pages, on loopback origins of their own; the site allows the first only.
-    let pages = std::sync::Arc::new(std::sync::Mutex::new((String::new(), String::new())));
-    let app = |pages: std::sync::Arc<std::sync::Mutex<(String, String)>>| {
-        axum::Router::new()
-            .route(
-                "/plain",
-                axum::routing::get({
-                    let pages = pages.clone();
-                    move || async move { axum::response::Html(pages.lock().unwrap().0.clone()) }
-                }),
-            )
-            .route(
-                "/hostile",
-                axum::routing::get(move || async move {
-                    axum::response::Html(pages.lock().unwrap().1.clone())
-                }),
-            )
+    type Pages = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>;
+    let pages: Pages = Default::default();
+    let app = |pages: Pages| {
+        axum::Router::new().route(
+            "/{page}",
+            axum::routing::get(
+                move |axum::extract::Path(page): axum::extract::Path<String>| async move {
+                    axum::response::Html(
+                        pages
+                            .lock()
+                            .unwrap()
+                            .get(&page)
+                            .cloned()
+                            .unwrap_or_default(),
+                    )
+                },
+            ),
+        )
     };
     let shop = common::serve_on_loopback(app(pages.clone())).await;
     let elsewhere = common::serve_on_loopback(app(pages.clone())).await;
-    let (status, site) = server
-        .send(
-            Method::PUT,
-            "/v1/sites/shop",
-            Some(&key),
-            Some(json!({
-                "allowed_origins": [shop],
-                "survey": "web-nps",
-                "display": {"delay_seconds": 0},
-                "languages": ["da", "en"]
-            })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{site}");
-    let site_key = site["site_key"].as_str().unwrap().to_owned();
-    let versioned = url::Url::parse(site["script_url"].as_str().unwrap()).unwrap();
-    let script = server.url(&format!(
-        "{}?{}",
-        versioned.path(),
-        versioned.query().unwrap()
-    ));
-    *pages.lock().unwrap() = (
-        shop_page(&script, &site_key, false),
-        shop_page(&script, &site_key, true),
-    );
+    let mut site_keys = Vec::new();
+    let mut script = String::new();
+    for (name, remember) in [("shop", false), ("remembering", true)] {
+        let (status, site) = server
+            .send(
+                Method::PUT,
+                &format!("/v1/sites/{name}"),
+                Some(&key),
+                Some(json!({
+                    "allowed_origins": [shop],
+                    "survey": "web-nps",
+                    "display": {"delay_seconds": 0, "remember_visitor": remember, "rest_days": 30},
+                    "languages": ["da", "en"]
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{site}");
+        site_keys.push(site["site_key"].as_str().unwrap().to_owned());
+        let versioned = url::Url::parse(site["script_url"].as_str().unwrap()).unwrap();
+        script = server.url(&format!(
+            "{}?{}",
+            versioned.path(),
+            versioned.query().unwrap()
+        ));
+    }
+    let site_key = site_keys[0].clone();
+    pages.lock().unwrap().extend([
+        ("plain".to_owned(), shop_page(&script, &site_key, false)),
+        ("hostile".to_owned(), shop_page(&script, &site_key, true)),
+        (
+            "remembering".to_owned(),
+            shop_page(&script, &site_keys[1], false),
+        ),
+    ]);
     let screenshot = std::env::var_os("FEEDBACK_WIDGET_SCREENSHOT").map(PathBuf::from);
     let gateway = server.base.clone();
+    let remembering_key = site_keys[1].clone();
 
     let seen = tokio::task::spawn_blocking(move || {
         use headless_chrome::protocol::cdp::{Emulation, Page};
@@ -503,6 +515,21 @@ async fn the_widget_is_accessible_keyboard_usable_and_origin_locked_in_a_browser
         wait_for(&tab, &format!("{WIDGET} === null"));
         seen.insert("focus_returned_to".into(), js(&tab, "document.activeElement.id"));
 
+        // A site that lets the widget remember visitors: shown once, then not again within
+        // its rest period, not even through show().
+        let tab = browser.new_tab().unwrap();
+        tab.navigate_to(&format!("{shop}/remembering")).unwrap();
+        wait_for(&tab, WIDGET_SHOWN);
+        seen.insert(
+            "remembered".into(),
+            js(&tab, &format!("JSON.parse(localStorage.getItem('feedback-widget:{}'))", remembering_key)),
+        );
+        tab.reload(true, None).unwrap();
+        tab.wait_until_navigated().unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+        seen.insert("shown_again".into(), js(&tab, &format!("{WIDGET} !== null")));
+        seen.insert("show_again".into(), js(&tab, "FeedbackWidget.show()"));
+
         // An origin the site does not allow: no widget, and a script there cannot post.
         let tab = browser.new_tab().unwrap();
         tab.navigate_to(&format!("{elsewhere}/plain")).unwrap();
@@ -566,6 +593,16 @@ async fn the_widget_is_accessible_keyboard_usable_and_origin_locked_in_a_browser
         "search",
         "focus returns to the page"
     );
+    let remembered = s("remembered");
+    assert_eq!(remembered["restDays"], 30, "{remembered}");
+    assert!(
+        remembered["visitor"]
+            .as_str()
+            .is_some_and(|v| v.len() >= 16),
+        "{remembered}"
+    );
+    assert_eq!(s("shown_again"), false, "within the rest period");
+    assert_eq!(s("show_again"), false);
     assert_eq!(s("foreign_widget"), true, "{seen:?}");
     assert_eq!(s("foreign_post"), "blocked");
 

@@ -25,6 +25,9 @@ async fn start(backend: Backend) -> TestServer {
         backend,
         |c| {
             c.widget.min_answer_ms = MIN_ANSWER_MS;
+            // Every request comes from one address; the limits have their own test.
+            c.widget.ip_per_second = 1000;
+            c.widget.ip_burst = 1000;
         },
         vec![],
     )
@@ -334,6 +337,22 @@ async fn anonymous_answers_are_origin_locked_timed_and_idempotent(backend: Backe
     assert_eq!(b["texts"]["thank_you"], "Tak for dit svar!");
     assert_eq!(b["delay_ms"], 2000);
     let impression = b["impression"].as_str().unwrap().to_owned();
+    // The browser's language among the site's; else the site's first.
+    let english = eligibility(&server, &site_key, "path=/checkout/pay&lang=en-GB,fr", SHOP).await;
+    assert_eq!(english.body["language"], "en");
+    assert_eq!(
+        english.body["texts"]["thank_you"],
+        "Thank you for your answer!"
+    );
+    assert_eq!(
+        english.body["texts"]["question"],
+        "How likely are you to recommend us?"
+    );
+    let german = eligibility(&server, &site_key, "path=/checkout/pay&lang=de-DE", SHOP).await;
+    assert_eq!(
+        german.body["language"], "da",
+        "German is not among the site's languages"
+    );
 
     // Another origin, or none (a script outside a browser), is refused by the server itself.
     let foreign = eligibility(&server, &site_key, "path=/checkout/pay", ELSEWHERE).await;

@@ -127,6 +127,23 @@ impl InboundLimits {
     }
 }
 
+/// Which quota a middleware checks a client's address against.
+type AddressQuota = fn(&InboundLimits, IpAddr) -> Result<(), ApiError>;
+
+async fn limit_address(
+    state: &AppState,
+    peer: SocketAddr,
+    req: Request,
+    next: Next,
+    check: AddressQuota,
+) -> Response {
+    let ip = state.limits.client_ip(peer.ip(), req.headers());
+    match check(&state.limits, ip) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
 /// Middleware for public routes: limits each client IP.
 pub async fn per_client_ip(
     State(state): State<AppState>,
@@ -134,11 +151,7 @@ pub async fn per_client_ip(
     req: Request,
     next: Next,
 ) -> Response {
-    let ip = state.limits.client_ip(peer.ip(), req.headers());
-    match state.limits.check_ip(ip) {
-        Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
-    }
+    limit_address(&state, peer, req, next, InboundLimits::check_ip).await
 }
 
 /// Middleware for the widget's public endpoints: limits each client IP with the widget quota.
@@ -148,11 +161,7 @@ pub async fn per_client_ip_on_widget(
     req: Request,
     next: Next,
 ) -> Response {
-    let ip = state.limits.client_ip(peer.ip(), req.headers());
-    match state.limits.check_widget_ip(ip) {
-        Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
-    }
+    limit_address(&state, peer, req, next, InboundLimits::check_widget_ip).await
 }
 
 /// Middleware for provider webhooks: limits each client IP with the (larger) hook quota, as a
@@ -163,11 +172,7 @@ pub async fn per_client_ip_on_hooks(
     req: Request,
     next: Next,
 ) -> Response {
-    let ip = state.limits.client_ip(peer.ip(), req.headers());
-    match state.limits.check_hook_ip(ip) {
-        Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
-    }
+    limit_address(&state, peer, req, next, InboundLimits::check_hook_ip).await
 }
 
 #[cfg(test)]

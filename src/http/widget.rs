@@ -255,7 +255,7 @@ struct EligibilityQuery {
     email: Option<String>,
     #[serde(default)]
     user_hash: Option<String>,
-    /// `FeedbackWidget.show()`: the page asks now, so the display rules (path, delay, share)
+    /// `FeedbackWidget.show()`: the page asks now, so the placement rules (path, delay, share)
     /// do not apply; the fatigue rules do.
     #[serde(default)]
     force: Option<bool>,
