@@ -142,7 +142,79 @@ on_both_backends!(
     anonymous_answers_are_origin_locked_timed_and_idempotent,
     identified_visitors_share_one_fatigue_budget_with_email,
     widget_requests_are_limited_per_site_and_per_address,
+    a_rotated_secret_keeps_verifying_beside_the_new_one,
 );
+
+async fn a_rotated_secret_keeps_verifying_beside_the_new_one(backend: Backend) {
+    let server = start(backend).await;
+    let key = server.tenant("acme").await;
+    survey(&server, &key, "nps", "nps", json!(["widget"])).await;
+    let (site_key, first) = site(
+        &server,
+        &key,
+        "shop",
+        json!({"allowed_origins": [SHOP], "survey": "nps", "display": {"delay_seconds": 0}}),
+    )
+    .await;
+    let signed = |secret: &str, user: &str| {
+        format!(
+            "user_id={user}&user_hash={}&path=/",
+            user_hash(secret.as_bytes(), user)
+        )
+    };
+    let before = eligibility(&server, &site_key, "path=/", SHOP).await;
+    let impression = before.body["impression"].as_str().unwrap().to_owned();
+
+    let (status, rotated) = server
+        .post("/v1/sites/shop/rotate-secret", &key, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let second = rotated["secret"].as_str().unwrap().to_owned();
+    assert!(second.starts_with("wss_") && second != first, "{rotated}");
+    assert_eq!(
+        rotated["site_key"],
+        site_key.as_str(),
+        "the public key stays"
+    );
+    assert!(rotated["previous_secret_valid_until"].is_string());
+    let (_, shown) = server.get("/v1/sites/shop", &key).await;
+    assert!(shown.get("secret").is_none(), "{shown}");
+
+    // Both secrets identify visitors, and an impression signed before still takes its answer.
+    let contacts = server.count("contacts").await;
+    for (secret, user) in [(&first, "user-old"), (&second, "user-new")] {
+        let a = eligibility(&server, &site_key, &signed(secret, user), SHOP).await;
+        assert_eq!(a.body["show"], true, "{}", a.body);
+    }
+    assert_eq!(server.count("contacts").await, contacts + 2);
+    tokio::time::sleep(Duration::from_millis(MIN_ANSWER_MS + 50)).await;
+    let a = answer(
+        &server,
+        &site_key,
+        &json!({"impression": impression, "score": 8}),
+        SHOP,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+
+    // Rotated again: the first secret verifies nothing any more.
+    let (status, _) = server
+        .post("/v1/sites/shop/rotate-secret", &key, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let a = eligibility(&server, &site_key, &signed(&first, "user-oldest"), SHOP).await;
+    assert_eq!(a.body["show"], true, "shown, anonymously: {}", a.body);
+    assert_eq!(
+        server.count("contacts").await,
+        contacts + 2,
+        "an expired secret identifies no one"
+    );
+    let (status, body) = server
+        .post("/v1/sites/nope/rotate-secret", &key, json!({}))
+        .await;
+    assert_problem(status, &body, 404, "not-found");
+    server.stop().await;
+}
 
 async fn sites_are_created_once_with_their_secret_and_checked(backend: Backend) {
     let server = start(backend).await;

@@ -13,6 +13,7 @@ mod m20261206_000007_link_keys;
 mod m20261206_000008_webhook_endpoints;
 mod m20261206_000009_alerts;
 mod m20261207_000010_sites;
+mod m20261207_000011_site_secret_rotation;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000008_webhook_endpoints::Migration),
             Box::new(m20261206_000009_alerts::Migration),
             Box::new(m20261207_000010_sites::Migration),
+            Box::new(m20261207_000011_site_secret_rotation::Migration),
         ]
     }
 }

@@ -4,7 +4,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use channels::vocabulary::Channel;
 use channels::widget::{SiteSettings, LANGUAGES};
@@ -18,11 +18,17 @@ use crate::store::sites::{self, Site};
 use crate::store::{self, surveys};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/sites", get(list_sites)).route(
-        "/v1/sites/{key}",
-        get(show_site).put(put_site).delete(delete_site),
-    )
+    Router::new()
+        .route("/v1/sites", get(list_sites))
+        .route(
+            "/v1/sites/{key}",
+            get(show_site).put(put_site).delete(delete_site),
+        )
+        .route("/v1/sites/{key}/rotate-secret", post(rotate_secret))
 }
+
+/// How long a rotated secret keeps verifying beside the new one (as for sinks' secrets).
+const ROTATION_OVERLAP_HOURS: i64 = 24;
 
 fn check_key(key: &str) -> Result<(), ApiError> {
     let ok = !key.is_empty()
@@ -165,6 +171,26 @@ async fn list_sites(
         .map(|site| site_view(&state, site))
         .collect();
     Ok(Json(json!({ "items": items })))
+}
+
+/// A new secret, shown in this answer only; the previous one keeps verifying visitors' user
+/// hashes and the impressions it signed for 24 hours, so the site's backend can switch.
+async fn rotate_secret(
+    TenantAuth(tenant): TenantAuth,
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let now = store::now();
+    let until = now + chrono::Duration::hours(ROTATION_OVERLAP_HOURS);
+    let site = sites::rotate_secret(&state.db, tenant.id, &key, until, now)
+        .await
+        .map_err(|e| state.db_error(e))?
+        .ok_or_else(|| ApiError::NotFound(format!("no site `{key}`")))?;
+    tracing::info!(site = %site.key, "widget site secret rotated");
+    let mut view = site_view(&state, &site);
+    view["secret"] = json!(site.secret);
+    view["previous_secret_valid_until"] = json!(until);
+    Ok(Json(view))
 }
 
 async fn delete_site(

@@ -278,7 +278,11 @@ fn visitor_of(site: &Site, q: &EligibilityQuery) -> Visitor {
     if value.is_empty() || value.len() > MAX_ID_CHARS {
         return Visitor::Anonymous;
     }
-    if !token::verify_user_hash(site.secret.as_bytes(), value, hash.trim()) {
+    let now = Utc::now();
+    let verified = site
+        .secrets(now)
+        .any(|secret| token::verify_user_hash(secret.as_bytes(), value, hash.trim()));
+    if !verified {
         metrics::counter!("widget_requests_refused_total", "reason" => "user_hash").increment(1);
         tracing::info!(site = %site.key, "a widget visitor's user hash does not verify; treated as anonymous");
         return Visitor::Anonymous;
@@ -496,8 +500,10 @@ async fn record(
         tracing::info!(site = %site.key, "a widget answer filled the honeypot; discarded");
         return Ok((StatusCode::ACCEPTED, json!({"status": "accepted"})));
     }
-    let impression = token::read_impression(site.secret.as_bytes(), &answer.impression)
-        .map_err(|_| ApiError::validation("impression", "not an impression of this site"))?;
+    let impression = site
+        .secrets(Utc::now())
+        .find_map(|secret| token::read_impression(secret.as_bytes(), &answer.impression).ok())
+        .ok_or_else(|| ApiError::validation("impression", "not an impression of this site"))?;
     let age = Utc::now() - impression.issued_at;
     let cfg = &state.config.widget;
     if age < chrono::Duration::milliseconds(cfg.min_answer_ms as i64) {

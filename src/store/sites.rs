@@ -21,8 +21,11 @@ pub struct Site {
     pub tenant_id: Uuid,
     pub key: String,
     pub site_key: String,
-    /// Signs impressions and verifies visitors' user hashes; shown once, on creation.
+    /// Signs impressions and verifies visitors' user hashes; shown once, on creation (and on
+    /// rotation).
     pub secret: String,
+    /// The secret before the last rotation, and until when it still verifies.
+    pub previous_secret: Option<(String, DateTime<Utc>)>,
     pub settings: SiteSettings,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -30,6 +33,8 @@ pub struct Site {
 
 const COLUMNS: &str =
     "tenant_id, key, site_key, secret, survey_key, settings, created_at, updated_at";
+const READ_COLUMNS: &str = "tenant_id, key, site_key, secret, survey_key, settings, created_at, \
+                            updated_at, previous_secret, previous_secret_until";
 
 impl Site {
     fn from_row(r: &QueryResult) -> Result<Site, DbErr> {
@@ -42,6 +47,9 @@ impl Site {
             key,
             site_key: r.try_get("", "site_key")?,
             secret: r.try_get("", "secret")?,
+            previous_secret: r
+                .try_get::<Option<String>>("", "previous_secret")?
+                .zip(r.try_get::<Option<DateTime<Utc>>>("", "previous_secret_until")?),
             created_at: r.try_get("", "created_at")?,
             updated_at: r.try_get("", "updated_at")?,
         })
@@ -105,7 +113,7 @@ pub async fn get<C: ConnectionTrait>(
 ) -> Result<Option<Site>, DbErr> {
     query(
         conn,
-        &format!("SELECT {COLUMNS} FROM sites WHERE tenant_id = ? AND key = ?"),
+        &format!("SELECT {READ_COLUMNS} FROM sites WHERE tenant_id = ? AND key = ?"),
         vec![tenant_id.into(), key.into()],
     )
     .await?
@@ -117,13 +125,53 @@ pub async fn get<C: ConnectionTrait>(
 pub async fn list<C: ConnectionTrait>(conn: &C, tenant_id: Uuid) -> Result<Vec<Site>, DbErr> {
     query(
         conn,
-        &format!("SELECT {COLUMNS} FROM sites WHERE tenant_id = ? ORDER BY key LIMIT 1000"),
+        &format!("SELECT {READ_COLUMNS} FROM sites WHERE tenant_id = ? ORDER BY key LIMIT 1000"),
         vec![tenant_id.into()],
     )
     .await?
     .iter()
     .map(Site::from_row)
     .collect()
+}
+
+/// Gives the site a new secret; the old one verifies until `until`. The site as it is now.
+pub async fn rotate_secret(
+    db: &Db,
+    tenant_id: Uuid,
+    key: &str,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<Site>, DbErr> {
+    execute(
+        &db.write,
+        "UPDATE sites SET previous_secret = secret, previous_secret_until = ?, secret = ?, \
+         updated_at = ? WHERE tenant_id = ? AND key = ?",
+        vec![
+            until.into(),
+            format!("{SECRET_PREFIX}{}", random_secret()).into(),
+            now.into(),
+            tenant_id.into(),
+            key.into(),
+        ],
+    )
+    .await?;
+    let site = get(&db.write, tenant_id, key).await?;
+    if let Some(site) = &site {
+        db.caches.sites.invalidate(&site.site_key);
+    }
+    Ok(site)
+}
+
+impl Site {
+    /// The secrets that verify now: the current one, then the previous one within its overlap.
+    pub fn secrets(&self, now: DateTime<Utc>) -> impl Iterator<Item = &str> {
+        std::iter::once(self.secret.as_str()).chain(
+            self.previous_secret
+                .as_ref()
+                .filter(|(_, until)| *until > now)
+                .map(|(secret, _)| secret.as_str()),
+        )
+    }
 }
 
 pub async fn delete(db: &Db, tenant_id: Uuid, key: &str) -> Result<bool, DbErr> {
@@ -153,7 +201,7 @@ pub async fn by_site_key(db: &Db, site_key: &str) -> Result<Option<Arc<Site>>, D
             || async {
                 Ok(query(
                     &db.read,
-                    &format!("SELECT {COLUMNS} FROM sites WHERE site_key = ?"),
+                    &format!("SELECT {READ_COLUMNS} FROM sites WHERE site_key = ?"),
                     vec![site_key.into()],
                 )
                 .await?
