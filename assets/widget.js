@@ -72,7 +72,7 @@
     return request("GET", "/eligibility?" + query(force)).then(function (answer) {
       if (!answer.show) return false;
       return new Promise(function (resolve) {
-        setTimeout(function () { resolve(render(answer)); }, answer.delay_ms || 0);
+        setTimeout(function () { resolve(render(answer, force)); }, answer.delay_ms || 0);
       });
     }).catch(function () { return false; });
   }
@@ -115,7 +115,7 @@
     return node;
   }
 
-  function render(answer) {
+  function render(answer, forced) {
     if (open) return false;
     var t = answer.texts;
     var theme = answer.theme || {};
@@ -227,7 +227,11 @@
         restDays: answer.rest_days
       });
     }
-    scale.querySelector("input").focus();
+    // Focus moves to the scale when the page asked (show()) or when the visitor is not typing:
+    // the widget never takes the caret from a field being filled in.
+    var active = document.activeElement;
+    var typing = active && (active.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName));
+    if (forced || !typing) scale.querySelector("input").focus();
     return true;
   }
 

@@ -239,7 +239,7 @@ fn axe_source() -> Option<String> {
 /// way careless or hostile site styles do; the plain page has a strict Content-Security-Policy
 /// (no inline styles, scripts only from the gateway or with the page's nonce), as shops often
 /// do, and records any violation.
-fn shop_page(script: &str, site_key: &str, hostile: bool) -> String {
+fn shop_page(script: &str, site_key: &str, hostile: bool, focused: &str) -> String {
     let gateway = url::Url::parse(script)
         .unwrap()
         .origin()
@@ -268,10 +268,10 @@ fn shop_page(script: &str, site_key: &str, hostile: bool) -> String {
         "<!DOCTYPE html><html lang=\"da\"><head><meta charset=\"utf-8\">{policy}<title>Acme butik</title>\
          {style}</head><body><main><h1>Acme butik</h1>\
          <label for=\"search\">Søg</label> <input id=\"search\">\
-         <p>Tak fordi du handler hos os.</p></main>\
+         <p>Tak fordi du handler hos os. <a id=\"offer\" href=\"#offer\">Se ugens tilbud</a></p></main>\
          <script nonce=\"shop\">window.violations = [];\
          document.addEventListener('securitypolicyviolation', function (e) {{ window.violations.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile); }});\
-         document.getElementById('search').focus();\
+         document.getElementById('{focused}').focus();\
          window.addEventListener('feedbackwidget:answered', function (e) {{ window.answered = e.detail; }});</script>\
          <script async src=\"{script}\" data-site=\"{site_key}\" data-lang=\"da\"></script>\
          </body></html>"
@@ -397,11 +397,21 @@ async fn the_widget_is_accessible_keyboard_usable_and_origin_locked_in_a_browser
     }
     let site_key = site_keys[0].clone();
     pages.lock().unwrap().extend([
-        ("plain".to_owned(), shop_page(&script, &site_key, false)),
-        ("hostile".to_owned(), shop_page(&script, &site_key, true)),
+        (
+            "plain".to_owned(),
+            shop_page(&script, &site_key, false, "offer"),
+        ),
+        (
+            "hostile".to_owned(),
+            shop_page(&script, &site_key, true, "offer"),
+        ),
+        (
+            "typing".to_owned(),
+            shop_page(&script, &site_key, false, "search"),
+        ),
         (
             "remembering".to_owned(),
-            shop_page(&script, &site_keys[1], false),
+            shop_page(&script, &site_keys[1], false, "offer"),
         ),
     ]);
     let screenshot = std::env::var_os("FEEDBACK_WIDGET_SCREENSHOT").map(PathBuf::from);
@@ -515,6 +525,12 @@ async fn the_widget_is_accessible_keyboard_usable_and_origin_locked_in_a_browser
         wait_for(&tab, &format!("{WIDGET} === null"));
         seen.insert("focus_returned_to".into(), js(&tab, "document.activeElement.id"));
 
+        // A visitor typing in the page's search field keeps the caret there.
+        let tab = browser.new_tab().unwrap();
+        tab.navigate_to(&format!("{shop}/typing")).unwrap();
+        wait_for(&tab, WIDGET_SHOWN);
+        seen.insert("typing_keeps_focus".into(), js(&tab, "document.activeElement.id"));
+
         // A site that lets the widget remember visitors: shown once, then not again within
         // its rest period, not even through show().
         let tab = browser.new_tab().unwrap();
@@ -588,11 +604,8 @@ async fn the_widget_is_accessible_keyboard_usable_and_origin_locked_in_a_browser
     assert_eq!(s("thanks"), "Tak for dit svar!");
     assert_eq!(s("live"), "polite");
     assert_eq!(s("answered_event"), 9);
-    assert_eq!(
-        s("focus_returned_to"),
-        "search",
-        "focus returns to the page"
-    );
+    assert_eq!(s("focus_returned_to"), "offer", "focus returns to the page");
+    assert_eq!(s("typing_keeps_focus"), "search", "the caret is not taken");
     let remembered = s("remembered");
     assert_eq!(remembered["restDays"], 30, "{remembered}");
     assert!(
