@@ -147,7 +147,7 @@ pub async fn create_all<C: ConnectionTrait>(
 pub async fn shown_in_widget<C: ConnectionTrait>(
     conn: &C,
     routes: &[Route],
-    rows: &mut [invitation::Model],
+    rows: &mut [&mut invitation::Model],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     if rows.is_empty() {

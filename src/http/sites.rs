@@ -92,12 +92,10 @@ async fn put_site(
     };
     match &survey {
         None => survey_problem(format!("no survey `{}`", settings.survey)),
-        Some(s) if !s.channels.iter().any(|c| c == Channel::Widget.as_str()) => {
-            survey_problem(format!(
-                "the survey `{}` does not ask in the widget: add \"widget\" to its channels",
-                s.key
-            ))
-        }
+        Some(s) if !s.asks_on(Channel::Widget) => survey_problem(format!(
+            "the survey `{}` does not ask in the widget: add \"widget\" to its channels",
+            s.key
+        )),
         Some(s) if s.metric.numeric_scale().is_none() => {
             survey_problem("the widget shows a scale: NPS, CSAT or CES".into())
         }

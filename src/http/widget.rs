@@ -26,7 +26,6 @@ use axum::{Json, Router};
 use channels::email::texts;
 use channels::model::{ContactRef, Email, FeedbackInput, Identity, Score, TicketRefs};
 use channels::vocabulary::Channel;
-use channels::widget::share_draw;
 use channels::widget::token::{self, Audience};
 use chrono::Utc;
 use serde::Deserialize;
@@ -40,6 +39,7 @@ use super::problem::ApiError;
 use super::AppState;
 use crate::ingest::links::{AnswerSource, LinkAnswer};
 use crate::ingest::{Accepted, Received};
+use crate::policy::decision;
 use crate::policy::schedule::SendRequest;
 use crate::store;
 use crate::store::sites::{self, Site};
@@ -338,9 +338,9 @@ async fn decide(state: &AppState, site: &Site, query: Option<&str>) -> Result<Va
             }
             _ => None,
         };
-        let period = Utc::now().format("%Y-%m").to_string();
+        let period = decision::sample_period(Utc::now());
         let draw = match who {
-            Some(who) => share_draw(&site.site_key, &who, &period),
+            Some(who) => decision::draw(&[&site.site_key, &who, &period]),
             // Nobody to remember: a fresh draw per page view.
             None => rand::random::<f64>(),
         };
@@ -440,7 +440,7 @@ async fn widget_survey(state: &AppState, site: &Site) -> Result<Option<Survey>, 
         surveys::get(&state.db, site.tenant_id, &site.settings.survey)
             .await
             .map_err(|e| state.db_error(e))?
-            .filter(|s| s.channels.iter().any(|c| c == Channel::Widget.as_str()))
+            .filter(|s| s.asks_on(Channel::Widget))
             .filter(|s| s.metric.numeric_scale().is_some()),
     )
 }
@@ -500,11 +500,12 @@ async fn record(
         tracing::info!(site = %site.key, "a widget answer filled the honeypot; discarded");
         return Ok((StatusCode::ACCEPTED, json!({"status": "accepted"})));
     }
+    let now = Utc::now();
     let impression = site
-        .secrets(Utc::now())
+        .secrets(now)
         .find_map(|secret| token::read_impression(secret.as_bytes(), &answer.impression).ok())
         .ok_or_else(|| ApiError::validation("impression", "not an impression of this site"))?;
-    let age = Utc::now() - impression.issued_at;
+    let age = now - impression.issued_at;
     let cfg = &state.config.widget;
     if age < chrono::Duration::milliseconds(cfg.min_answer_ms as i64) {
         return Err(ApiError::validation(

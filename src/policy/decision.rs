@@ -126,7 +126,14 @@ pub fn sample_period(now: DateTime<Utc>) -> String {
 /// Deterministic draw in [0, 1) for a contact, survey and period. Hashing the period in makes
 /// each month's sample a fresh draw, so a 10 % sample does not ask the same contacts every month.
 pub fn sample_draw(survey_key: &str, contact: Uuid, period: &str) -> f64 {
-    let digest = Sha256::digest(format!("{survey_key}|{contact}|{period}").as_bytes());
+    draw(&[survey_key, &contact.to_string(), period])
+}
+
+/// Deterministic draw in [0, 1) for these parts (joined with `|`): the same parts always draw
+/// the same number. Sampling draws a contact per survey and period; the web widget's share, a
+/// visitor per site and period.
+pub fn draw(parts: &[&str]) -> f64 {
+    let digest = Sha256::digest(parts.join("|").as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     (u64::from_be_bytes(first) >> 11) as f64 / (1u64 << 53) as f64
@@ -630,6 +637,16 @@ mod tests {
             .count();
         // Independent 10 % draws overlap in about 1 % (20 of 2000), not in all 200.
         assert!(both < 60, "{both} contacts drawn in both months");
+    }
+
+    #[test]
+    fn a_draw_is_stable_and_spread() {
+        let a = draw(&["site", "visitor-1", "2026-12"]);
+        assert_eq!(a, draw(&["site", "visitor-1", "2026-12"]));
+        let inside = (0..10_000)
+            .filter(|i| draw(&["site", &format!("v{i}"), "2026-12"]) < 0.25)
+            .count();
+        assert!((2_200..2_800).contains(&inside), "{inside}");
     }
 
     #[test]

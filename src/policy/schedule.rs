@@ -375,20 +375,13 @@ impl Scheduler {
             })
             .collect();
         let mut rows = lifecycle::create_all(txn, &self.routes, &new, now).await?;
-        let mut shown: Vec<invitation::Model> = Vec::new();
-        for (s, row) in settled.iter().zip(rows.iter_mut()) {
-            if s.outcome == DecisionOutcome::Shown {
-                shown.push(row.clone());
-            }
-        }
-        if !shown.is_empty() {
-            lifecycle::shown_in_widget(txn, &self.routes, &mut shown, now).await?;
-            for row in rows.iter_mut() {
-                if let Some(sent) = shown.iter().find(|s| s.id == row.id) {
-                    *row = sent.clone();
-                }
-            }
-        }
+        let mut shown: Vec<&mut invitation::Model> = settled
+            .iter()
+            .zip(rows.iter_mut())
+            .filter(|(s, _)| s.outcome == DecisionOutcome::Shown)
+            .map(|(_, row)| row)
+            .collect();
+        lifecycle::shown_in_widget(txn, &self.routes, &mut shown, now).await?;
         let decisions = settled
             .iter_mut()
             .map(|s| NewDecision {
@@ -428,33 +421,24 @@ impl Scheduler {
             .as_deref()
             .and_then(|z| z.parse::<Tz>().ok())
             .unwrap_or(self.tenant_time_zone);
-        // In the widget the visitor is reached where they are, and only there.
+        // In the widget the visitor is reached where they are, only there, and at once.
         let widget_only = [Channel::Widget.as_str().to_owned()];
-        let reachable: Vec<String> = if req.in_widget {
-            widget_only.to_vec()
-        } else {
-            contact
-                .identities
-                .iter()
-                .filter(|i| i.status == IdentityStatus::Valid.as_str())
-                .filter_map(|i| Channel::reaching(&i.kind).map(|c| c.as_str().to_owned()))
-                .collect()
-        };
         let at_once;
-        let policy = if req.in_widget {
+        let (reachable, channels, policy): (Vec<String>, &[String], &Policy) = if req.in_widget {
             at_once = Policy {
                 send_delay_minutes: 0,
                 quiet_hours: None,
                 ..policy.clone()
             };
-            &at_once
+            (widget_only.to_vec(), &widget_only, &at_once)
         } else {
-            policy
-        };
-        let channels: &[String] = if req.in_widget {
-            &widget_only
-        } else {
-            &survey.channels
+            let reachable = contact
+                .identities
+                .iter()
+                .filter(|i| i.status == IdentityStatus::Valid.as_str())
+                .filter_map(|i| Channel::reaching(&i.kind).map(|c| c.as_str().to_owned()))
+                .collect();
+            (reachable, &survey.channels, policy)
         };
         let ticket = req.ticket_ref.as_deref();
         let facts = decision::Contact {

@@ -31,10 +31,14 @@ pub struct Site {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The columns a site is created with; it is read with the rotated secret besides.
 const COLUMNS: &str =
     "tenant_id, key, site_key, secret, survey_key, settings, created_at, updated_at";
-const READ_COLUMNS: &str = "tenant_id, key, site_key, secret, survey_key, settings, created_at, \
-                            updated_at, previous_secret, previous_secret_until";
+
+/// The site, or sites, `condition` selects.
+fn select(condition: &str) -> String {
+    format!("SELECT {COLUMNS}, previous_secret, previous_secret_until FROM sites WHERE {condition}")
+}
 
 impl Site {
     fn from_row(r: &QueryResult) -> Result<Site, DbErr> {
@@ -53,6 +57,16 @@ impl Site {
             created_at: r.try_get("", "created_at")?,
             updated_at: r.try_get("", "updated_at")?,
         })
+    }
+
+    /// The secrets that verify now: the current one, then the previous one within its overlap.
+    pub fn secrets(&self, now: DateTime<Utc>) -> impl Iterator<Item = &str> {
+        std::iter::once(self.secret.as_str()).chain(
+            self.previous_secret
+                .as_ref()
+                .filter(|(_, until)| *until > now)
+                .map(|(secret, _)| secret.as_str()),
+        )
     }
 }
 
@@ -113,7 +127,7 @@ pub async fn get<C: ConnectionTrait>(
 ) -> Result<Option<Site>, DbErr> {
     query(
         conn,
-        &format!("SELECT {READ_COLUMNS} FROM sites WHERE tenant_id = ? AND key = ?"),
+        &select("tenant_id = ? AND key = ?"),
         vec![tenant_id.into(), key.into()],
     )
     .await?
@@ -125,7 +139,7 @@ pub async fn get<C: ConnectionTrait>(
 pub async fn list<C: ConnectionTrait>(conn: &C, tenant_id: Uuid) -> Result<Vec<Site>, DbErr> {
     query(
         conn,
-        &format!("SELECT {READ_COLUMNS} FROM sites WHERE tenant_id = ? ORDER BY key LIMIT 1000"),
+        &select("tenant_id = ? ORDER BY key LIMIT 1000"),
         vec![tenant_id.into()],
     )
     .await?
@@ -162,18 +176,6 @@ pub async fn rotate_secret(
     Ok(site)
 }
 
-impl Site {
-    /// The secrets that verify now: the current one, then the previous one within its overlap.
-    pub fn secrets(&self, now: DateTime<Utc>) -> impl Iterator<Item = &str> {
-        std::iter::once(self.secret.as_str()).chain(
-            self.previous_secret
-                .as_ref()
-                .filter(|(_, until)| *until > now)
-                .map(|(secret, _)| secret.as_str()),
-        )
-    }
-}
-
 pub async fn delete(db: &Db, tenant_id: Uuid, key: &str) -> Result<bool, DbErr> {
     let Some(site) = get(&db.write, tenant_id, key).await? else {
         return Ok(false);
@@ -199,16 +201,14 @@ pub async fn by_site_key(db: &Db, site_key: &str) -> Result<Option<Arc<Site>>, D
         .get_or_load(
             site_key.to_owned(),
             || async {
-                Ok(query(
-                    &db.read,
-                    &format!("SELECT {READ_COLUMNS} FROM sites WHERE site_key = ?"),
-                    vec![site_key.into()],
+                Ok(
+                    query(&db.read, &select("site_key = ?"), vec![site_key.into()])
+                        .await?
+                        .first()
+                        .map(Site::from_row)
+                        .transpose()?
+                        .map(Arc::new),
                 )
-                .await?
-                .first()
-                .map(Site::from_row)
-                .transpose()?
-                .map(Arc::new))
             },
             Option::is_some,
         )

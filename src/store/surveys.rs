@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use channels::model::Metric;
+use channels::vocabulary::Channel;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -41,6 +42,11 @@ impl Survey {
                 .sources
                 .as_ref()
                 .is_none_or(|s| s.iter().any(|p| p == platform))
+    }
+
+    /// Whether the survey asks on `channel`.
+    pub fn asks_on(&self, channel: Channel) -> bool {
+        self.channels.iter().any(|c| c == channel.as_str())
     }
 
     /// The question in `language` (or its base language, "da" for "da-DK"), else in the

@@ -6,7 +6,6 @@
 pub mod token;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The languages the widget speaks (its words come from `email::texts`).
 pub const LANGUAGES: [&str; 5] = ["da", "sv", "nb", "en", "de"];
@@ -431,15 +430,6 @@ fn path_matches(pattern: &[u8], path: &[u8]) -> bool {
     }
 }
 
-/// Deterministic draw in [0, 1) for a visitor of a site in a period: the same visitor is in or
-/// out of the site's share for the whole period.
-pub fn share_draw(site_key: &str, visitor: &str, period: &str) -> f64 {
-    let digest = Sha256::digest(format!("{site_key}|{visitor}|{period}").as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    (u64::from_be_bytes(first) >> 11) as f64 / (1u64 << 53) as f64
-}
-
 fn parse_colour(value: &str) -> Option<[f64; 3]> {
     let hex = value.strip_prefix('#')?;
     let expand = |s: &str| -> Option<Vec<u8>> {
@@ -623,15 +613,5 @@ mod tests {
                 "languages[2]"
             ]
         );
-    }
-
-    #[test]
-    fn the_share_draw_is_stable_and_spread() {
-        let a = share_draw("site", "visitor-1", "2026-12");
-        assert_eq!(a, share_draw("site", "visitor-1", "2026-12"));
-        let inside = (0..10_000)
-            .filter(|i| share_draw("site", &format!("v{i}"), "2026-12") < 0.25)
-            .count();
-        assert!((2_200..2_800).contains(&inside), "{inside}");
     }
 }
